@@ -36,7 +36,12 @@ impl Schema {
 
     /// Indices of the columns with a role, in schema order.
     pub fn with_role(&self, role: Role) -> Vec<usize> {
-        self.columns.iter().enumerate().filter(|(_, c)| c.role == role).map(|(i, _)| i).collect()
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.role == role)
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -102,6 +107,9 @@ pub struct IngestReport {
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_skipped: u64,
+    /// Records with no content in any cell (`,,,,` or spaces only): not data rows, not counted in
+    /// `rows_read`. Fully empty lines are not records and are not counted at all.
+    pub blank_rows: u64,
     /// The first [`MAX_REPORTED_ISSUES`] problems (skip policy).
     pub issues: Vec<RowIssue>,
     /// Header columns the spec does not mention (present in the file, not read).

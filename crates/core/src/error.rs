@@ -45,7 +45,11 @@ pub enum Error {
         "ladder spec: column `{column}` is used by {used_by} and is also an input ({role}); \
          an outcome used as an input leaks the answer"
     )]
-    Leakage { column: String, role: String, used_by: String },
+    Leakage {
+        column: String,
+        role: String,
+        used_by: String,
+    },
 
     /// The file has no bytes (or only whitespace).
     #[error("the file is empty: expected a header row with the columns {expected:?}")]
@@ -57,7 +61,11 @@ pub enum Error {
 
     /// Required columns are missing from the header.
     #[error("missing column(s) {missing:?}; expected {expected:?}; found {found:?}")]
-    MissingColumns { missing: Vec<String>, expected: Vec<String>, found: Vec<String> },
+    MissingColumns {
+        missing: Vec<String>,
+        expected: Vec<String>,
+        found: Vec<String>,
+    },
 
     /// The header itself is unusable (e.g. two columns with the same name).
     #[error("header: {0}")]

@@ -5,6 +5,7 @@
 //! temporal split, ranking metrics and the baselines a model must beat. No ML dependencies; builds
 //! for `wasm32-unknown-unknown`.
 
+pub mod audit;
 pub mod baselines;
 pub mod dataset;
 pub mod error;

@@ -101,7 +101,10 @@ fn default_turn_separator() -> String {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { date_order: DateOrder::default(), turn_separator: default_turn_separator() }
+        Self {
+            date_order: DateOrder::default(),
+            turn_separator: default_turn_separator(),
+        }
     }
 }
 
@@ -215,7 +218,10 @@ impl Role {
 
     /// True for the roles the model reads (rendered into the prompt).
     pub fn is_model_input(self) -> bool {
-        matches!(self, Role::Categorical | Role::Numeric | Role::Boolean | Role::Text)
+        matches!(
+            self,
+            Role::Categorical | Role::Numeric | Role::Boolean | Role::Text
+        )
     }
 }
 
@@ -242,7 +248,11 @@ pub fn normalize_name(name: &str) -> String {
 impl Condition {
     /// Shorthand for `column == value`.
     pub fn equals(column: &str, value: Scalar) -> Self {
-        Self { column: Some(column.to_string()), equals: Some(value), ..Self::default() }
+        Self {
+            column: Some(column.to_string()),
+            equals: Some(value),
+            ..Self::default()
+        }
     }
 
     fn tests(&self) -> Vec<&'static str> {
@@ -278,13 +288,20 @@ impl Condition {
             return Err(Error::Spec(format!(
                 "{at}: a condition needs exactly one test (equals, in, gte/gt/lte/lt, missing, any, \
                  all, not); found {}",
-                if tests.is_empty() { "none".to_string() } else { tests.join(", ") }
+                if tests.is_empty() {
+                    "none".to_string()
+                } else {
+                    tests.join(", ")
+                }
             )));
         }
         let composite = matches!(tests[0], "any" | "all" | "not");
         match (&self.column, composite) {
             (None, false) => {
-                return Err(Error::Spec(format!("{at}: `{}` needs a `column`", tests[0])));
+                return Err(Error::Spec(format!(
+                    "{at}: `{}` needs a `column`",
+                    tests[0]
+                )));
             }
             (Some(c), true) => {
                 return Err(Error::Spec(format!(
@@ -297,10 +314,16 @@ impl Condition {
             }
             _ => {}
         }
-        for (name, bound) in [("gte", self.gte), ("gt", self.gt), ("lte", self.lte), ("lt", self.lt)]
-        {
+        for (name, bound) in [
+            ("gte", self.gte),
+            ("gt", self.gt),
+            ("lte", self.lte),
+            ("lt", self.lt),
+        ] {
             if bound.is_some_and(|b| !b.is_finite()) {
-                return Err(Error::Spec(format!("{at}: `{name}` must be a finite number")));
+                return Err(Error::Spec(format!(
+                    "{at}: `{name}` must be a finite number"
+                )));
             }
         }
         if let Some(list) = &self.one_of
@@ -311,7 +334,9 @@ impl Condition {
         for (key, list) in [("any", &self.any), ("all", &self.all)] {
             if let Some(list) = list {
                 if list.is_empty() {
-                    return Err(Error::Spec(format!("{at}: `{key}` needs at least one condition")));
+                    return Err(Error::Spec(format!(
+                        "{at}: `{key}` needs at least one condition"
+                    )));
                 }
                 for (i, c) in list.iter().enumerate() {
                     c.validate(&format!("{at}.{key}[{i}]"))?;
@@ -327,7 +352,10 @@ impl Condition {
     /// Every column this condition reads, with the kind of value it needs.
     pub fn columns(&self, out: &mut Vec<(String, CellKind)>) {
         if let Some(col) = &self.column {
-            let kind = if self.gte.is_some() || self.gt.is_some() || self.lte.is_some() || self.lt.is_some()
+            let kind = if self.gte.is_some()
+                || self.gt.is_some()
+                || self.lte.is_some()
+                || self.lt.is_some()
             {
                 CellKind::Num
             } else if let Some(v) = &self.equals {
@@ -361,7 +389,9 @@ impl Condition {
         if let Some(c) = &self.not {
             return !c.eval(lookup);
         }
-        let Some(col) = &self.column else { return false };
+        let Some(col) = &self.column else {
+            return false;
+        };
         let missing_value = Value::Missing;
         let v = lookup(col).unwrap_or(&missing_value);
         if let Some(want) = self.missing {
@@ -453,7 +483,11 @@ impl Spec {
         let mut out: Vec<ColumnUse> = self
             .input_columns()
             .into_iter()
-            .map(|(name, role)| ColumnUse { name, role, kind: CellKind::Str })
+            .map(|(name, role)| ColumnUse {
+                name,
+                role,
+                kind: CellKind::Str,
+            })
             .collect();
         out.extend(self.columns.score.iter().map(|n| ColumnUse {
             name: n.clone(),
@@ -463,15 +497,20 @@ impl Spec {
         let mut outcome_kinds: Vec<(String, CellKind)> = Vec::new();
         for (name, kind) in self.outcome_reads() {
             let key = normalize_name(&name);
-            match outcome_kinds.iter_mut().find(|(n, _)| normalize_name(n) == key) {
+            match outcome_kinds
+                .iter_mut()
+                .find(|(n, _)| normalize_name(n) == key)
+            {
                 // A column read both as a string and as a bool/number stays a string.
                 Some((_, k)) => *k = (*k).max(kind),
                 None => outcome_kinds.push((name, kind)),
             }
         }
-        out.extend(
-            outcome_kinds.into_iter().map(|(name, kind)| ColumnUse { name, role: Role::Outcome, kind }),
-        );
+        out.extend(outcome_kinds.into_iter().map(|(name, kind)| ColumnUse {
+            name,
+            role: Role::Outcome,
+            kind,
+        }));
         out
     }
 
@@ -490,7 +529,9 @@ impl Spec {
     pub fn validate(&self) -> Result<()> {
         let c = &self.columns;
         if c.id.trim().is_empty() || c.created_at.trim().is_empty() {
-            return Err(Error::Spec("columns.id and columns.created_at must name columns".into()));
+            return Err(Error::Spec(
+                "columns.id and columns.created_at must name columns".into(),
+            ));
         }
         // Each column plays one declared role.
         let mut roles: BTreeMap<String, (String, &'static str)> = BTreeMap::new();
@@ -536,7 +577,9 @@ impl Spec {
             r.better.validate(&format!("{at}.better"))?;
             r.worse.validate(&format!("{at}.worse"))?;
             if r.better == r.worse {
-                return Err(Error::Spec(format!("{at}: `better` and `worse` are the same condition")));
+                return Err(Error::Spec(format!(
+                    "{at}: `better` and `worse` are the same condition"
+                )));
             }
         }
         for (i, t) in self.tiers.iter().enumerate() {
@@ -556,7 +599,11 @@ impl Spec {
         for r in &self.rungs {
             r.better.columns(&mut reads);
             r.worse.columns(&mut reads);
-            used_by.extend(reads.drain(..).map(|(c, _)| (c, format!("rung `{}`", r.name))));
+            used_by.extend(
+                reads
+                    .drain(..)
+                    .map(|(c, _)| (c, format!("rung `{}`", r.name))),
+            );
         }
         for (col, by) in &used_by {
             if let Some((name, role)) = roles.get(&normalize_name(col)) {
@@ -568,7 +615,8 @@ impl Spec {
             }
         }
         // Tiers read what is observed before scoring: inputs only, never outcomes.
-        let outcome_names: BTreeSet<String> = used_by.iter().map(|(c, _)| normalize_name(c)).collect();
+        let outcome_names: BTreeSet<String> =
+            used_by.iter().map(|(c, _)| normalize_name(c)).collect();
         for t in &self.tiers {
             t.when.columns(&mut reads);
             for (col, _) in reads.drain(..) {
@@ -581,7 +629,8 @@ impl Spec {
                     });
                 }
                 match roles.get(&key) {
-                    Some((_, role)) if matches!(*role, "categorical" | "numeric" | "boolean" | "text") => {}
+                    Some((_, role))
+                        if matches!(*role, "categorical" | "numeric" | "boolean" | "text") => {}
                     Some((_, role)) => {
                         return Err(Error::Spec(format!(
                             "tier `{}` reads column `{col}`, which is declared as {role}; tiers may \
@@ -604,6 +653,7 @@ impl Spec {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const SPEC: &str = r#"
@@ -646,38 +696,67 @@ when = { any = [{ column = "calls_so_far", gte = 2 }] }
         let s = Spec::from_toml(SPEC).unwrap();
         assert_eq!(s.rungs.len(), 2);
         let uses = s.column_uses();
-        let outcome: Vec<_> =
-            uses.iter().filter(|u| u.role == Role::Outcome).map(|u| (u.name.as_str(), u.kind)).collect();
-        assert_eq!(outcome, vec![("outcome", CellKind::Str), ("test_drive", CellKind::Bool)]);
+        let outcome: Vec<_> = uses
+            .iter()
+            .filter(|u| u.role == Role::Outcome)
+            .map(|u| (u.name.as_str(), u.kind))
+            .collect();
+        assert_eq!(
+            outcome,
+            vec![("outcome", CellKind::Str), ("test_drive", CellKind::Bool)]
+        );
         let back = Spec::from_json(&s.to_json().unwrap()).unwrap();
         assert_eq!(back, s);
     }
 
     #[test]
     fn leakage_is_refused_naming_the_column() {
-        let bad = SPEC.replace(r#"boolean = ["visit_booked"]"#, r#"boolean = ["visit_booked", "Test Drive"]"#);
+        let bad = SPEC.replace(
+            r#"boolean = ["visit_booked"]"#,
+            r#"boolean = ["visit_booked", "Test Drive"]"#,
+        );
         let err = Spec::from_toml(&bad).unwrap_err();
         match err {
-            Error::Leakage { column, role, used_by } => {
+            Error::Leakage {
+                column,
+                role,
+                used_by,
+            } => {
                 assert_eq!(column, "Test Drive");
                 assert_eq!(role, "boolean");
                 assert_eq!(used_by, "rung `key`");
             }
             e => panic!("{e}"),
         }
-        let bad = SPEC.replace(r#"when = { column = "visit_booked", equals = true }"#, r#"when = { column = "outcome", equals = "x" }"#);
+        let bad = SPEC.replace(
+            r#"when = { column = "visit_booked", equals = true }"#,
+            r#"when = { column = "outcome", equals = "x" }"#,
+        );
         assert!(matches!(Spec::from_toml(&bad), Err(Error::Leakage { .. })));
     }
 
     #[test]
     fn bad_conditions_are_named() {
-        let bad = SPEC.replace(r#"worse = { column = "outcome", equals = "defeated" }"#, r#"worse = { column = "outcome" }"#);
+        let bad = SPEC.replace(
+            r#"worse = { column = "outcome", equals = "defeated" }"#,
+            r#"worse = { column = "outcome" }"#,
+        );
         let msg = Spec::from_toml(&bad).unwrap_err().to_string();
         assert!(msg.contains("rung[0] `global`.worse"), "{msg}");
         let bad = SPEC.replace("margin = 0.5", "margin = -1");
-        assert!(Spec::from_toml(&bad).unwrap_err().to_string().contains("margin"));
+        assert!(
+            Spec::from_toml(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("margin")
+        );
         let bad = SPEC.replace("name = \"t\"", "name = \"t\"\nbogus = 1");
-        assert!(Spec::from_toml(&bad).unwrap_err().to_string().contains("bogus"));
+        assert!(
+            Spec::from_toml(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("bogus")
+        );
     }
 
     #[test]
@@ -700,11 +779,23 @@ when = { any = [{ column = "calls_so_far", gte = 2 }] }
         };
         assert!(Condition::equals("b", Scalar::Bool(true)).eval(&lookup));
         assert!(Condition::equals("s", Scalar::Str("locked_in".into())).eval(&lookup));
-        let range = Condition { column: Some("n".into()), gte: Some(2.0), lt: Some(3.5), ..Default::default() };
+        let range = Condition {
+            column: Some("n".into()),
+            gte: Some(2.0),
+            lt: Some(3.5),
+            ..Default::default()
+        };
         assert!(range.eval(&lookup));
-        let miss = Condition { column: Some("zz".into()), missing: Some(true), ..Default::default() };
+        let miss = Condition {
+            column: Some("zz".into()),
+            missing: Some(true),
+            ..Default::default()
+        };
         assert!(miss.eval(&lookup));
-        let not = Condition { not: Some(Box::new(miss)), ..Default::default() };
+        let not = Condition {
+            not: Some(Box::new(miss)),
+            ..Default::default()
+        };
         assert!(!not.eval(&lookup));
     }
 }

@@ -107,8 +107,10 @@ pub fn parse_number(s: &str) -> Option<f64> {
         return None;
     }
     // Remove spaces (including narrow no-break) and apostrophes used as group separators.
-    let compact: String =
-        rest.chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\'' | '_')).collect();
+    let compact: String = rest
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\'' | '_'))
+        .collect();
     let has_dot = compact.contains('.');
     let has_comma = compact.contains(',');
     let normalised = if has_dot && has_comma {
@@ -127,8 +129,7 @@ pub fn parse_number(s: &str) -> Option<f64> {
             compact.replace(',', "")
         }
     } else if has_comma {
-        if groups_ok(&compact, ',') && compact.matches(',').count() >= 1 && is_grouped(&compact)
-        {
+        if groups_ok(&compact, ',') && compact.matches(',').count() >= 1 && is_grouped(&compact) {
             compact.replace(',', "")
         } else if compact.matches(',').count() == 1 {
             compact.replace(',', ".")
@@ -228,7 +229,12 @@ pub fn format_timestamp(t: i64) -> String {
     if secs == 0 {
         format!("{y:04}-{m:02}-{d:02}")
     } else {
-        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
     }
 }
 
@@ -237,7 +243,12 @@ pub fn format_rfc3339(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Parses a timestamp as CRMs export it and returns epoch seconds (UTC).
@@ -268,7 +279,10 @@ pub fn parse_timestamp(s: &str, order: DateOrder) -> Option<i64> {
     };
     let sep = date_part.chars().find(|c| matches!(c, '-' | '/' | '.'))?;
     let parts: Vec<&str> = date_part.split(sep).collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
@@ -285,7 +299,11 @@ pub fn parse_timestamp(s: &str, order: DateOrder) -> Option<i64> {
             (true, true) => return None,
             (false, false) => sep == '.' || order == DateOrder::Dmy,
         };
-        if day_first { (nums[2], nums[1], nums[0]) } else { (nums[2], nums[0], nums[1]) }
+        if day_first {
+            (nums[2], nums[1], nums[0])
+        } else {
+            (nums[2], nums[0], nums[1])
+        }
     } else {
         return None;
     };
@@ -316,7 +334,11 @@ fn parse_time_of_day(s: &str) -> Option<(i64, i64)> {
             return None;
         }
         let hh: i64 = o[..2].parse().ok()?;
-        let mm: i64 = if o.len() == 4 { o[2..].parse().ok()? } else { 0 };
+        let mm: i64 = if o.len() == 4 {
+            o[2..].parse().ok()?
+        } else {
+            0
+        };
         if hh > 14 || mm > 59 {
             return None;
         }
@@ -334,7 +356,10 @@ fn parse_time_of_day(s: &str) -> Option<(i64, i64)> {
         }
         None => 0,
     };
-    if it.next().is_some() || !(0..=23).contains(&h) || !(0..=59).contains(&m) || !(0..=60).contains(&sec)
+    if it.next().is_some()
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&m)
+        || !(0..=60).contains(&sec)
     {
         return None;
     }
@@ -364,7 +389,9 @@ mod tests {
         ] {
             assert_eq!(parse_number(s), Some(x), "{s}");
         }
-        for s in ["", "abc", "1,23,4", "NaN", "inf", "1.2.3", "--1", "=1+2", "12ab"] {
+        for s in [
+            "", "abc", "1,23,4", "NaN", "inf", "1.2.3", "--1", "=1+2", "12ab",
+        ] {
             assert_eq!(parse_number(s), None, "{s}");
         }
     }
@@ -393,19 +420,45 @@ mod tests {
         let base = days_from_civil(2025, 3, 4) * 86_400;
         let mdy = DateOrder::Mdy;
         assert_eq!(parse_timestamp("2025-03-04", mdy), Some(base));
-        assert_eq!(parse_timestamp("2025-03-04T10:20:30Z", mdy), Some(base + 37_230));
-        assert_eq!(parse_timestamp("2025-03-04 10:20:30.123", mdy), Some(base + 37_230));
-        assert_eq!(parse_timestamp("2025-03-04T18:20:30+08:00", mdy), Some(base + 37_230));
-        assert_eq!(parse_timestamp("2025/03/04 10:20", mdy), Some(base + 37_200));
+        assert_eq!(
+            parse_timestamp("2025-03-04T10:20:30Z", mdy),
+            Some(base + 37_230)
+        );
+        assert_eq!(
+            parse_timestamp("2025-03-04 10:20:30.123", mdy),
+            Some(base + 37_230)
+        );
+        assert_eq!(
+            parse_timestamp("2025-03-04T18:20:30+08:00", mdy),
+            Some(base + 37_230)
+        );
+        assert_eq!(
+            parse_timestamp("2025/03/04 10:20", mdy),
+            Some(base + 37_200)
+        );
         assert_eq!(parse_timestamp("2025年3月4日", mdy), Some(base));
-        assert_eq!(parse_timestamp("2025年3月4日 10:20", mdy), Some(base + 37_200));
+        assert_eq!(
+            parse_timestamp("2025年3月4日 10:20", mdy),
+            Some(base + 37_200)
+        );
         assert_eq!(parse_timestamp("03/04/2025", mdy), Some(base));
         assert_eq!(parse_timestamp("04/03/2025", DateOrder::Dmy), Some(base));
         assert_eq!(parse_timestamp("04.03.2025", mdy), Some(base));
-        assert_eq!(parse_timestamp("25/03/2025", mdy), Some(days_from_civil(2025, 3, 25) * 86_400));
+        assert_eq!(
+            parse_timestamp("25/03/2025", mdy),
+            Some(days_from_civil(2025, 3, 25) * 86_400)
+        );
         assert_eq!(parse_timestamp("1741046400", mdy), Some(base));
         assert_eq!(parse_timestamp("1741046400000", mdy), Some(base));
-        for bad in ["", "2025-02-30", "2025-13-01", "yesterday", "32/13/2025", "2025-03-04T25:00", "12345"] {
+        for bad in [
+            "",
+            "2025-02-30",
+            "2025-13-01",
+            "yesterday",
+            "32/13/2025",
+            "2025-03-04T25:00",
+            "12345",
+        ] {
             assert_eq!(parse_timestamp(bad, mdy), None, "{bad}");
         }
         assert_eq!(format_timestamp(base + 37_230), "2025-03-04 10:20:30");

@@ -1,0 +1,169 @@
+//! `leadladder audit`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use leadladder_core::audit::{AuditOptions, audit};
+use leadladder_core::ingest::read_csv_path;
+use leadladder_core::ladder::Ladder;
+use leadladder_core::metrics::EvalConfig;
+use leadladder_core::{IngestOptions, Policy, Spec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    /// Audit every lead.
+    None,
+    /// Audit only the test period: the newest leads after a temporal split.
+    Temporal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnError {
+    /// Stop at the first bad row with an error naming row, column, value and reason.
+    Strict,
+    /// Skip bad rows; report how many and the first 20 reasons.
+    Skip,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  leadladder audit --input leads.csv --ladder leads.toml --score crm_score
+  leadladder audit --input leads.csv --ladder leads.toml --split temporal --k 0.1 --k 1 --k 5
+  leadladder audit --input export.csv --ladder funnel.toml --on-error skip --json > audit.json")]
+pub struct Args {
+    /// Lead CSV (delimiter and encoding are detected).
+    #[arg(long)]
+    input: PathBuf,
+    /// Ladder spec (TOML).
+    #[arg(long)]
+    ladder: PathBuf,
+    /// A numeric column to audit as a score (repeatable); the spec's score columns are always in.
+    #[arg(long = "score", value_name = "COL")]
+    scores: Vec<String>,
+    /// Which leads to audit.
+    #[arg(long, value_enum, default_value_t = SplitArg::None)]
+    split: SplitArg,
+    /// Training share of a temporal split (the audited test period is the rest).
+    #[arg(long, default_value_t = 0.7)]
+    train_fraction: f64,
+    /// Top-K percentages (repeatable) [default: 0.1, 1, 10].
+    #[arg(long = "k", value_name = "PERCENT")]
+    ks: Vec<f64>,
+    /// Bootstrap resamples for the confidence intervals (0 = none).
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap and of the random baseline.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Add a seeded random ranking as a floor.
+    #[arg(long)]
+    random: bool,
+    /// What to do with bad rows.
+    #[arg(long, value_enum, default_value_t = OnError::Strict)]
+    on_error: OnError,
+    /// Force the file's encoding (utf-8, utf-16le, gbk, …) instead of detecting it.
+    #[arg(long)]
+    encoding: Option<String>,
+    /// Print JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+    /// Also write the report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let spec_text = std::fs::read_to_string(&args.ladder)
+        .with_context(|| format!("reading the ladder spec {}", args.ladder.display()))?;
+    let spec =
+        Spec::from_toml(&spec_text).with_context(|| format!("in {}", args.ladder.display()))?;
+    let mut opts = IngestOptions {
+        policy: match args.on_error {
+            OnError::Strict => Policy::Strict,
+            OnError::Skip => Policy::Skip,
+        },
+        encoding: args.encoding.clone(),
+        ..IngestOptions::default()
+    };
+    let spec_scores: Vec<String> = spec
+        .columns
+        .score
+        .iter()
+        .map(|s| leadladder_core::spec::normalize_name(s))
+        .collect();
+    opts.extra_scores = args
+        .scores
+        .iter()
+        .filter(|c| !spec_scores.contains(&leadladder_core::spec::normalize_name(c)))
+        .cloned()
+        .collect();
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("reading {}", args.input.display()));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let data = read_csv_path(&args.input, &spec, &opts)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let r = &data.report;
+    bar.finish_and_clear();
+    eprintln!(
+        "read {} leads from {} ({}, delimiter {:?}){}",
+        r.rows_loaded,
+        args.input.display(),
+        r.encoding,
+        r.delimiter,
+        if r.rows_skipped > 0 {
+            format!("; skipped {} bad rows", r.rows_skipped)
+        } else {
+            String::new()
+        }
+    );
+    for issue in &r.issues {
+        eprintln!("  skipped: {issue}");
+    }
+    if !r.unused_columns.is_empty() {
+        eprintln!(
+            "  columns not in the spec (not read): {}",
+            r.unused_columns.join(", ")
+        );
+    }
+    let ladder = Ladder::assign(&spec, &data)?;
+    for c in ladder.counts() {
+        eprintln!(
+            "  rung {:<18} margin {:<4} better {:>8}  worse {:>8}",
+            c.name, c.margin, c.better, c.worse
+        );
+    }
+    if args.split == SplitArg::None && args.train_fraction != 0.7 {
+        bail!("--train-fraction needs --split temporal");
+    }
+    let mut eval = EvalConfig {
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+        ..EvalConfig::default()
+    };
+    if !args.ks.is_empty() {
+        eval.k_percents = args.ks.clone();
+    }
+    let audit_opts = AuditOptions {
+        eval,
+        temporal_split: (args.split == SplitArg::Temporal).then_some(args.train_fraction),
+        score_columns: args.scores.clone(),
+        include_random: args.random,
+        title: format!("Audit of {}", args.input.display()),
+        ..AuditOptions::default()
+    };
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("evaluating (bootstrap {})", args.bootstrap));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = audit(&spec, &data, &audit_opts)?;
+    bar.finish_and_clear();
+    let text = if args.json {
+        report.to_json()?
+    } else {
+        report.to_markdown()
+    };
+    println!("{text}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}

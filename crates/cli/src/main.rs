@@ -1,0 +1,57 @@
+//! `leadladder`: rank a CRM lead queue by the funnel's own ladder.
+
+mod audit;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Rank sales leads by what the funnel's own ladder of stages teaches.
+#[derive(Debug, Parser)]
+#[command(name = "leadladder", version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  leadladder synth --leads 50000 --seed 7 --out leads.csv      # writes leads.csv and leads.toml
+  leadladder audit --input leads.csv --ladder leads.toml --score crm_score --split temporal
+  leadladder audit --input leads.csv --ladder leads.toml --json > audit.json";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a synthetic car-retail funnel (CSV) and its ladder spec (TOML).
+    Synth(synth::Args),
+    /// Report how well score columns, recency and the hand tier sort rank buyers (P@K, AUC, CIs).
+    Audit(audit::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(args) => synth::run(&args),
+        Command::Audit(args) => audit::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress bar on stderr that hides itself when stderr is not a terminal.
+pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}

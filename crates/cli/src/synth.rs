@@ -1,0 +1,72 @@
+//! `leadladder synth`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use leadladder_synth::{Lang, SynthConfig};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  leadladder synth --leads 200000 --seed 7 --out leads.csv
+  leadladder synth --leads 5000 --lang zh --out zh.csv --spec zh-ladder.toml")]
+pub struct Args {
+    /// Number of leads.
+    #[arg(long, default_value_t = 50_000)]
+    leads: usize,
+    /// Random seed: the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Dialogue language: en, zh or mixed.
+    #[arg(long, default_value = "en")]
+    lang: Lang,
+    /// Output CSV.
+    #[arg(long)]
+    out: PathBuf,
+    /// Where to write the ladder spec [default: the CSV path with a .toml extension].
+    #[arg(long)]
+    spec: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let cfg = SynthConfig {
+        leads: args.leads,
+        seed: args.seed,
+        lang: args.lang,
+        ..SynthConfig::default()
+    };
+    let spec_path = args
+        .spec
+        .clone()
+        .unwrap_or_else(|| args.out.with_extension("toml"));
+    if spec_path == args.out {
+        anyhow::bail!(
+            "the spec path and the CSV path are the same: {}",
+            args.out.display()
+        );
+    }
+    let file =
+        File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let bar = crate::progress_bar(args.leads as u64, "synth");
+    let summary = leadladder_synth::write_csv(&cfg, BufWriter::with_capacity(1 << 20, file), |n| {
+        bar.set_position(n)
+    })
+    .with_context(|| format!("writing {}", args.out.display()))?;
+    bar.finish_and_clear();
+    std::fs::write(&spec_path, leadladder_synth::spec_toml())
+        .with_context(|| format!("writing {}", spec_path.display()))?;
+    let pct = |x: u64| 100.0 * x as f64 / summary.leads.max(1) as f64;
+    eprintln!(
+        "wrote {} leads to {} and the ladder spec to {}\n  locked_in {:.2}%  defeated {:.2}%  open {:.2}%  test drive {:.2}%  long call {:.2}%",
+        summary.leads,
+        args.out.display(),
+        spec_path.display(),
+        pct(summary.locked_in),
+        pct(summary.defeated),
+        pct(summary.open),
+        pct(summary.test_drive),
+        pct(summary.long_call),
+    );
+    Ok(())
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check of the project on a fresh machine: installs what is missing, then formatting,
+# lints, the whole test suite and the wasm32 build of the core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+
+# Reuse a warm target directory when the machine has one (faster); a fresh one works too.
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d /var/tmp/leadladder-target ]; then
+  export CARGO_TARGET_DIR=/var/tmp/leadladder-target
+fi
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (workspace, all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace --locked
+
+step "wasm32 build of leadladder-core"
+cargo build -p leadladder-core --target wasm32-unknown-unknown --locked
+
+step "all checks passed"
