@@ -80,7 +80,12 @@ pub fn audit(spec: &Spec, data: &Dataset, opts: &AuditOptions) -> Result<AuditRe
     let pick = |xs: &[f64]| subset.iter().map(|&i| xs[i]).collect::<Vec<f64>>();
     let labels: Vec<bool> = subset.iter().map(|&i| labels_all[i]).collect();
     let positives = labels.iter().filter(|&&y| y).count();
-    let mut report = AuditReport::new(opts.title.clone(), labels.len(), positives, opts.eval.clone());
+    let mut report = AuditReport::new(
+        opts.title.clone(),
+        labels.len(),
+        positives,
+        opts.eval.clone(),
+    );
     if let Some(s) = split {
         report = report.with_split(s);
     }
@@ -95,20 +100,34 @@ pub fn audit(spec: &Spec, data: &Dataset, opts: &AuditOptions) -> Result<AuditRe
     let mut methods: Vec<(String, Vec<f64>, Option<Vec<f64>>)> = Vec::new();
     methods.push((RECENCY.to_string(), pick(&baselines::recency(data)), None));
     if !spec.tiers.is_empty() {
-        methods.push((HAND_TIER.to_string(), pick(&baselines::hand_tier(spec, data)), None));
+        methods.push((
+            HAND_TIER.to_string(),
+            pick(&baselines::hand_tier(spec, data)),
+            None,
+        ));
     }
     if opts.include_random {
-        methods.push((RANDOM.to_string(), pick(&baselines::random(data.len(), opts.eval.seed)), None));
+        methods.push((
+            RANDOM.to_string(),
+            pick(&baselines::random(data.len(), opts.eval.seed)),
+            None,
+        ));
     }
     let mut columns: Vec<&String> = spec.columns.score.iter().collect();
     for c in &opts.score_columns {
-        if !columns.iter().any(|s| crate::spec::normalize_name(s) == crate::spec::normalize_name(c)) {
+        if !columns
+            .iter()
+            .any(|s| crate::spec::normalize_name(s) == crate::spec::normalize_name(c))
+        {
             columns.push(c);
         }
     }
     for col in columns {
         let e = baselines::existing_score(data, col)?;
-        let missing_here = subset.iter().filter(|&&i| e.scores[i] == f64::NEG_INFINITY).count();
+        let missing_here = subset
+            .iter()
+            .filter(|&&i| e.scores[i] == f64::NEG_INFINITY)
+            .count();
         if missing_here > 0 {
             report = report.with_note(format!(
                 "`{}`: {missing_here} leads have no score and rank last",
@@ -118,7 +137,9 @@ pub fn audit(spec: &Spec, data: &Dataset, opts: &AuditOptions) -> Result<AuditRe
         methods.push((e.column, pick(&e.scores), None));
     }
     for ext in &opts.external {
-        if ext.scores.len() != data.len() || ext.probs.as_ref().is_some_and(|p| p.len() != data.len()) {
+        if ext.scores.len() != data.len()
+            || ext.probs.as_ref().is_some_and(|p| p.len() != data.len())
+        {
             return Err(Error::InvalidArgument(format!(
                 "score `{}` has {} values for {} leads",
                 ext.name,
@@ -126,7 +147,11 @@ pub fn audit(spec: &Spec, data: &Dataset, opts: &AuditOptions) -> Result<AuditRe
                 data.len()
             )));
         }
-        methods.push((ext.name.clone(), pick(&ext.scores), ext.probs.as_deref().map(pick)));
+        methods.push((
+            ext.name.clone(),
+            pick(&ext.scores),
+            ext.probs.as_deref().map(pick),
+        ));
     }
     for (name, scores, probs) in methods {
         let m = evaluate(&name, &scores, &labels, probs.as_deref(), &opts.eval)
