@@ -1,0 +1,768 @@
+//! The bundle file: one safetensors container holding the weights (f32, f16, or int8 with
+//! per-row scales) and string metadata (format tag, config, tokenizer, ladder spec, prompt
+//! version, metrics, provenance).
+//!
+//! The container is read and written here rather than through the `safetensors` crate: the
+//! reader does every offset computation with checked arithmetic (a crafted header cannot make
+//! it panic or overflow, on 32-bit wasm included), and the writer is byte-deterministic (sorted
+//! metadata and tensor names). Files are standard safetensors; the test suite cross-reads them
+//! with the `safetensors` crate.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use half::f16;
+use leadladder_core::Spec;
+use leadladder_core::prompt::PROMPT_VERSION;
+use serde::{Deserialize, Serialize};
+
+use crate::config::BundleConfig;
+use crate::error::{Error, Result};
+use crate::tokenizer::LeadTokenizer;
+
+/// The `format` metadata value of this version of the bundle.
+pub const FORMAT: &str = "leadladder-bundle/1";
+
+/// Metadata keys every bundle carries.
+pub mod keys {
+    /// Always [`super::FORMAT`].
+    pub const FORMAT: &str = "format";
+    /// [`crate::BundleConfig`] as JSON.
+    pub const CONFIG: &str = "config";
+    /// The `tokenizer.json` text.
+    pub const TOKENIZER: &str = "tokenizer";
+    /// The ladder spec as JSON (`Spec::to_json`).
+    pub const LADDER: &str = "ladder";
+    /// `leadladder_core::prompt::PROMPT_VERSION` at training time.
+    pub const PROMPT_VERSION: &str = "prompt_version";
+    /// The evaluation report (any JSON).
+    pub const METRICS: &str = "metrics";
+    /// [`crate::Provenance`] as JSON.
+    pub const PROVENANCE: &str = "provenance";
+    /// All required keys, in the order a loader checks them.
+    pub const REQUIRED: [&str; 7] = [
+        FORMAT,
+        CONFIG,
+        TOKENIZER,
+        LADDER,
+        PROMPT_VERSION,
+        METRICS,
+        PROVENANCE,
+    ];
+}
+
+/// Suffix of the per-row scale companion of an int8 tensor.
+pub const SCALE_SUFFIX: &str = ".scale";
+
+/// Largest accepted container header (the JSON with the metadata), in bytes.
+pub const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// How the 2-D weight matrices are stored (1-D tensors are always F32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreDtype {
+    /// Plain `F32`.
+    F32,
+    /// `F16`, round to nearest.
+    F16,
+    /// `I8` with a per-output-row `F32` `<name>.scale` of shape `[rows]`:
+    /// `value = i8 * scale[row]`, `scale = max|row| / 127` (0 for an all-zero row).
+    Int8,
+}
+
+impl StoreDtype {
+    /// The name used in the config's `dtype` field (`f32`, `f16`, `int8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "f32",
+            StoreDtype::F16 => "f16",
+            StoreDtype::Int8 => "int8",
+        }
+    }
+
+    /// The safetensors dtype of the 2-D weights (`F32`, `F16`, `I8`).
+    pub fn safetensors_dtype(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "F32",
+            StoreDtype::F16 => "F16",
+            StoreDtype::Int8 => "I8",
+        }
+    }
+}
+
+/// Where the bundle came from (the `provenance` metadata key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Hash of the training data.
+    pub data_hash: String,
+    /// Training seed.
+    pub seed: u64,
+    /// Code version (e.g. git describe) of the trainer.
+    pub code_version: String,
+    /// Training preset name.
+    pub preset: String,
+    /// Creation time (RFC 3339).
+    pub created: String,
+}
+
+/// The bundle's string metadata, each JSON value kept as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleMeta {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`BundleConfig`] JSON.
+    pub config_json: String,
+    /// `tokenizer.json` text.
+    pub tokenizer_json: String,
+    /// Ladder spec JSON.
+    pub ladder_json: String,
+    /// Prompt rendering version (must equal `PROMPT_VERSION`).
+    pub prompt_version: String,
+    /// Evaluation report JSON (any JSON value).
+    pub metrics_json: String,
+    /// [`Provenance`] JSON.
+    pub provenance_json: String,
+    /// Any further metadata keys (kept as is; may not reuse a required key).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl BundleMeta {
+    /// Metadata for the current format and prompt version from typed parts.
+    pub fn new(
+        config: &BundleConfig,
+        tokenizer: &LeadTokenizer,
+        ladder: &Spec,
+        metrics_json: String,
+        provenance: &Provenance,
+    ) -> Result<Self> {
+        Ok(Self {
+            format: FORMAT.to_string(),
+            config_json: config.to_json()?,
+            tokenizer_json: tokenizer.to_json()?,
+            ladder_json: ladder.to_json()?,
+            prompt_version: PROMPT_VERSION.to_string(),
+            metrics_json,
+            provenance_json: serde_json::to_string(provenance)
+                .map_err(|e| Error::bad_meta(keys::PROVENANCE, e))?,
+            extra: BTreeMap::new(),
+        })
+    }
+
+    fn to_map(&self) -> Result<BTreeMap<String, String>> {
+        let mut map = BTreeMap::new();
+        for (k, v) in [
+            (keys::FORMAT, &self.format),
+            (keys::CONFIG, &self.config_json),
+            (keys::TOKENIZER, &self.tokenizer_json),
+            (keys::LADDER, &self.ladder_json),
+            (keys::PROMPT_VERSION, &self.prompt_version),
+            (keys::METRICS, &self.metrics_json),
+            (keys::PROVENANCE, &self.provenance_json),
+        ] {
+            map.insert(k.to_string(), v.clone());
+        }
+        for (k, v) in &self.extra {
+            if map.contains_key(k) {
+                return Err(Error::bad_meta(
+                    k,
+                    "an `extra` entry may not reuse a required metadata key",
+                ));
+            }
+            map.insert(k.clone(), v.clone());
+        }
+        Ok(map)
+    }
+
+    fn from_map(mut map: BTreeMap<String, String>) -> Result<Self> {
+        let mut take = |key: &str| {
+            map.remove(key).ok_or_else(|| Error::MissingMetadata {
+                key: key.to_string(),
+            })
+        };
+        let format = take(keys::FORMAT)?;
+        if format != FORMAT {
+            return Err(Error::UnknownFormat {
+                found: format,
+                expected: FORMAT.to_string(),
+            });
+        }
+        Ok(Self {
+            format,
+            config_json: take(keys::CONFIG)?,
+            tokenizer_json: take(keys::TOKENIZER)?,
+            ladder_json: take(keys::LADDER)?,
+            prompt_version: take(keys::PROMPT_VERSION)?,
+            metrics_json: take(keys::METRICS)?,
+            provenance_json: take(keys::PROVENANCE)?,
+            extra: map,
+        })
+    }
+
+    /// Parses and cross-checks every value: format, config, tokenizer (loads; vocab within the
+    /// config's `vocab_size`; EOS/pad ids agree with the config), ladder spec, prompt version,
+    /// metrics JSON, provenance. Errors name the metadata key.
+    pub fn validate(&self) -> Result<(BundleConfig, LeadTokenizer, Spec, Provenance)> {
+        if self.format != FORMAT {
+            return Err(Error::UnknownFormat {
+                found: self.format.clone(),
+                expected: FORMAT.to_string(),
+            });
+        }
+        let config = BundleConfig::from_json(&self.config_json)?;
+        let tokenizer = LeadTokenizer::from_json(&self.tokenizer_json)
+            .map_err(|e| Error::bad_meta(keys::TOKENIZER, e))?;
+        if tokenizer.vocab_size() > config.model.vocab_size {
+            return Err(Error::TokenizerVocab {
+                tokenizer: tokenizer.vocab_size(),
+                config: config.model.vocab_size,
+            });
+        }
+        for (field, ours, theirs) in [
+            ("eos_token_id", config.eos_token_id, tokenizer.eos_id()),
+            ("pad_token_id", config.pad_token_id, tokenizer.pad_id()),
+        ] {
+            if ours != theirs {
+                return Err(Error::bad_meta(
+                    keys::CONFIG,
+                    format!("`{field}` is {ours} but the tokenizer's is {theirs}"),
+                ));
+            }
+        }
+        let ladder =
+            Spec::from_json(&self.ladder_json).map_err(|e| Error::bad_meta(keys::LADDER, e))?;
+        if self.prompt_version != PROMPT_VERSION {
+            return Err(Error::bad_meta(
+                keys::PROMPT_VERSION,
+                format!(
+                    "prompt version {:?} is not this build's {PROMPT_VERSION:?}",
+                    self.prompt_version
+                ),
+            ));
+        }
+        serde_json::from_str::<serde_json::Value>(&self.metrics_json)
+            .map_err(|e| Error::bad_meta(keys::METRICS, e))?;
+        let provenance: Provenance = serde_json::from_str(&self.provenance_json)
+            .map_err(|e| Error::bad_meta(keys::PROVENANCE, e))?;
+        Ok((config, tokenizer, ladder, provenance))
+    }
+}
+
+/// Tensors by name: shape and row-major f32 values.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// A loaded, fully checked bundle. Weights are dequantized to f32.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The metadata as stored.
+    pub meta: BundleMeta,
+    /// The parsed `config`.
+    pub config: BundleConfig,
+    /// The parsed `tokenizer`.
+    pub tokenizer: LeadTokenizer,
+    /// The parsed `ladder`.
+    pub ladder: Spec,
+    /// The parsed `provenance`.
+    pub provenance: Provenance,
+    /// Every tensor of [`crate::ModelConfig::expected_tensors`] (no `.scale` companions):
+    /// shape and row-major f32 values.
+    pub tensors: Tensors,
+}
+
+impl Bundle {
+    /// Parses and checks a bundle: container integrity (truncation, offsets), format tag,
+    /// metadata (see [`BundleMeta::validate`]), then tensors: none missing, none unused, each
+    /// with the expected shape and dtype, int8 tensors with a valid `.scale`, all values finite.
+    /// Never panics; every error names the tensor or metadata key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle> {
+        let (meta_map, raw) = read_container(bytes)?;
+        let meta = BundleMeta::from_map(meta_map)?;
+        let (config, tokenizer, ladder, provenance) = meta.validate()?;
+        let tensors = decode_tensors(&config, &raw)?;
+        Ok(Bundle {
+            meta,
+            config,
+            tokenizer,
+            ladder,
+            provenance,
+            tensors,
+        })
+    }
+
+    /// A tensor's shape and values.
+    pub fn tensor(&self, name: &str) -> Option<(&[usize], &[f32])> {
+        self.tensors
+            .get(name)
+            .map(|(s, v)| (s.as_slice(), v.as_slice()))
+    }
+
+    /// Re-encodes this bundle's (dequantized) weights with another storage dtype.
+    pub fn to_bytes(&self, dtype: StoreDtype) -> Result<Vec<u8>> {
+        let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = self
+            .tensors
+            .iter()
+            .map(|(n, (s, v))| (n.clone(), s.clone(), v.clone()))
+            .collect();
+        write_bundle(&tensors, &self.meta, dtype)
+    }
+}
+
+/// Writes a bundle. `tensors` must be exactly [`crate::ModelConfig::expected_tensors`] of the
+/// config in `meta` (any order), as row-major f32. 2-D tensors are stored per `dtype`; 1-D stay
+/// F32. The `dtype` field of the stored config is set to `dtype` (other config keys are kept as
+/// given). Everything a loader checks is checked here first, so a written bundle always loads.
+/// The output is byte-deterministic.
+pub fn write_bundle(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    meta: &BundleMeta,
+    dtype: StoreDtype,
+) -> Result<Vec<u8>> {
+    let mut meta = meta.clone();
+    let mut config_value: serde_json::Value =
+        serde_json::from_str(&meta.config_json).map_err(|e| Error::bad_meta(keys::CONFIG, e))?;
+    let Some(obj) = config_value.as_object_mut() else {
+        return Err(Error::bad_meta(keys::CONFIG, "not a JSON object"));
+    };
+    obj.insert(
+        "dtype".to_string(),
+        serde_json::Value::String(dtype.name().to_string()),
+    );
+    meta.config_json =
+        serde_json::to_string(&config_value).map_err(|e| Error::bad_meta(keys::CONFIG, e))?;
+    let (config, ..) = meta.validate()?;
+    let meta_map = meta.to_map()?;
+
+    let mut given: BTreeMap<&str, (&[usize], &[f32])> = BTreeMap::new();
+    for (name, shape, data) in tensors {
+        if given
+            .insert(name.as_str(), (shape.as_slice(), data.as_slice()))
+            .is_some()
+        {
+            return Err(Error::BadTensor {
+                name: name.clone(),
+                reason: "given twice".into(),
+            });
+        }
+    }
+    let expected = config.model.expected_tensors();
+    let expected_names: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some(name) = given.keys().find(|n| !expected_names.contains(*n)) {
+        return Err(Error::UnusedTensor {
+            name: name.to_string(),
+        });
+    }
+    let mut out: Vec<(String, &'static str, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, shape) in &expected {
+        let Some(&(given_shape, data)) = given.get(name.as_str()) else {
+            return Err(Error::MissingTensor {
+                name: name.clone(),
+                hint: String::new(),
+            });
+        };
+        if given_shape != shape.as_slice() {
+            return Err(Error::Shape {
+                name: name.clone(),
+                expected: shape.clone(),
+                found: given_shape.to_vec(),
+            });
+        }
+        let n = element_count(shape).unwrap_or(usize::MAX);
+        if data.len() != n {
+            return Err(Error::BadTensor {
+                name: name.clone(),
+                reason: format!("{} values given for shape {shape:?} ({n})", data.len()),
+            });
+        }
+        check_finite(name, data)?;
+        let matrix = shape.len() == 2;
+        match dtype {
+            _ if !matrix => out.push((name.clone(), "F32", shape.clone(), f32_bytes(data))),
+            StoreDtype::F32 => out.push((name.clone(), "F32", shape.clone(), f32_bytes(data))),
+            StoreDtype::F16 => {
+                let mut bytes = Vec::with_capacity(data.len() * 2);
+                for (i, &x) in data.iter().enumerate() {
+                    let h = f16::from_f32(x);
+                    if !h.is_finite() {
+                        return Err(Error::NonFinite {
+                            name: name.clone(),
+                            index: i,
+                            value: format!("{x} (overflows f16)"),
+                        });
+                    }
+                    bytes.extend_from_slice(&h.to_le_bytes());
+                }
+                out.push((name.clone(), "F16", shape.clone(), bytes));
+            }
+            StoreDtype::Int8 => {
+                let cols = shape[1].max(1);
+                let (q, scales) = quantize_rows(data, cols);
+                out.push((
+                    format!("{name}{SCALE_SUFFIX}"),
+                    "F32",
+                    vec![shape[0]],
+                    f32_bytes(&scales),
+                ));
+                out.push((
+                    name.clone(),
+                    "I8",
+                    shape.clone(),
+                    q.iter().map(|&v| v as u8).collect(),
+                ));
+            }
+        }
+    }
+    Ok(write_container(&meta_map, out))
+}
+
+/// Symmetric per-row int8: `scale = max|row| / 127`, `q = round(x / scale)` in `-127..=127`;
+/// an all-zero row (or one whose scale underflows to 0) gets scale 0 and zeros.
+fn quantize_rows(data: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut q = Vec::with_capacity(data.len());
+    let mut scales = Vec::with_capacity(data.len() / cols);
+    for row in data.chunks(cols) {
+        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let scale = max / 127.0;
+        scales.push(scale);
+        if scale == 0.0 {
+            q.extend(std::iter::repeat_n(0i8, row.len()));
+        } else {
+            q.extend(
+                row.iter()
+                    .map(|&x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+            );
+        }
+    }
+    (q, scales)
+}
+
+fn f32_bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn check_finite(name: &str, data: &[f32]) -> Result<()> {
+    match data.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Error::NonFinite {
+            name: name.to_string(),
+            index: i,
+            value: format!("{}", data[i]),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// One tensor as found in the container.
+struct RawTensor<'a> {
+    dtype: String,
+    shape: Vec<usize>,
+    data: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct RawInfo {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// Byte size of one element of a safetensors dtype (`None`: unknown or sub-byte dtype).
+fn dtype_size(dtype: &str) -> Option<usize> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 1,
+        "U16" | "I16" | "F16" | "BF16" => 2,
+        "U32" | "I32" | "F32" => 4,
+        "U64" | "I64" | "F64" | "C64" => 8,
+        _ => return None,
+    })
+}
+
+type Container<'a> = (BTreeMap<String, String>, BTreeMap<String, RawTensor<'a>>);
+
+/// Parses a safetensors container with checked arithmetic throughout.
+fn read_container(bytes: &[u8]) -> Result<Container<'_>> {
+    let Some((len_bytes, rest)) = bytes.split_first_chunk::<8>() else {
+        return Err(Error::Truncated(format!(
+            "{} bytes, fewer than the 8-byte header length",
+            bytes.len()
+        )));
+    };
+    let n = u64::from_le_bytes(*len_bytes);
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= MAX_HEADER_BYTES)
+        .ok_or_else(|| {
+            Error::Container(format!(
+                "header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit"
+            ))
+        })?;
+    if rest.len() < n {
+        return Err(Error::Truncated(format!(
+            "the header declares {n} bytes but only {} follow",
+            rest.len()
+        )));
+    }
+    let (header, data) = rest.split_at(n);
+    let header = std::str::from_utf8(header)
+        .map_err(|e| Error::Container(format!("header is not UTF-8: {e}")))?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_str(header)
+        .map_err(|e| Error::Container(format!("header is not a JSON object: {e}")))?;
+
+    let mut metadata = BTreeMap::new();
+    let mut infos: Vec<(String, String, Vec<usize>, usize, usize)> = Vec::new();
+    for (name, value) in header {
+        if name == "__metadata__" {
+            let map: BTreeMap<String, String> = serde_json::from_value(value).map_err(|e| {
+                Error::Container(format!("`__metadata__` is not a string map: {e}"))
+            })?;
+            metadata = map;
+            continue;
+        }
+        let info: RawInfo = serde_json::from_value(value)
+            .map_err(|e| Error::Container(format!("tensor `{name}`: bad header entry: {e}")))?;
+        let too_big = || Error::Container(format!("tensor `{name}`: size overflows"));
+        let shape = info
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| too_big()))
+            .collect::<Result<Vec<usize>>>()?;
+        let Some(size) = dtype_size(&info.dtype) else {
+            return Err(Error::Dtype {
+                name,
+                expected: "F32, F16 or I8".into(),
+                found: info.dtype,
+            });
+        };
+        let nbytes = element_count(&shape)
+            .and_then(|c| c.checked_mul(size))
+            .ok_or_else(too_big)?;
+        let [start, end] = info.data_offsets;
+        let start = usize::try_from(start).map_err(|_| too_big())?;
+        let end = usize::try_from(end).map_err(|_| too_big())?;
+        if end < start || end - start != nbytes {
+            return Err(Error::Container(format!(
+                "tensor `{name}`: data offsets {start}..{end} do not hold {nbytes} bytes \
+                 ({} {:?})",
+                info.dtype, shape
+            )));
+        }
+        infos.push((name, info.dtype, shape, start, end));
+    }
+    // Truncation first: it is the most common way a file goes bad.
+    if let Some((name, .., start, end)) = infos.iter().find(|t| t.4 > data.len()) {
+        return Err(Error::Truncated(format!(
+            "tensor `{name}` needs bytes {start}..{end} of the data section, which has only {}",
+            data.len()
+        )));
+    }
+    infos.sort_by_key(|t| (t.3, t.4));
+    let mut cursor = 0usize;
+    for (name, .., start, end) in &infos {
+        if *start != cursor {
+            return Err(Error::Container(format!(
+                "tensor `{name}`: data starts at {start}, expected {cursor} (gap or overlap)"
+            )));
+        }
+        cursor = *end;
+    }
+    if cursor != data.len() {
+        return Err(Error::Container(format!(
+            "{} bytes after the last tensor's data",
+            data.len() - cursor
+        )));
+    }
+    let mut tensors = BTreeMap::new();
+    for (name, dtype, shape, start, end) in infos {
+        let Some(bytes) = data.get(start..end) else {
+            return Err(Error::Truncated(format!("tensor `{name}`")));
+        };
+        tensors.insert(
+            name,
+            RawTensor {
+                dtype,
+                shape,
+                data: bytes,
+            },
+        );
+    }
+    Ok((metadata, tensors))
+}
+
+/// Writes a safetensors container: tensors ordered by alignment (4, 2, 1 bytes) then name, so
+/// every tensor stays aligned to its element size; header padded with spaces to 8 bytes.
+fn write_container(
+    metadata: &BTreeMap<String, String>,
+    mut tensors: Vec<(String, &'static str, Vec<usize>, Vec<u8>)>,
+) -> Vec<u8> {
+    tensors.sort_by(|a, b| {
+        let (sa, sb) = (dtype_size(a.1).unwrap_or(1), dtype_size(b.1).unwrap_or(1));
+        sb.cmp(&sa).then_with(|| a.0.cmp(&b.0))
+    });
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".to_string(), serde_json::json!(metadata));
+    let mut offset = 0usize;
+    for (name, dtype, shape, bytes) in &tensors {
+        header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": dtype,
+                "shape": shape,
+                "data_offsets": [offset, offset + bytes.len()],
+            }),
+        );
+        offset += bytes.len();
+    }
+    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
+    while !header.len().is_multiple_of(8) {
+        header.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    for (.., bytes) in &tensors {
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+/// Checks the raw tensors against the config and dequantizes them.
+fn decode_tensors(config: &BundleConfig, raw: &BTreeMap<String, RawTensor<'_>>) -> Result<Tensors> {
+    let expected = config.model.expected_tensors();
+    let int8 = config.dtype == StoreDtype::Int8;
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for (name, shape) in &expected {
+        known.insert(name.clone());
+        if int8 && shape.len() == 2 {
+            known.insert(format!("{name}{SCALE_SUFFIX}"));
+        }
+    }
+    if let Some(name) = raw.keys().find(|n| !known.contains(*n)) {
+        return Err(Error::UnusedTensor { name: name.clone() });
+    }
+    let mut out = BTreeMap::new();
+    for (name, shape) in expected {
+        let Some(t) = raw.get(&name) else {
+            return Err(Error::MissingTensor {
+                name,
+                hint: String::new(),
+            });
+        };
+        let want = if shape.len() == 2 {
+            config.dtype.safetensors_dtype()
+        } else {
+            "F32"
+        };
+        check_dtype_shape(&name, t, want, &shape)?;
+        let values = match want {
+            "F32" => decode_f32(&name, t.data)?,
+            "F16" => {
+                let v: Vec<f32> = t
+                    .data
+                    .chunks_exact(2)
+                    .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect();
+                check_finite(&name, &v)?;
+                v
+            }
+            _ => {
+                let scale_name = format!("{name}{SCALE_SUFFIX}");
+                let Some(s) = raw.get(&scale_name) else {
+                    return Err(Error::MissingTensor {
+                        name: scale_name,
+                        hint: format!(" (the int8 tensor `{name}` needs its per-row F32 scale)"),
+                    });
+                };
+                let rows = shape.first().copied().unwrap_or(0);
+                check_dtype_shape(&scale_name, s, "F32", &[rows])?;
+                let scales = decode_f32(&scale_name, s.data)?;
+                if let Some(i) = scales.iter().position(|&x| x < 0.0) {
+                    return Err(Error::BadTensor {
+                        name: scale_name,
+                        reason: format!("negative scale {} at row {i}", scales[i]),
+                    });
+                }
+                let cols = shape.get(1).copied().unwrap_or(1).max(1);
+                t.data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &b)| {
+                        f32::from(b as i8) * scales.get(i / cols).copied().unwrap_or(0.0)
+                    })
+                    .collect()
+            }
+        };
+        out.insert(name, (shape, values));
+    }
+    Ok(out)
+}
+
+fn check_dtype_shape(name: &str, t: &RawTensor<'_>, dtype: &str, shape: &[usize]) -> Result<()> {
+    if t.dtype != dtype {
+        return Err(Error::Dtype {
+            name: name.to_string(),
+            expected: dtype.to_string(),
+            found: t.dtype.clone(),
+        });
+    }
+    if t.shape != shape {
+        return Err(Error::Shape {
+            name: name.to_string(),
+            expected: shape.to_vec(),
+            found: t.shape.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn decode_f32(name: &str, data: &[u8]) -> Result<Vec<f32>> {
+    let v: Vec<f32> = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    check_finite(name, &v)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn int8_rows_edge_cases() {
+        let tiny = f32::from_bits(1); // smallest subnormal: its scale underflows to 0
+        let data = [
+            0.0, 0.0, 0.0, 1.0, -2.54, 0.005, tiny, -tiny, 0.0, 3e38, -3e38, 1.0,
+        ];
+        let (q, s) = quantize_rows(&data, 3);
+        assert_eq!(s[0], 0.0);
+        assert_eq!(&q[0..3], &[0, 0, 0]);
+        assert_eq!((q[4], s[1]), (-127, 2.54 / 127.0));
+        assert_eq!((q[3], q[5]), (50, 0));
+        assert_eq!((s[2], &q[6..9]), (0.0, &[0i8, 0, 0][..]));
+        assert_eq!((q[9], q[10], q[11]), (127, -127, 0));
+        assert!(s.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn container_round_trip_and_alignment() {
+        let mut meta = BTreeMap::new();
+        meta.insert("k".to_string(), "v \"quoted\" 中文".to_string());
+        let bytes = write_container(
+            &meta,
+            vec![
+                ("z8".into(), "I8", vec![3], vec![1, 2, 3]),
+                ("a16".into(), "F16", vec![1], vec![0, 60]),
+                ("m32".into(), "F32", vec![1], 1.5f32.to_le_bytes().to_vec()),
+            ],
+        );
+        let (m, t) = read_container(&bytes).unwrap();
+        assert_eq!(m, meta);
+        assert_eq!(t["z8"].data, &[1, 2, 3]);
+        assert_eq!(t["a16"].dtype, "F16");
+        // F32 first, then F16, then I8: every tensor aligned to its element size.
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0);
+        assert_eq!(&bytes[8 + n..8 + n + 4], &1.5f32.to_le_bytes());
+    }
+}
