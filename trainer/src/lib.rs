@@ -1,0 +1,23 @@
+//! leadladder's trainer: a small Qwen2 language model, fine-tuned with HPRO to rank leads.
+//!
+//! * [`qwen2`] — the trainer's own differentiable Qwen2 (HF names; loads HF checkpoints,
+//!   builds fresh seeded models, exports back).
+//! * [`lora`] — the single linear layer type, with an optional LoRA adapter.
+//! * [`heads`] — ranking / pointwise score heads and the losses (BCE, pairwise, LM).
+//! * [`params`] — reading and writing safetensors weights, trainable variable listing.
+
+pub mod data;
+pub mod error;
+pub mod heads;
+pub mod lora;
+pub mod optim;
+pub mod params;
+pub mod preset;
+pub mod qwen2;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use heads::ScoreHeads;
+pub use lora::{LoraConfig, LoraLinear};
+pub use params::named_vars;
+pub use qwen2::{Config, Model, last_token_pool};

@@ -1,0 +1,255 @@
+//! Where a model's weights come from: fresh seeded initialisation into a [`VarMap`] (trainable),
+//! or a checkpoint's tensors (frozen plain tensors, or copied into trainable variables), with
+//! strict name and shape checks. Also reading and writing Hugging Face safetensors checkpoints.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::safetensors::Load;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use leadladder_core::rng::Rng;
+
+use crate::error::{Error, Result};
+
+/// How a freshly created parameter is initialised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Init {
+    /// Normal with mean 0 and this standard deviation.
+    Normal(f64),
+    /// Uniform in `[-bound, bound]`.
+    Uniform(f64),
+    /// All zeros.
+    Zeros,
+    /// All ones.
+    Ones,
+}
+
+/// A supplier of named parameters for building a model.
+pub(crate) trait ParamSource {
+    /// The tensor called `name` (HF naming), of exactly `shape`, on the model's device.
+    fn take(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor>;
+}
+
+/// 64-bit FNV-1a, to give each parameter its own random stream independent of build order.
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Host values for `init`, drawn from the stream `(seed, name)`.
+fn init_values(init: Init, n: usize, seed: u64, name: &str) -> Vec<f32> {
+    let mut rng = Rng::derive(seed, fnv1a(name));
+    match init {
+        Init::Zeros => vec![0.0; n],
+        Init::Ones => vec![1.0; n],
+        Init::Normal(std) => (0..n).map(|_| (rng.normal() * std) as f32).collect(),
+        Init::Uniform(bound) => (0..n)
+            .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+            .collect(),
+    }
+}
+
+/// Registers `var` under `name`, refusing to overwrite an existing variable.
+pub(crate) fn insert_var(varmap: &VarMap, name: &str, var: Var) -> Result<()> {
+    let mut data = varmap.data().lock().map_err(|_| Error::Poisoned)?;
+    if data.contains_key(name) {
+        return Err(Error::DuplicateTensor(name.to_string()));
+    }
+    data.insert(name.to_string(), var);
+    Ok(())
+}
+
+/// A new f32 variable of `shape` initialised by `init` from the stream `(seed, name)`, registered
+/// in `varmap` under `name`.
+pub(crate) fn fresh_var(
+    varmap: &VarMap,
+    name: &str,
+    shape: &[usize],
+    init: Init,
+    seed: u64,
+    device: &Device,
+) -> Result<Var> {
+    let n = shape.iter().product();
+    let var = Var::from_vec(init_values(init, n, seed, name), shape, device)?;
+    insert_var(varmap, name, var.clone())?;
+    Ok(var)
+}
+
+/// Fresh, seeded, trainable parameters registered in a [`VarMap`].
+pub(crate) struct FreshParams<'a> {
+    pub varmap: &'a VarMap,
+    pub seed: u64,
+    pub device: Device,
+}
+
+impl ParamSource for FreshParams<'_> {
+    fn take(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
+        let var = fresh_var(self.varmap, name, shape, init, self.seed, &self.device)?;
+        Ok(var.as_tensor().clone())
+    }
+}
+
+/// Parameters taken from a checkpoint's tensors. Every tensor must be taken exactly once:
+/// [`CheckpointParams::finish`] fails on leftovers.
+pub(crate) struct CheckpointParams<'a> {
+    pub tensors: HashMap<String, Tensor>,
+    pub device: Device,
+    /// `Some`: copy each tensor into a trainable variable registered here; `None`: frozen.
+    pub trainable: Option<&'a VarMap>,
+}
+
+impl ParamSource for CheckpointParams<'_> {
+    fn take(&mut self, name: &str, shape: &[usize], _init: Init) -> Result<Tensor> {
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| Error::MissingTensor {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+            })?;
+        if t.dims() != shape {
+            return Err(Error::ShapeMismatch {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: t.dims().to_vec(),
+            });
+        }
+        let t = t.to_dtype(DType::F32)?.to_device(&self.device)?;
+        match self.trainable {
+            None => Ok(t.detach()),
+            Some(varmap) => {
+                let var = Var::from_tensor(&t)?;
+                insert_var(varmap, name, var.clone())?;
+                Ok(var.as_tensor().clone())
+            }
+        }
+    }
+}
+
+impl CheckpointParams<'_> {
+    /// Fails with [`Error::UnusedTensors`] if any checkpoint tensor was not taken.
+    pub fn finish(self) -> Result<()> {
+        if self.tensors.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<String> = self.tensors.into_keys().collect();
+        names.sort();
+        Err(Error::UnusedTensors { names })
+    }
+}
+
+/// Reads every tensor of one safetensors file onto the CPU as f32 (f16 and bf16 are converted;
+/// any other dtype is an error naming the tensor).
+///
+/// The file is read into memory rather than memory-mapped (the workspace forbids `unsafe`, which
+/// `MmapedSafetensors` needs); each tensor is converted as it is read, so the peak is the file
+/// plus the f32 copies.
+pub fn read_safetensors_f32(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Safetensors {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        match view.dtype() {
+            safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16 => {}
+            other => {
+                return Err(Error::UnsupportedDType {
+                    name,
+                    dtype: format!("{other:?}"),
+                });
+            }
+        }
+        let t = view.load(&Device::Cpu)?.to_dtype(DType::F32)?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// Reads a Hugging Face weights folder: `model.safetensors`, or the shards listed by
+/// `model.safetensors.index.json`. Tensors come back on the CPU as f32.
+///
+/// With an index, every shard tensor must be listed in the index for that shard, every indexed
+/// tensor must be found, and no name may appear twice.
+pub fn read_hf_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
+    let index_path = dir.join("model.safetensors.index.json");
+    if !index_path.exists() {
+        return read_safetensors_f32(&dir.join("model.safetensors"));
+    }
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: HashMap<String, String>,
+    }
+    let text = std::fs::read_to_string(&index_path).map_err(|source| Error::Io {
+        path: index_path.clone(),
+        source,
+    })?;
+    let index: Index = serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: index_path.clone(),
+        source,
+    })?;
+    let shards: BTreeSet<&String> = index.weight_map.values().collect();
+    let mut out = HashMap::new();
+    for shard in shards {
+        let path: PathBuf = dir.join(shard);
+        for (name, t) in read_safetensors_f32(&path)? {
+            if index.weight_map.get(&name) != Some(shard) {
+                return Err(Error::Safetensors {
+                    path: path.clone(),
+                    message: format!("tensor `{name}` is not listed for this shard in the index"),
+                });
+            }
+            if out.insert(name.clone(), t).is_some() {
+                return Err(Error::DuplicateTensor(name));
+            }
+        }
+    }
+    let mut missing: Vec<&String> = index
+        .weight_map
+        .keys()
+        .filter(|n| !out.contains_key(*n))
+        .collect();
+    missing.sort();
+    if let Some(name) = missing.first() {
+        return Err(Error::Safetensors {
+            path: index_path,
+            message: format!("indexed tensor `{name}` is in none of the shards"),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes `tensors` (any device, any dtype) as one safetensors file.
+pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
+    let mut map = HashMap::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        if map
+            .insert(name.clone(), t.to_device(&Device::Cpu)?.contiguous()?)
+            .is_some()
+        {
+            return Err(Error::DuplicateTensor(name.clone()));
+        }
+    }
+    candle_core::safetensors::save(&map, path).map_err(|e| Error::Safetensors {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+/// The variables in `varmap` with their names, sorted by name (the order is stable across runs,
+/// which optimiser state and checkpoints rely on).
+pub fn named_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
+    let data = varmap.data().lock().map_err(|_| Error::Poisoned)?;
+    let mut out: Vec<(String, Var)> = data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}

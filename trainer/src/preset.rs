@@ -1,0 +1,72 @@
+//! Named training presets.
+
+use crate::error::{Error, Result};
+use crate::qwen2::Config;
+use crate::train::{Objective, TrainOptions};
+
+/// Preset names accepted by [`preset`].
+pub const PRESETS: &[&str] = &["tiny", "demo"];
+
+/// The options of a named preset.
+///
+/// * `tiny` — for tests and smoke runs: hidden 64, 2 layers, a 1k-token BPE, 128-token prompts.
+/// * `demo` — the built-in demo model: hidden 128, 4 layers, a 4k-token BPE, 192-token prompts;
+///   sized to train on 50k synthetic leads on two CPU cores and to rank in the browser's CPU path.
+pub fn preset(name: &str) -> Result<TrainOptions> {
+    let base = |model: Config, vocab_size, max_tokens| TrainOptions {
+        preset: name.to_string(),
+        model,
+        vocab_size,
+        max_tokens,
+        objective: Objective::Hpro,
+        lambda_point: 1.0,
+        lambda_pair: 1.0,
+        lambda_sem: 0.1,
+        batch_size: 32,
+        grad_accum: 1,
+        epochs: 3,
+        lr: 2e-3,
+        warmup_fraction: 0.05,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.01,
+        grad_clip: 1.0,
+        pair_cap: 256,
+        boost_share: 0.25,
+        train_fraction: 0.7,
+        val_fraction: 0.1,
+        train_sample: None,
+        patience: 2,
+        seed: 7,
+        bootstrap: 1000,
+    };
+    match name {
+        "tiny" => {
+            let mut model = Config::tiny(1024);
+            model.max_position_embeddings = 128;
+            Ok(TrainOptions {
+                epochs: 2,
+                ..base(model, 1024, 128)
+            })
+        }
+        "demo" => {
+            let model = Config {
+                hidden_size: 128,
+                intermediate_size: 352,
+                num_hidden_layers: 4,
+                num_attention_heads: 4,
+                num_key_value_heads: 2,
+                max_position_embeddings: 192,
+                ..Config::tiny(4096)
+            };
+            Ok(TrainOptions {
+                epochs: 3,
+                train_sample: Some(35_000),
+                ..base(model, 4096, 192)
+            })
+        }
+        other => Err(Error::Config(format!(
+            "unknown preset `{other}`; known: {}",
+            PRESETS.join(", ")
+        ))),
+    }
+}

@@ -1,0 +1,858 @@
+//! The trainer's own Qwen2, written with differentiable candle ops only.
+//!
+//! candle's fused `rms_norm`, `softmax_last_dim` and `rotary_emb::rope` have no backward pass
+//! (the graph is cut silently) and candle-transformers' Qwen2 has private linears and a
+//! padding-only mask, so this module re-implements the Hugging Face `Qwen2ForCausalLM` forward
+//! with basic ops: one struct per HF module, with HF field and tensor names, so checkpoints load
+//! and export by name.
+//!
+//! Shapes: `b` batch, `t` sequence length, `h` hidden size, `nh`/`nkv` query/key-value heads,
+//! `d` head dim, `v` vocabulary.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::VarMap;
+
+use crate::error::{Error, Result};
+use crate::lora::{LoraConfig, LoraLinear};
+use crate::params::{
+    CheckpointParams, FreshParams, Init, ParamSource, read_hf_weights, write_safetensors,
+};
+
+/// Additive bias for masked attention scores: finite so that a fully masked row gives a uniform
+/// (finite) softmax instead of NaN, and large enough that `exp` underflows to exactly 0.
+pub const MASKED: f32 = -1e9;
+
+/// Qwen2 hyper-parameters, deserialised straight from a Hugging Face `config.json` (unknown keys
+/// ignored). Both the old top-level `rope_theta` and transformers 5's `rope_parameters` are read.
+/// Serialises to the same flat HF keys (see [`Config::to_hf_json`] for a full `config.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawConfig")]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub max_position_embeddings: usize,
+    pub rope_theta: f64,
+    pub rms_norm_eps: f64,
+    pub tie_word_embeddings: bool,
+    /// Only `"silu"` is supported.
+    pub hidden_act: String,
+    /// Std of the normal init of fresh weights (HF default 0.02).
+    pub initializer_range: f64,
+}
+
+#[derive(serde::Deserialize)]
+struct RawRope {
+    rope_theta: Option<f64>,
+    rope_type: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    rope_theta: Option<f64>,
+    rope_parameters: Option<RawRope>,
+    rope_scaling: Option<RawRope>,
+    rms_norm_eps: Option<f64>,
+    tie_word_embeddings: Option<bool>,
+    hidden_act: Option<String>,
+    initializer_range: Option<f64>,
+    use_sliding_window: Option<bool>,
+    head_dim: Option<usize>,
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = Error;
+
+    fn try_from(raw: RawConfig) -> Result<Self> {
+        if let Some(mt) = &raw.model_type
+            && mt != "qwen2"
+        {
+            return Err(Error::Config(format!("model_type `{mt}` is not qwen2")));
+        }
+        if raw.use_sliding_window == Some(true) {
+            return Err(Error::Config(
+                "sliding-window attention is not supported".into(),
+            ));
+        }
+        for rope in [&raw.rope_parameters, &raw.rope_scaling]
+            .into_iter()
+            .flatten()
+        {
+            let kind = rope
+                .rope_type
+                .as_deref()
+                .or(rope.kind.as_deref())
+                .unwrap_or("default");
+            if kind != "default" {
+                return Err(Error::Config(format!(
+                    "rope type `{kind}` is not supported"
+                )));
+            }
+        }
+        let rope_theta = raw
+            .rope_parameters
+            .as_ref()
+            .and_then(|r| r.rope_theta)
+            .or(raw.rope_theta)
+            .unwrap_or(10_000.0);
+        let cfg = Config {
+            vocab_size: raw.vocab_size,
+            hidden_size: raw.hidden_size,
+            intermediate_size: raw.intermediate_size,
+            num_hidden_layers: raw.num_hidden_layers,
+            num_attention_heads: raw.num_attention_heads,
+            num_key_value_heads: raw.num_key_value_heads.unwrap_or(raw.num_attention_heads),
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(32_768),
+            rope_theta,
+            rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+            hidden_act: raw.hidden_act.unwrap_or_else(|| "silu".into()),
+            initializer_range: raw.initializer_range.unwrap_or(0.02),
+        };
+        cfg.validate()?;
+        if let Some(hd) = raw.head_dim
+            && hd != cfg.head_dim()
+        {
+            return Err(Error::Config(format!(
+                "head_dim {hd} != hidden_size / num_attention_heads = {}",
+                cfg.head_dim()
+            )));
+        }
+        Ok(cfg)
+    }
+}
+
+impl Config {
+    /// A tiny config for tests and smoke runs: hidden 64, 2 layers, 4 heads, 2 kv heads.
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self {
+            vocab_size,
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            max_position_embeddings: 512,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-6,
+            tie_word_embeddings: true,
+            hidden_act: "silu".into(),
+            initializer_range: 0.02,
+        }
+    }
+
+    /// Per-head dimension `hidden_size / num_attention_heads`.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads.max(1)
+    }
+
+    /// Checks that the config describes a Qwen2 this module can run.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.vocab_size == 0 || self.hidden_size == 0 || self.intermediate_size == 0 {
+            return bad("vocab_size, hidden_size and intermediate_size must be > 0".into());
+        }
+        if self.num_attention_heads == 0 || self.num_key_value_heads == 0 {
+            return bad("head counts must be > 0".into());
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
+            return bad(format!(
+                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if !self.head_dim().is_multiple_of(2) {
+            return bad(format!(
+                "head_dim {} must be even for RoPE",
+                self.head_dim()
+            ));
+        }
+        if self.hidden_act != "silu" {
+            return bad(format!(
+                "hidden_act `{}` is not supported (only silu)",
+                self.hidden_act
+            ));
+        }
+        if self.rope_theta.is_nan()
+            || self.rope_theta <= 0.0
+            || self.rms_norm_eps.is_nan()
+            || self.rms_norm_eps <= 0.0
+        {
+            return bad("rope_theta and rms_norm_eps must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// Reads and validates `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// The config as a Hugging Face `config.json` value (`Qwen2ForCausalLM`, f32). Writes
+    /// `rope_theta` both at top level and in `rope_parameters`, which old and new transformers read.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": "qwen2",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rope_theta": self.rope_theta,
+            "rope_parameters": {"rope_theta": self.rope_theta, "rope_type": "default"},
+            "rms_norm_eps": self.rms_norm_eps,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "hidden_act": self.hidden_act,
+            "initializer_range": self.initializer_range,
+            "use_sliding_window": false,
+            "attention_dropout": 0.0,
+            "torch_dtype": "float32",
+        })
+    }
+}
+
+/// RMSNorm `x / sqrt(mean(x^2) + eps) * weight`, written with basic (differentiable) ops.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    /// `[h]`.
+    pub weight: Tensor,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    fn build(src: &mut dyn ParamSource, name: &str, size: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: src.take(&format!("{name}.weight"), &[size], Init::Ones)?,
+            eps,
+        })
+    }
+
+    /// `x: [..., h]` → `[..., h]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let x = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+        Ok(x.broadcast_mul(&self.weight)?)
+    }
+}
+
+/// RoPE tables for positions `0..t`: `(cos, sin)`, each `[t, d]`, HF layout
+/// (`emb = cat(freqs, freqs)`, `inv_freq_i = theta^(-2i/d)`), computed in f64 then cast to f32.
+pub fn rope_tables(
+    t: usize,
+    head_dim: usize,
+    theta: f64,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let half = head_dim / 2;
+    let mut cos = Vec::with_capacity(t * head_dim);
+    let mut sin = Vec::with_capacity(t * head_dim);
+    for pos in 0..t {
+        for _ in 0..2 {
+            for i in 0..half {
+                let inv_freq = theta.powf(-((2 * i) as f64) / head_dim as f64);
+                let angle = pos as f64 * inv_freq;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (t, head_dim), device)?,
+        Tensor::from_vec(sin, (t, head_dim), device)?,
+    ))
+}
+
+/// `rotate_half(x) = cat(-x2, x1)` over the last dim. `x: [..., d]` → `[..., d]`.
+pub fn rotate_half(x: &Tensor) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+    let x2 = x.narrow(D::Minus1, d / 2, d - d / 2)?;
+    Ok(Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?)
+}
+
+/// HF Qwen2 RoPE: `x * cos + rotate_half(x) * sin`. `x: [b, n, t, d]`, `cos`/`sin`: `[t, d]`.
+pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    Ok((x.broadcast_mul(cos)? + rotate_half(x)?.broadcast_mul(sin)?)?)
+}
+
+/// Qwen2 self-attention: q/k/v projections with bias, o_proj without, grouped-query attention.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: LoraLinear,
+    pub k_proj: LoraLinear,
+    pub v_proj: LoraLinear,
+    pub o_proj: LoraLinear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn build(src: &mut dyn ParamSource, name: &str, cfg: &Config) -> Result<Self> {
+        let (h, d) = (cfg.hidden_size, cfg.head_dim());
+        let std = cfg.initializer_range;
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        Ok(Self {
+            q_proj: LoraLinear::build(src, &format!("{name}.q_proj"), h, nh * d, true, std)?,
+            k_proj: LoraLinear::build(src, &format!("{name}.k_proj"), h, nkv * d, true, std)?,
+            v_proj: LoraLinear::build(src, &format!("{name}.v_proj"), h, nkv * d, true, std)?,
+            o_proj: LoraLinear::build(src, &format!("{name}.o_proj"), nh * d, h, false, std)?,
+            num_heads: nh,
+            num_kv_heads: nkv,
+            head_dim: d,
+        })
+    }
+
+    /// `[b, nkv, t, d]` → `[b, nh, t, d]`, each kv head repeated for its `nh / nkv` query heads
+    /// (HF `repeat_kv`: query head `i` uses kv head `i / n_rep`).
+    fn repeat_kv(&self, x: &Tensor) -> Result<Tensor> {
+        let n_rep = self.num_heads / self.num_kv_heads;
+        if n_rep == 1 {
+            return Ok(x.clone());
+        }
+        let (b, nkv, t, d) = x.dims4()?;
+        Ok(x.unsqueeze(2)?
+            .broadcast_as((b, nkv, n_rep, t, d))?
+            .reshape((b, nkv * n_rep, t, d))?)
+    }
+
+    /// `x: [b, t, h]`, `cos`/`sin`: `[t, d]`, `mask_bias: [b, 1, t, t]` (0 = attend,
+    /// [`MASKED`] = blocked) → `[b, t, h]`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask_bias: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let q = self
+            .q_proj
+            .forward(x, train)?
+            .reshape((b, t, nh, d))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let k = self
+            .k_proj
+            .forward(x, train)?
+            .reshape((b, t, nkv, d))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = self
+            .v_proj
+            .forward(x, train)?
+            .reshape((b, t, nkv, d))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let q = apply_rope(&q, cos, sin)?;
+        let k = self.repeat_kv(&apply_rope(&k, cos, sin)?)?.contiguous()?;
+        let v = self.repeat_kv(&v)?.contiguous()?;
+        // [b, nh, t, t]
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask_bias)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * d))?;
+        self.o_proj.forward(&out, train)
+    }
+}
+
+/// SwiGLU MLP: `down(silu(gate(x)) * up(x))`, no biases.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub gate_proj: LoraLinear,
+    pub up_proj: LoraLinear,
+    pub down_proj: LoraLinear,
+}
+
+impl Mlp {
+    fn build(src: &mut dyn ParamSource, name: &str, cfg: &Config) -> Result<Self> {
+        let (h, i, std) = (
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.initializer_range,
+        );
+        Ok(Self {
+            gate_proj: LoraLinear::build(src, &format!("{name}.gate_proj"), h, i, false, std)?,
+            up_proj: LoraLinear::build(src, &format!("{name}.up_proj"), h, i, false, std)?,
+            down_proj: LoraLinear::build(src, &format!("{name}.down_proj"), i, h, false, std)?,
+        })
+    }
+
+    /// `x: [b, t, h]` → `[b, t, h]`.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(x, train)?.silu()?;
+        let up = self.up_proj.forward(x, train)?;
+        self.down_proj.forward(&(gate * up)?, train)
+    }
+}
+
+/// Pre-norm decoder layer: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    pub self_attn: Attention,
+    pub mlp: Mlp,
+    pub input_layernorm: RmsNorm,
+    pub post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn build(src: &mut dyn ParamSource, name: &str, cfg: &Config) -> Result<Self> {
+        let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
+        Ok(Self {
+            self_attn: Attention::build(src, &format!("{name}.self_attn"), cfg)?,
+            mlp: Mlp::build(src, &format!("{name}.mlp"), cfg)?,
+            input_layernorm: RmsNorm::build(src, &format!("{name}.input_layernorm"), h, eps)?,
+            post_attention_layernorm: RmsNorm::build(
+                src,
+                &format!("{name}.post_attention_layernorm"),
+                h,
+                eps,
+            )?,
+        })
+    }
+
+    /// `x: [b, t, h]` → `[b, t, h]` (see [`Attention::forward`] for the other arguments).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask_bias: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let a = self.self_attn.forward(
+            &self.input_layernorm.forward(x)?,
+            cos,
+            sin,
+            mask_bias,
+            train,
+        )?;
+        let x = (x + a)?;
+        let m = self
+            .mlp
+            .forward(&self.post_attention_layernorm.forward(&x)?, train)?;
+        Ok((x + m)?)
+    }
+}
+
+/// Lengths of a right-padded 0/1 `attention_mask: [b, t]` (any dtype), checked on the host.
+/// A row may be all zeros (length 0); a 1 after a 0 (left or inner padding) is an error.
+pub fn mask_lengths(attention_mask: &Tensor) -> Result<Vec<usize>> {
+    let rows = attention_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let mut lengths = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let mut len = 0;
+        let mut ended = false;
+        for (j, &m) in row.iter().enumerate() {
+            if m == 1.0 {
+                if ended {
+                    return Err(Error::Input(format!(
+                        "attention_mask row {i} is not right-padded (1 at position {j} after a 0)"
+                    )));
+                }
+                len += 1;
+            } else if m == 0.0 {
+                ended = true;
+            } else {
+                return Err(Error::Input(format!(
+                    "attention_mask row {i} holds {m}, not 0/1"
+                )));
+            }
+        }
+        lengths.push(len);
+    }
+    Ok(lengths)
+}
+
+/// Causal and padding-aware additive attention bias `[b, 1, t, t]`: 0 where query `i` may attend
+/// key `j` (`j <= i` and `j < len`), a large negative finite value elsewhere.
+pub fn attention_bias(lengths: &[usize], t: usize, device: &Device) -> Result<Tensor> {
+    let mut causal = vec![0f32; t * t];
+    for i in 0..t {
+        for j in (i + 1)..t {
+            causal[i * t + j] = MASKED;
+        }
+    }
+    let mut keys = vec![0f32; lengths.len() * t];
+    for (bi, &len) in lengths.iter().enumerate() {
+        for j in len..t {
+            keys[bi * t + j] = MASKED;
+        }
+    }
+    let causal = Tensor::from_vec(causal, (1, 1, t, t), device)?;
+    let keys = Tensor::from_vec(keys, (lengths.len(), 1, 1, t), device)?;
+    Ok(causal.broadcast_add(&keys)?)
+}
+
+/// Hidden state of each sequence's last non-pad token.
+/// `hidden: [b, t, h]`, `attention_mask: [b, t]` (right-padded, every row non-empty) → `[b, h]`.
+pub fn last_token_pool(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+    let (b, t, h) = hidden.dims3()?;
+    if attention_mask.dims() != [b, t] {
+        return Err(Error::Input(format!(
+            "attention_mask shape {:?} does not match hidden {:?}",
+            attention_mask.dims(),
+            hidden.dims()
+        )));
+    }
+    let lengths = mask_lengths(attention_mask)?;
+    let mut idx = Vec::with_capacity(b);
+    for (bi, &len) in lengths.iter().enumerate() {
+        if len == 0 {
+            return Err(Error::Input(format!("sequence {bi} has no tokens to pool")));
+        }
+        idx.push((bi * t + len - 1) as u32);
+    }
+    let idx = Tensor::from_vec(idx, b, hidden.device())?;
+    Ok(hidden.reshape((b * t, h))?.index_select(&idx, 0)?)
+}
+
+/// `Qwen2ForCausalLM`: `model.embed_tokens`, `model.layers.{i}`, `model.norm`, and `lm_head`
+/// (absent when `tie_word_embeddings`: the embedding matrix is used instead).
+#[derive(Debug, Clone)]
+pub struct Model {
+    cfg: Config,
+    /// `[v, h]`.
+    pub embed_tokens: Tensor,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+    /// `None` when tied.
+    pub lm_head: Option<LoraLinear>,
+    device: Device,
+}
+
+impl Model {
+    fn build(cfg: &Config, src: &mut dyn ParamSource, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let (v, h) = (cfg.vocab_size, cfg.hidden_size);
+        let embed_tokens = src.take(
+            "model.embed_tokens.weight",
+            &[v, h],
+            Init::Normal(cfg.initializer_range),
+        )?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| DecoderLayer::build(src, &format!("model.layers.{i}"), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::build(src, "model.norm", h, cfg.rms_norm_eps)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(LoraLinear::build(
+                src,
+                "lm_head",
+                h,
+                v,
+                false,
+                cfg.initializer_range,
+            )?)
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            device: device.clone(),
+        })
+    }
+
+    /// A fresh model with seeded HF-style init (normal(0, `initializer_range`) weights, zero
+    /// biases, unit norms); every weight is a trainable variable registered in `varmap` under its
+    /// HF name.
+    pub fn new(cfg: &Config, varmap: &VarMap, seed: u64, device: &Device) -> Result<Self> {
+        let mut src = FreshParams {
+            varmap,
+            seed,
+            device: device.clone(),
+        };
+        Self::build(cfg, &mut src, device)
+    }
+
+    /// A model from HF-named tensors (any float dtype, converted to f32 and moved to `device`).
+    ///
+    /// `trainable`: `None` keeps the weights frozen (plain tensors, e.g. for LoRA);
+    /// `Some(varmap)` copies them into trainable variables registered there (full fine-tuning).
+    ///
+    /// Strict: a missing or mis-shaped tensor fails naming it, and so do unused tensors. Ignored:
+    /// `*.rotary_emb.inv_freq` buffers, and `lm_head.weight` of a tied model when it equals the
+    /// embedding.
+    pub fn from_tensors(
+        cfg: &Config,
+        mut tensors: HashMap<String, Tensor>,
+        device: &Device,
+        trainable: Option<&VarMap>,
+    ) -> Result<Self> {
+        tensors.retain(|name, _| !name.ends_with(".rotary_emb.inv_freq"));
+        if cfg.tie_word_embeddings
+            && let Some(head) = tensors.remove("lm_head.weight")
+        {
+            let same = match tensors.get("model.embed_tokens.weight") {
+                Some(e) if e.dims() == head.dims() => {
+                    let diff = (e.to_dtype(DType::F32)? - head.to_dtype(DType::F32)?)?
+                        .abs()?
+                        .max_all()?
+                        .to_scalar::<f32>()?;
+                    diff == 0.0
+                }
+                _ => false,
+            };
+            if !same {
+                return Err(Error::Config(
+                    "tie_word_embeddings is true but lm_head.weight differs from \
+                     model.embed_tokens.weight"
+                        .into(),
+                ));
+            }
+        }
+        let mut src = CheckpointParams {
+            tensors,
+            device: device.clone(),
+            trainable,
+        };
+        let model = Self::build(cfg, &mut src, device)?;
+        src.finish()?;
+        Ok(model)
+    }
+
+    /// Loads a Hugging Face Qwen2 folder (`config.json`, `model.safetensors` or sharded
+    /// `model.safetensors.index.json`; f32/f16/bf16 → f32) with frozen base weights.
+    pub fn from_hf_dir(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg = Config::from_file(&dir.join("config.json"))?;
+        Self::from_tensors(&cfg, read_hf_weights(dir)?, device, None)
+    }
+
+    /// As [`Model::from_hf_dir`], but every base weight becomes a trainable variable in `varmap`.
+    pub fn from_hf_dir_trainable(dir: &Path, varmap: &VarMap, device: &Device) -> Result<Self> {
+        let cfg = Config::from_file(&dir.join("config.json"))?;
+        Self::from_tensors(&cfg, read_hf_weights(dir)?, device, Some(varmap))
+    }
+
+    /// The model's config.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every linear layer, in HF order (lm_head last when untied).
+    pub fn linears(&self) -> Vec<&LoraLinear> {
+        let mut out = Vec::new();
+        for l in &self.layers {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            out.extend([&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj]);
+            out.extend([&m.gate_proj, &m.up_proj, &m.down_proj]);
+        }
+        out.extend(self.lm_head.as_ref());
+        out
+    }
+
+    fn layer_linears_mut(&mut self) -> Vec<&mut LoraLinear> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            let (a, m) = (&mut l.self_attn, &mut l.mlp);
+            out.extend([&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj]);
+            out.extend([&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj]);
+        }
+        out
+    }
+
+    /// Attaches LoRA adapters to the decoder linears whose last name component is in
+    /// `lora.targets`; their `A`/`B` variables are registered in `varmap` as
+    /// `{linear}.lora_A.weight` / `{linear}.lora_B.weight`. Returns how many layers were adapted.
+    /// Fails on a target that matches nothing (`lm_head` cannot be adapted).
+    pub fn enable_lora(&mut self, lora: &LoraConfig, varmap: &VarMap) -> Result<usize> {
+        let mut count = 0;
+        let mut matched = vec![false; lora.targets.len()];
+        for lin in self.layer_linears_mut() {
+            let short = lin
+                .name()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(k) = lora.targets.iter().position(|t| *t == short) {
+                lin.add_lora(lora, varmap)?;
+                matched[k] = true;
+                count += 1;
+            }
+        }
+        if let Some(k) = matched.iter().position(|m| !m) {
+            return Err(Error::Config(format!(
+                "LoRA target `{}` matches no decoder linear",
+                lora.targets[k]
+            )));
+        }
+        Ok(count)
+    }
+
+    /// Final-norm hidden states.
+    ///
+    /// `input_ids: [b, t]` (u32; i64 accepted), `attention_mask: [b, t]` 0/1, right-padded →
+    /// `[b, t, h]`. Positions are `0..t`; attention is causal and never looks at padding, so the
+    /// states of non-pad tokens do not depend on later tokens or on how much padding follows.
+    /// Pad positions get finite, meaningless states. `train` enables LoRA dropout.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        if attention_mask.dims() != [b, t] {
+            return Err(Error::Input(format!(
+                "attention_mask shape {:?} != input_ids shape {:?}",
+                attention_mask.dims(),
+                input_ids.dims()
+            )));
+        }
+        if t > self.cfg.max_position_embeddings {
+            return Err(Error::Input(format!(
+                "sequence length {t} exceeds max_position_embeddings {}",
+                self.cfg.max_position_embeddings
+            )));
+        }
+        let ids = match input_ids.dtype() {
+            DType::U32 => input_ids.clone(),
+            DType::I64 | DType::U8 => input_ids.to_dtype(DType::U32)?,
+            other => {
+                return Err(Error::Input(format!(
+                    "input_ids dtype {other:?} is not u32"
+                )));
+            }
+        };
+        let lengths = mask_lengths(attention_mask)?;
+        let h = self.cfg.hidden_size;
+        let mut x = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, h))?;
+        let (cos, sin) = rope_tables(t, self.cfg.head_dim(), self.cfg.rope_theta, &self.device)?;
+        let bias = attention_bias(&lengths, t, &self.device)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &cos, &sin, &bias, train)?;
+        }
+        self.norm.forward(&x)
+    }
+
+    /// Next-token logits `hidden: [..., h]` → `[..., v]` with `lm_head` (or the tied embedding).
+    pub fn lm_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden, false),
+            None => {
+                let dims = hidden.dims().to_vec();
+                let Some((&h, lead)) = dims.split_last() else {
+                    return Err(Error::Input("hidden must have rank >= 1".into()));
+                };
+                let n: usize = lead.iter().product();
+                let logits = hidden.reshape((n, h))?.matmul(&self.embed_tokens.t()?)?;
+                let mut shape = lead.to_vec();
+                shape.push(self.cfg.vocab_size);
+                Ok(logits.reshape(shape)?)
+            }
+        }
+    }
+
+    /// HF-named base tensors (detached), LoRA merged into the weights; `lm_head.weight` omitted
+    /// when tied (as `save_pretrained` does).
+    pub fn hf_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            self.embed_tokens.detach(),
+        )];
+        for (i, l) in self.layers.iter().enumerate() {
+            for lin in [
+                &l.self_attn.q_proj,
+                &l.self_attn.k_proj,
+                &l.self_attn.v_proj,
+                &l.self_attn.o_proj,
+            ] {
+                lin.export(&mut out)?;
+            }
+            for lin in [&l.mlp.gate_proj, &l.mlp.up_proj, &l.mlp.down_proj] {
+                lin.export(&mut out)?;
+            }
+            out.push((
+                format!("model.layers.{i}.input_layernorm.weight"),
+                l.input_layernorm.weight.detach(),
+            ));
+            out.push((
+                format!("model.layers.{i}.post_attention_layernorm.weight"),
+                l.post_attention_layernorm.weight.detach(),
+            ));
+        }
+        out.push(("model.norm.weight".to_string(), self.norm.weight.detach()));
+        if let Some(head) = &self.lm_head {
+            head.export(&mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// The LoRA adapters (detached), `{linear}.lora_A.weight` `[r, in]` and
+    /// `{linear}.lora_B.weight` `[out, r]`.
+    pub fn lora_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for lin in self.linears() {
+            lin.export_lora(&mut out);
+        }
+        out
+    }
+
+    /// Writes `config.json` and `model.safetensors` (f32, LoRA merged) into `dir`, loadable by
+    /// [`Model::from_hf_dir`] and by transformers' `Qwen2ForCausalLM.from_pretrained`.
+    pub fn save_hf_dir(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.into(),
+            source,
+        })?;
+        let cfg_path = dir.join("config.json");
+        let text =
+            serde_json::to_string_pretty(&self.cfg.to_hf_json()).map_err(|source| Error::Json {
+                path: cfg_path.clone(),
+                source,
+            })?;
+        std::fs::write(&cfg_path, text).map_err(|source| Error::Io {
+            path: cfg_path,
+            source,
+        })?;
+        write_safetensors(&self.hf_tensors()?, &dir.join("model.safetensors"))
+    }
+}
