@@ -10,7 +10,8 @@ pub const PRESETS: &[&str] = &["tiny", "demo"];
 /// The options of a named preset.
 ///
 /// * `tiny` — for tests and smoke runs: hidden 64, 2 layers, a 1k-token BPE, 128-token prompts.
-/// * `demo` — the built-in demo model: hidden 128, 4 layers, a 4k-token BPE, 192-token prompts;
+/// * `demo` — the built-in demo model: hidden 96, 3 layers, a 4k-token BPE, 160-token prompts,
+///   2 epochs over a 24k-lead sample of the training period;
 ///   sized to train on 50k synthetic leads on two CPU cores and to rank in the browser's CPU path.
 pub fn preset(name: &str) -> Result<TrainOptions> {
     let base = |model: Config, vocab_size, max_tokens| TrainOptions {
@@ -50,18 +51,18 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
         }
         "demo" => {
             let model = Config {
-                hidden_size: 128,
-                intermediate_size: 352,
-                num_hidden_layers: 4,
+                hidden_size: 96,
+                intermediate_size: 256,
+                num_hidden_layers: 3,
                 num_attention_heads: 4,
                 num_key_value_heads: 2,
-                max_position_embeddings: 192,
+                max_position_embeddings: 160,
                 ..Config::tiny(4096)
             };
             Ok(TrainOptions {
-                epochs: 3,
-                train_sample: Some(35_000),
-                ..base(model, 4096, 192)
+                epochs: 2,
+                train_sample: Some(24_000),
+                ..base(model, 4096, 160)
             })
         }
         other => Err(Error::Config(format!(

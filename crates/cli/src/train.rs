@@ -165,14 +165,14 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("training `{}` ({label})", run.preset);
         let bar = crate::progress_bar(0, label);
         let mut on_progress = |p: Progress| match p {
-            Progress::Stage(s) => bar.println(format!("  {s}")),
+            Progress::Stage(s) => bar.suspend(|| eprintln!("  {s}")),
             Progress::Step { step, total, loss } => {
                 bar.set_length(total);
                 bar.set_position(step);
                 bar.set_message(format!("loss {loss:.4}"));
             }
             Progress::Epoch(e) => {
-                bar.println(format!(
+                bar.suspend(|| eprintln!(
                     "  epoch {}: loss {:.4} (point {:.4}, pair {:.4}, sem {:.4}); val P@1% {:.2}%; test P@1% {:.2}%, P@0.1% {:.2}%; {:.0} tokens/s",
                     e.epoch,
                     e.train_loss,

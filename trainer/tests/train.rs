@@ -1,0 +1,175 @@
+//! The training loop end to end on a small synthetic funnel: determinism, export, and that the
+//! exported bundle scores exactly like the model that was trained.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+use leadladder_bundle::{Bundle, StoreDtype};
+use leadladder_core::ingest::read_csv;
+use leadladder_core::ladder::Ladder;
+use leadladder_core::split::temporal_split;
+use leadladder_core::{Dataset, IngestOptions, Spec};
+use leadladder_synth::{SynthConfig, spec_toml, write_csv};
+use leadladder_trainer::data::encode;
+use leadladder_trainer::preset::preset;
+use leadladder_trainer::train::{TrainOptions, Trained, score, train};
+use leadladder_trainer::{Config, Model, ScoreHeads};
+
+fn funnel() -> (Spec, Dataset) {
+    let mut csv = Vec::new();
+    write_csv(
+        &SynthConfig {
+            leads: 2500,
+            seed: 3,
+            ..SynthConfig::default()
+        },
+        &mut csv,
+        |_| {},
+    )
+    .unwrap();
+    let spec = Spec::from_toml(spec_toml()).unwrap();
+    let data = read_csv(&csv, &spec, &IngestOptions::default()).unwrap();
+    (spec, data)
+}
+
+fn options() -> TrainOptions {
+    let mut o = preset("tiny").unwrap();
+    o.epochs = 1;
+    o.train_sample = Some(500);
+    o.bootstrap = 0;
+    o.max_tokens = 96;
+    o.vocab_size = 400;
+    o.batch_size = 16;
+    o
+}
+
+fn run(spec: &Spec, data: &Dataset, o: &TrainOptions) -> Trained {
+    train(spec, data, o, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn same_seed_same_loss_curve_and_weights() {
+    let (spec, data) = funnel();
+    let a = run(&spec, &data, &options());
+    let b = run(&spec, &data, &options());
+    let losses = |t: &Trained| {
+        t.log
+            .iter()
+            .map(|e| (e.train_loss, e.loss_pair, e.loss_sem))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&a), losses(&b));
+    assert!(
+        a.log[0].loss_pair > 0.0 && a.log[0].loss_sem > 0.0,
+        "all three loss terms are live"
+    );
+    let flat = |t: &Trained| -> Vec<Vec<f32>> {
+        t.model
+            .hf_tensors()
+            .unwrap()
+            .iter()
+            .map(|(_, x)| x.flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
+    };
+    assert_eq!(flat(&a), flat(&b));
+    let mut other = options();
+    other.seed = 8;
+    assert_ne!(losses(&a), losses(&run(&spec, &data, &other)));
+}
+
+#[test]
+fn exported_bundle_scores_like_the_trained_model() {
+    let (spec, data) = funnel();
+    let o = options();
+    let trained = run(&spec, &data, &o);
+    let report = &trained.report;
+    assert_eq!(
+        report.methods.last().unwrap().name,
+        "leadladder tiny (hpro+semantic)"
+    );
+
+    // The test-period leads, encoded as the trainer encodes them.
+    let ladder = Ladder::assign(&spec, &data).unwrap();
+    let split = temporal_split(&data, ladder.labels(), o.train_fraction).unwrap();
+    let test = encode(
+        &trained.tokenizer,
+        &data,
+        &ladder,
+        &split.test[..200],
+        "\n",
+        o.max_tokens,
+    )
+    .unwrap();
+    let pad = trained.tokenizer.pad_id();
+    let (want_r, want_z) = score(&trained.model, &trained.heads, &test, pad, 32).unwrap();
+
+    let mut f32_scores = Vec::new();
+    for dtype in [StoreDtype::F32, StoreDtype::F16, StoreDtype::Int8] {
+        let bytes = trained.export(&spec, dtype, "test-hash").unwrap();
+        let bundle = Bundle::from_bytes(&bytes).unwrap();
+        let m = &bundle.meta;
+        assert_eq!(m.format, "leadladder-bundle/1");
+        for (key, value) in [
+            ("config", &m.config_json),
+            ("tokenizer", &m.tokenizer_json),
+            ("ladder", &m.ladder_json),
+            ("prompt_version", &m.prompt_version),
+            ("metrics", &m.metrics_json),
+            ("provenance", &m.provenance_json),
+        ] {
+            assert!(!value.is_empty(), "metadata `{key}` is present");
+        }
+        assert!(
+            m.metrics_json.contains("leadladder tiny"),
+            "the report rides in the bundle"
+        );
+        let cfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
+        let dev = Device::Cpu;
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        let mut head_tensors: HashMap<String, Tensor> = HashMap::new();
+        for (name, (shape, values)) in &bundle.tensors {
+            let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
+            if name.starts_with("score.") {
+                head_tensors.insert(name.clone(), t);
+            } else {
+                tensors.insert(name.clone(), t);
+            }
+        }
+        let model = Model::from_tensors(&cfg, tensors, &dev, None).unwrap();
+        let heads = ScoreHeads::from_tensors(cfg.hidden_size, head_tensors, &dev, None).unwrap();
+        let (r, z) = score(&model, &heads, &test, pad, 32).unwrap();
+        match dtype {
+            StoreDtype::F32 => {
+                for (a, b) in r.iter().zip(&want_r).chain(z.iter().zip(&want_z)) {
+                    assert!((a - b).abs() <= 1e-5, "f32 bundle: {a} vs {b}");
+                }
+                f32_scores = r;
+            }
+            _ => {
+                let rho = spearman(&r, &f32_scores);
+                assert!(
+                    rho >= 0.99,
+                    "{dtype:?} bundle keeps the order: Spearman {rho}"
+                );
+            }
+        }
+    }
+}
+
+fn ranks(x: &[f32]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    for (pos, &i) in idx.iter().enumerate() {
+        r[i] = pos as f64;
+    }
+    r
+}
+
+fn spearman(a: &[f32], b: &[f32]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
