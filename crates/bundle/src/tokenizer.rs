@@ -73,7 +73,13 @@ impl LeadTokenizer {
     /// EOS is [`EOS_TOKEN`]; pad is [`PAD_TOKEN`] when present, else EOS. Fails if the
     /// tokenizer has no [`EOS_TOKEN`].
     pub fn from_json(json: &str) -> Result<Self> {
-        let inner: Tokenizer = json.parse().map_err(tok_err)?;
+        // Parse the JSON text first and hand `tokenizers` a parsed value: its decoder
+        // deserialiser panics (`expect("Helper")`) on a syntax error inside the `decoder` object
+        // when reading from text, and a panic would kill a browser page.
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+        let inner: Tokenizer =
+            serde_json::from_value(value).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Self::from_tokenizer(inner)
     }
 
