@@ -36,7 +36,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace --locked
 
-step "wasm32 build of leadladder-core"
-cargo build -p leadladder-core --target wasm32-unknown-unknown --locked
+step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
+cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked
 
 step "all checks passed"
