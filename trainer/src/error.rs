@@ -76,6 +76,12 @@ pub enum Error {
     /// A caller passed inputs that do not fit (bad shapes, left padding, empty sequences, ...).
     #[error("invalid input: {0}")]
     Input(String),
+    /// Training stopped early on purpose (`max_steps_this_run`); resume from the checkpoint.
+    #[error("training stopped after optimiser step {step} (max_steps_this_run)")]
+    Stopped {
+        /// Optimiser steps taken in total.
+        step: u64,
+    },
 }
 
 /// The trainer's result type.

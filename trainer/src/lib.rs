@@ -5,7 +5,9 @@
 //! * [`lora`] — the single linear layer type, with an optional LoRA adapter.
 //! * [`heads`] — ranking / pointwise score heads and the losses (BCE, pairwise, LM).
 //! * [`params`] — reading and writing safetensors weights, trainable variable listing.
+//! * [`checkpoint`] — atomic training checkpoints for `--resume`.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod heads;

@@ -39,6 +39,10 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
         patience: 2,
         seed: 7,
         bootstrap: 1000,
+        checkpoint_every: 0,
+        checkpoint_path: None,
+        resume: false,
+        max_steps_this_run: None,
     };
     match name {
         "tiny" => {

@@ -6,6 +6,7 @@
 //! (DESIGN.md). With `Objective::Binary` the pair term is replaced by BCE on the ranking logit,
 //! so both ablations rank by the same head.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -24,6 +25,7 @@ use leadladder_core::split::temporal_split;
 use leadladder_core::{Dataset, Spec};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{self, Fnv, LoopState};
 use crate::data::{Example, Sampler, encode, make_batch};
 use crate::error::{Error, Result};
 use crate::heads::{ScoreHeads, lm_loss, pairwise_softplus, softplus};
@@ -80,10 +82,25 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Bootstrap resamples of the final report.
     pub bootstrap: usize,
+    /// Write a checkpoint to `checkpoint_path` every this many optimiser steps (0: never).
+    /// Checkpoints never change the result.
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Where checkpoints go (written atomically: `<path>.tmp`, fsync, rename).
+    #[serde(default)]
+    pub checkpoint_path: Option<PathBuf>,
+    /// Continue from `checkpoint_path` when that file exists (else start afresh). The result is
+    /// bit-identical to an uninterrupted run; a checkpoint from other options or data is refused.
+    #[serde(default)]
+    pub resume: bool,
+    /// For tests and time-boxing: stop after this many optimiser steps of this call, writing a
+    /// checkpoint first when `checkpoint_path` is set, and fail with [`Error::Stopped`].
+    #[serde(default)]
+    pub max_steps_this_run: Option<u64>,
 }
 
 /// One line of the metrics log (JSONL).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     pub step: u64,
@@ -202,6 +219,74 @@ pub fn fit_platt(z: &[f32], y: &[bool]) -> Calibration {
     }
 }
 
+/// Hash of everything that decides a run's result: the options (less the checkpoint and
+/// resume settings), the ladder spec and the encoded examples (token ids, text masks, labels,
+/// lead indices).
+fn fingerprint(opts: &TrainOptions, spec: &Spec, sets: [&[Example]; 3]) -> Result<String> {
+    let o = TrainOptions {
+        checkpoint_every: 0,
+        checkpoint_path: None,
+        resume: false,
+        max_steps_this_run: None,
+        ..opts.clone()
+    };
+    let json = serde_json::to_string(&(o, spec))
+        .map_err(|e| Error::Input(format!("options to JSON: {e}")))?;
+    let mut h = Fnv::default();
+    h.bytes(json.as_bytes());
+    for set in sets {
+        h.u64(set.len() as u64);
+        for e in set {
+            h.u64(e.lead as u64);
+            h.u64(u64::from(e.label));
+            h.u64(e.ids.len() as u64);
+            for &id in &e.ids {
+                h.u64(u64::from(id));
+            }
+            h.bytes(&e.text_mask);
+        }
+    }
+    Ok(h.finish())
+}
+
+/// Called after every optimiser step (the gradient accumulator is empty): writes a checkpoint
+/// when one is due or this run's step budget is spent, and stops in the latter case.
+fn at_step_boundary(
+    opts: &TrainOptions,
+    run_steps: u64,
+    step: u64,
+    params: &[(String, candle_core::Var)],
+    opt: &AdamW,
+    best: Option<&(f64, Vec<(String, Tensor)>)>,
+    state: impl FnOnce() -> LoopState,
+) -> Result<()> {
+    let stop = opts.max_steps_this_run.is_some_and(|m| run_steps >= m);
+    let due = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
+    if (stop || due)
+        && let Some(path) = &opts.checkpoint_path
+    {
+        let mut tensors: Vec<(String, Tensor)> = params
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        let mut adam: Vec<(String, Tensor)> = opt.state().into_iter().collect();
+        adam.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors.extend(adam);
+        if let Some((_, snapshot)) = best {
+            tensors.extend(
+                snapshot
+                    .iter()
+                    .map(|(n, t)| (format!("best.{n}"), t.clone())),
+            );
+        }
+        checkpoint::save(path, &tensors, &state())?;
+    }
+    if stop {
+        return Err(Error::Stopped { step });
+    }
+    Ok(())
+}
+
 /// Trains a ranker on `data` per `opts`. `progress` hears about stages, steps and epochs.
 pub fn train(
     spec: &Spec,
@@ -301,18 +386,87 @@ pub fn train(
         precision_at_k(&s, labels, k).unwrap_or(0.0)
     };
 
+    let fingerprint = fingerprint(opts, spec, [&fit, &val, &test])?;
     let mut log = Vec::new();
     let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
     let mut since_best = 0;
     let mut step = 0u64;
     let (mut train_tokens, mut train_secs) = (0usize, 0f64);
+    // Where to start: (epoch, batches of it already done, its running sums, count, tokens, secs).
+    let mut start = (0usize, 0usize, [0f64; 4], 0usize, 0usize, 0f64);
+    if opts.resume
+        && let Some(path) = &opts.checkpoint_path
+        && path.exists()
+    {
+        let ck = checkpoint::load(path)?;
+        let st = ck.state;
+        if st.fingerprint != fingerprint {
+            return Err(Error::Input(format!(
+                "{}: the checkpoint was written by a run with other options or data \
+                 ({} here, {} in the checkpoint); delete it or train without resume",
+                path.display(),
+                fingerprint,
+                st.fingerprint
+            )));
+        }
+        let take = |name: &str| {
+            ck.tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Error::Input(format!("{}: lacks `{name}`", path.display())))
+        };
+        for (name, var) in &params {
+            var.set(&take(name)?)?;
+        }
+        opt.load_state(&ck.tensors, st.step)?;
+        if let Some(p) = st.best_p_at_1 {
+            let snapshot = params
+                .iter()
+                .map(|(n, _)| Ok((n.clone(), take(&format!("best.{n}"))?)))
+                .collect::<Result<Vec<_>>>()?;
+            best = Some((p, snapshot));
+        }
+        step = st.step;
+        since_best = st.since_best;
+        train_tokens = st.train_tokens;
+        train_secs = st.train_seconds;
+        start = (
+            st.epoch,
+            st.batch,
+            st.sums,
+            st.count,
+            st.epoch_tokens,
+            st.epoch_seconds,
+        );
+        progress(Progress::Stage(format!(
+            "resuming from {} at step {step} (epoch {}, batch {})",
+            path.display(),
+            st.epoch,
+            st.batch
+        )));
+        for e in &st.log {
+            progress(Progress::Epoch(e.clone()));
+        }
+        log = st.log;
+    }
+    let mut run_steps = 0u64;
     let mut acc = GradAccumulator::default();
-    for epoch in 0..opts.epochs {
+    for epoch in start.0..opts.epochs {
         let t0 = Instant::now();
-        let (mut sum, mut sum_point, mut sum_pair, mut sum_sem, mut count) =
-            (0.0, 0.0, 0.0, 0.0, 0usize);
-        let mut epoch_tokens = 0;
-        for members in sampler.epoch(&fit, opts.batch_size, opts.seed, epoch as u64) {
+        let (
+            skip,
+            [mut sum, mut sum_point, mut sum_pair, mut sum_sem],
+            mut count,
+            mut epoch_tokens,
+            secs_before,
+        ) = if epoch == start.0 {
+            (start.1, start.2, start.3, start.4, start.5)
+        } else {
+            (0, [0.0; 4], 0, 0, 0.0)
+        };
+        let batches = sampler.epoch(&fit, opts.batch_size, opts.seed, epoch as u64);
+        let n_batches = batches.len();
+        for (bi, members) in batches.into_iter().enumerate().skip(skip) {
             let weights: Vec<f32> = members.iter().map(|&k| sampler.weight(k)).collect();
             let b = make_batch(&fit, &members, &weights, pad, &device)?;
             epoch_tokens += b.tokens;
@@ -373,11 +527,30 @@ pub fn train(
                     lr_at(step, total, warmup, opts.lr, opts.min_lr_ratio),
                 )?;
                 step += 1;
+                run_steps += 1;
                 progress(Progress::Step {
                     step,
                     total,
                     loss: loss_value,
                 });
+                at_step_boundary(opts, run_steps, step, &params, &opt, best.as_ref(), || {
+                    LoopState {
+                        format: checkpoint::FORMAT.into(),
+                        fingerprint: fingerprint.clone(),
+                        step,
+                        epoch,
+                        batch: bi + 1,
+                        sums: [sum, sum_point, sum_pair, sum_sem],
+                        count,
+                        epoch_tokens,
+                        epoch_seconds: secs_before + t0.elapsed().as_secs_f64(),
+                        train_tokens,
+                        train_seconds: train_secs,
+                        best_p_at_1: best.as_ref().map(|b| b.0),
+                        since_best,
+                        log: log.clone(),
+                    }
+                })?;
             }
         }
         if let Some(mut grads) = acc.finish(&params)? {
@@ -387,8 +560,27 @@ pub fn train(
                 lr_at(step, total, warmup, opts.lr, opts.min_lr_ratio),
             )?;
             step += 1;
+            run_steps += 1;
+            at_step_boundary(opts, run_steps, step, &params, &opt, best.as_ref(), || {
+                LoopState {
+                    format: checkpoint::FORMAT.into(),
+                    fingerprint: fingerprint.clone(),
+                    step,
+                    epoch,
+                    batch: n_batches,
+                    sums: [sum, sum_point, sum_pair, sum_sem],
+                    count,
+                    epoch_tokens,
+                    epoch_seconds: secs_before + t0.elapsed().as_secs_f64(),
+                    train_tokens,
+                    train_seconds: train_secs,
+                    best_p_at_1: best.as_ref().map(|b| b.0),
+                    since_best,
+                    log: log.clone(),
+                }
+            })?;
         }
-        let secs = t0.elapsed().as_secs_f64();
+        let secs = secs_before + t0.elapsed().as_secs_f64();
         train_tokens += epoch_tokens;
         train_secs += secs;
         let (val_r, _) = score(&model, &heads, &val, pad, 64)?;

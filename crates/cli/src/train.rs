@@ -34,7 +34,9 @@ pub enum ObjectiveArg {
   leadladder train --input leads.csv --ladder leads.toml --out m.safetensors --preset tiny --ablate
 
 The run writes the bundle, <out>.report.md / .report.json (test-period audit with CIs) and
-<out>.metrics.jsonl (one line per epoch). On a 2-core CPU, RAYON_NUM_THREADS=1 is often faster.")]
+<out>.metrics.jsonl (one line per epoch). With --checkpoint-every N it checkpoints to <out>.ckpt
+(<out>.<objective>.ckpt with --ablate) every N optimiser steps; after a crash, rerun the same
+command with --resume to continue where it stopped, with the same result as an uninterrupted run. On a 2-core CPU, RAYON_NUM_THREADS=1 is often faster.")]
 pub struct Args {
     /// Lead CSV.
     #[arg(long)]
@@ -75,6 +77,12 @@ pub struct Args {
     /// What to do with bad rows.
     #[arg(long, value_enum, default_value_t = OnError::Strict)]
     on_error: OnError,
+    /// Write a checkpoint to <out>.ckpt every this many optimiser steps (0: never).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: u64,
+    /// Continue from <out>.ckpt if it exists (same data and options required).
+    #[arg(long)]
+    resume: bool,
 }
 
 fn fnv1a(bytes: &[u8]) -> String {
@@ -155,6 +163,23 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         vec![opts]
     };
+    let checkpoints = args.checkpoint_every > 0 || args.resume;
+    let runs: Vec<TrainOptions> = runs
+        .into_iter()
+        .map(|mut run| {
+            if checkpoints {
+                let suffix = if args.ablate {
+                    format!(".{}.ckpt", objective_label(&run))
+                } else {
+                    ".ckpt".to_string()
+                };
+                run.checkpoint_path = Some(with_suffix(&args.out, &suffix));
+                run.checkpoint_every = args.checkpoint_every;
+                run.resume = args.resume;
+            }
+            run
+        })
+        .collect();
     let log_path = with_suffix(&args.out, ".metrics.jsonl");
     let mut log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;

@@ -1,0 +1,146 @@
+//! Checkpoints and resume: an interrupted-and-resumed run ends bit-identical to an uninterrupted
+//! one, and a checkpoint of other options is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use leadladder_core::ingest::read_csv;
+use leadladder_core::{Dataset, IngestOptions, Spec};
+use leadladder_synth::{SynthConfig, spec_toml, write_csv};
+use leadladder_trainer::Error;
+use leadladder_trainer::preset::preset;
+use leadladder_trainer::train::{TrainOptions, Trained, train};
+
+fn funnel() -> (Spec, Dataset) {
+    let mut csv = Vec::new();
+    write_csv(
+        &SynthConfig {
+            leads: 1500,
+            seed: 5,
+            ..SynthConfig::default()
+        },
+        &mut csv,
+        |_| {},
+    )
+    .unwrap();
+    let spec = Spec::from_toml(spec_toml()).unwrap();
+    let data = read_csv(&csv, &spec, &IngestOptions::default()).unwrap();
+    (spec, data)
+}
+
+/// 2 epochs of 13 micro-batches, 2 per step: 7 steps an epoch, the 7th a flush of one.
+fn options() -> TrainOptions {
+    let mut o = preset("tiny").unwrap();
+    o.epochs = 2;
+    o.train_sample = Some(200);
+    o.bootstrap = 0;
+    o.max_tokens = 64;
+    o.vocab_size = 300;
+    o.batch_size = 16;
+    o.grad_accum = 2;
+    o
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leadladder-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn weights(t: &Trained) -> Vec<(String, Vec<u32>)> {
+    t.model
+        .hf_tensors()
+        .unwrap()
+        .into_iter()
+        .chain(t.heads.tensors().unwrap())
+        .map(|(n, x)| {
+            let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+            (n, v.into_iter().map(f32::to_bits).collect())
+        })
+        .collect()
+}
+
+/// The log without its wall-clock fields.
+fn losses(t: &Trained) -> Vec<[u64; 9]> {
+    t.log
+        .iter()
+        .map(|e| {
+            [
+                e.epoch as u64,
+                e.step,
+                e.train_loss.to_bits(),
+                e.loss_point.to_bits(),
+                e.loss_pair.to_bits(),
+                e.loss_sem.to_bits(),
+                e.val_p_at_1.to_bits(),
+                e.test_p_at_1.to_bits(),
+                e.test_p_at_0_1.to_bits(),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn interrupted_and_resumed_training_is_bit_identical() {
+    let (spec, data) = funnel();
+    let plain = train(&spec, &data, &options(), &mut |_| {}).unwrap();
+    assert_eq!(plain.log.len(), 2);
+    assert_eq!(plain.log[1].step, 14);
+
+    // Checkpointing every 5 steps changes nothing.
+    let ckpt = tmp("every5.ckpt");
+    let with_ckpt = TrainOptions {
+        checkpoint_every: 5,
+        checkpoint_path: Some(ckpt.clone()),
+        ..options()
+    };
+    let a = train(&spec, &data, &with_ckpt, &mut |_| {}).unwrap();
+    assert_eq!(weights(&a), weights(&plain));
+    assert_eq!(losses(&a), losses(&plain));
+    assert!(ckpt.exists(), "checkpoint written");
+    assert!(!tmp("every5.ckpt.tmp").exists(), "no temporary left");
+
+    // Stop at step 7 (the end-of-epoch flush), then at step 11 (mid epoch 1, with a best
+    // snapshot), then run to the end.
+    let path = tmp("stopped.ckpt");
+    let _ = std::fs::remove_file(&path);
+    let piece = |max: Option<u64>| TrainOptions {
+        checkpoint_every: 5,
+        checkpoint_path: Some(path.clone()),
+        resume: true,
+        max_steps_this_run: max,
+        ..options()
+    };
+    let mut resumed_at = Vec::new();
+    for (max, stop) in [(7, 7), (4, 11)] {
+        match train(&spec, &data, &piece(Some(max)), &mut |_| {}) {
+            Err(Error::Stopped { step }) => assert_eq!(step, stop),
+            other => panic!("expected a stop at step {stop}, got {other:?}"),
+        }
+    }
+    let b = train(&spec, &data, &piece(None), &mut |p| {
+        if let leadladder_trainer::train::Progress::Stage(s) = p
+            && s.starts_with("resuming")
+        {
+            resumed_at.push(s);
+        }
+    })
+    .unwrap();
+    assert_eq!(resumed_at.len(), 1, "{resumed_at:?}");
+    assert!(resumed_at[0].contains("step 11"), "{resumed_at:?}");
+    assert_eq!(weights(&b), weights(&plain));
+    assert_eq!(losses(&b), losses(&plain));
+    assert_eq!(b.calibration, plain.calibration);
+
+    // A checkpoint of other options is refused with a clear error.
+    let other = TrainOptions {
+        seed: 99,
+        ..piece(None)
+    };
+    let err = train(&spec, &data, &other, &mut |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("other options or data"),
+        "unexpected error: {err}"
+    );
+    let _ = std::fs::remove_dir_all(ckpt.parent().unwrap());
+}
