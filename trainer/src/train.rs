@@ -466,6 +466,38 @@ pub fn train(
         };
         let batches = sampler.epoch(&fit, opts.batch_size, opts.seed, epoch as u64);
         let n_batches = batches.len();
+        // One optimiser step on accumulated gradients, then a checkpoint when one is due. `$batch`
+        // is how many batches of the epoch are done (the resume point).
+        macro_rules! optimiser_step {
+            ($grads:expr, $batch:expr) => {{
+                let mut grads = $grads;
+                clip_grad_norm(&mut grads, &params, opts.grad_clip)?;
+                opt.step(
+                    &grads,
+                    lr_at(step, total, warmup, opts.lr, opts.min_lr_ratio),
+                )?;
+                step += 1;
+                run_steps += 1;
+                at_step_boundary(opts, run_steps, step, &params, &opt, best.as_ref(), || {
+                    LoopState {
+                        format: checkpoint::FORMAT.into(),
+                        fingerprint: fingerprint.clone(),
+                        step,
+                        epoch,
+                        batch: $batch,
+                        sums: [sum, sum_point, sum_pair, sum_sem],
+                        count,
+                        epoch_tokens,
+                        epoch_seconds: secs_before + t0.elapsed().as_secs_f64(),
+                        train_tokens,
+                        train_seconds: train_secs,
+                        best_p_at_1: best.as_ref().map(|b| b.0),
+                        since_best,
+                        log: log.clone(),
+                    }
+                })?;
+            }};
+        }
         for (bi, members) in batches.into_iter().enumerate().skip(skip) {
             let weights: Vec<f32> = members.iter().map(|&k| sampler.weight(k)).collect();
             let b = make_batch(&fit, &members, &weights, pad, &device)?;
@@ -519,66 +551,18 @@ pub fn train(
             sum_sem += sem_value;
             count += 1;
             if acc.len() >= opts.grad_accum.max(1)
-                && let Some(mut grads) = acc.finish(&params)?
+                && let Some(grads) = acc.finish(&params)?
             {
-                clip_grad_norm(&mut grads, &params, opts.grad_clip)?;
-                opt.step(
-                    &grads,
-                    lr_at(step, total, warmup, opts.lr, opts.min_lr_ratio),
-                )?;
-                step += 1;
-                run_steps += 1;
+                optimiser_step!(grads, bi + 1);
                 progress(Progress::Step {
                     step,
                     total,
                     loss: loss_value,
                 });
-                at_step_boundary(opts, run_steps, step, &params, &opt, best.as_ref(), || {
-                    LoopState {
-                        format: checkpoint::FORMAT.into(),
-                        fingerprint: fingerprint.clone(),
-                        step,
-                        epoch,
-                        batch: bi + 1,
-                        sums: [sum, sum_point, sum_pair, sum_sem],
-                        count,
-                        epoch_tokens,
-                        epoch_seconds: secs_before + t0.elapsed().as_secs_f64(),
-                        train_tokens,
-                        train_seconds: train_secs,
-                        best_p_at_1: best.as_ref().map(|b| b.0),
-                        since_best,
-                        log: log.clone(),
-                    }
-                })?;
             }
         }
-        if let Some(mut grads) = acc.finish(&params)? {
-            clip_grad_norm(&mut grads, &params, opts.grad_clip)?;
-            opt.step(
-                &grads,
-                lr_at(step, total, warmup, opts.lr, opts.min_lr_ratio),
-            )?;
-            step += 1;
-            run_steps += 1;
-            at_step_boundary(opts, run_steps, step, &params, &opt, best.as_ref(), || {
-                LoopState {
-                    format: checkpoint::FORMAT.into(),
-                    fingerprint: fingerprint.clone(),
-                    step,
-                    epoch,
-                    batch: n_batches,
-                    sums: [sum, sum_point, sum_pair, sum_sem],
-                    count,
-                    epoch_tokens,
-                    epoch_seconds: secs_before + t0.elapsed().as_secs_f64(),
-                    train_tokens,
-                    train_seconds: train_secs,
-                    best_p_at_1: best.as_ref().map(|b| b.0),
-                    since_best,
-                    log: log.clone(),
-                }
-            })?;
+        if let Some(grads) = acc.finish(&params)? {
+            optimiser_step!(grads, n_batches);
         }
         let secs = secs_before + t0.elapsed().as_secs_f64();
         train_tokens += epoch_tokens;
