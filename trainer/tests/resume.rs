@@ -2,31 +2,14 @@
 //! one, and a checkpoint of other options is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 
-use leadladder_core::ingest::read_csv;
-use leadladder_core::{Dataset, IngestOptions, Spec};
-use leadladder_synth::{SynthConfig, spec_toml, write_csv};
+use common::funnel;
 use leadladder_trainer::Error;
 use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{TrainOptions, Trained, train};
-
-fn funnel() -> (Spec, Dataset) {
-    let mut csv = Vec::new();
-    write_csv(
-        &SynthConfig {
-            leads: 1500,
-            seed: 5,
-            ..SynthConfig::default()
-        },
-        &mut csv,
-        |_| {},
-    )
-    .unwrap();
-    let spec = Spec::from_toml(spec_toml()).unwrap();
-    let data = read_csv(&csv, &spec, &IngestOptions::default()).unwrap();
-    (spec, data)
-}
 
 /// 2 epochs of 13 micro-batches, 2 per step: 7 steps an epoch, the 7th a flush of one.
 fn options() -> TrainOptions {
@@ -82,7 +65,7 @@ fn losses(t: &Trained) -> Vec<[u64; 9]> {
 
 #[test]
 fn interrupted_and_resumed_training_is_bit_identical() {
-    let (spec, data) = funnel();
+    let (spec, data) = funnel(1500, 5);
     let plain = train(&spec, &data, &options(), &mut |_| {}).unwrap();
     assert_eq!(plain.log.len(), 2);
     assert_eq!(plain.log[1].step, 14);

@@ -2,36 +2,20 @@
 //! exported bundle scores exactly like the model that was trained.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
+use common::funnel;
 use leadladder_bundle::{Bundle, StoreDtype};
-use leadladder_core::ingest::read_csv;
 use leadladder_core::ladder::Ladder;
 use leadladder_core::split::temporal_split;
-use leadladder_core::{Dataset, IngestOptions, Spec};
-use leadladder_synth::{SynthConfig, spec_toml, write_csv};
+use leadladder_core::{Dataset, Spec};
 use leadladder_trainer::data::encode;
 use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{TrainOptions, Trained, score, train};
 use leadladder_trainer::{Config, Model, ScoreHeads};
-
-fn funnel() -> (Spec, Dataset) {
-    let mut csv = Vec::new();
-    write_csv(
-        &SynthConfig {
-            leads: 2500,
-            seed: 3,
-            ..SynthConfig::default()
-        },
-        &mut csv,
-        |_| {},
-    )
-    .unwrap();
-    let spec = Spec::from_toml(spec_toml()).unwrap();
-    let data = read_csv(&csv, &spec, &IngestOptions::default()).unwrap();
-    (spec, data)
-}
 
 fn options() -> TrainOptions {
     let mut o = preset("tiny").unwrap();
@@ -50,7 +34,7 @@ fn run(spec: &Spec, data: &Dataset, o: &TrainOptions) -> Trained {
 
 #[test]
 fn same_seed_same_loss_curve_and_weights() {
-    let (spec, data) = funnel();
+    let (spec, data) = funnel(2500, 3);
     let a = run(&spec, &data, &options());
     let b = run(&spec, &data, &options());
     let losses = |t: &Trained| {
@@ -80,7 +64,7 @@ fn same_seed_same_loss_curve_and_weights() {
 
 #[test]
 fn exported_bundle_scores_like_the_trained_model() {
-    let (spec, data) = funnel();
+    let (spec, data) = funnel(2500, 3);
     let o = options();
     let trained = run(&spec, &data, &o);
     let report = &trained.report;
