@@ -1,0 +1,1 @@
+//! wasm-bindgen bindings used by the page (see API.md).
