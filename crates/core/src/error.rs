@@ -87,6 +87,10 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A ranked row cannot be written (see [`crate::export::write_ranked_csv`]).
+    #[error("export, output row {row}: {reason}")]
+    Export { row: u64, reason: String },
+
     /// An I/O error while reading or writing.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

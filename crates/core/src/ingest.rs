@@ -53,6 +53,54 @@ pub fn read_csv_path(path: &std::path::Path, spec: &Spec, opts: &IngestOptions) 
 /// [`Error::Row`] for the first bad row, under [`Policy::Skip`] [`Error::NoUsableRows`] when
 /// every row was bad. [`Error::InvalidArgument`] for an unusable forced delimiter.
 pub fn read_csv(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<Dataset> {
+    read(bytes, spec, opts, false).map(|(ds, _)| ds)
+}
+
+/// The input's own cells, kept beside a [`Dataset`] for writers that reproduce every column
+/// (the ranked CSV export): the header as [`read_header`] returns it and, for each loaded lead in
+/// order, its record exactly as the CSV reader split it (cells untrimmed, all columns, used by the
+/// spec or not).
+#[derive(Debug, Clone, Default)]
+pub struct RawRows {
+    pub header: Vec<String>,
+    records: Vec<csv::StringRecord>,
+}
+
+impl RawRows {
+    /// The cells of the `i`-th loaded lead (`dataset.leads[i]`).
+    pub fn get(&self, i: usize) -> Option<impl DoubleEndedIterator<Item = &str> + '_> {
+        self.records.get(i).map(csv::StringRecord::iter)
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// [`read_csv`] that also keeps each loaded lead's raw cells, parallel to `Dataset::leads`
+/// (skipped rows keep nothing). Costs about the decoded file's size in memory.
+///
+/// # Errors
+///
+/// As [`read_csv`].
+pub fn read_csv_with_raw(
+    bytes: &[u8],
+    spec: &Spec,
+    opts: &IngestOptions,
+) -> Result<(Dataset, RawRows)> {
+    read(bytes, spec, opts, true)
+}
+
+fn read(
+    bytes: &[u8],
+    spec: &Spec,
+    opts: &IngestOptions,
+    keep_raw: bool,
+) -> Result<(Dataset, RawRows)> {
     let wanted = wanted_columns(spec, opts);
     let (text, encoding) = decode(bytes, opts.encoding.as_deref())?;
     if is_blank(&text) {
@@ -79,6 +127,7 @@ pub fn read_csv(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<Datas
         delimiter,
         seen_ids: HashMap::new(),
         leads: Vec::new(),
+        raw: keep_raw.then(Vec::new),
         report: IngestReport {
             encoding,
             delimiter: char::from(delimiter),
@@ -117,7 +166,9 @@ pub fn read_csv(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<Datas
             }
         }
     }
-    let Loader { leads, report, .. } = loader;
+    let Loader {
+        leads, report, raw, ..
+    } = loader;
     if report.rows_read == 0 {
         return Err(Error::HeaderOnly { found: header });
     }
@@ -133,11 +184,16 @@ pub fn read_csv(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<Datas
             first: first.join("; "),
         });
     }
-    Ok(Dataset {
+    let raw = RawRows {
+        header: if keep_raw { header } else { Vec::new() },
+        records: raw.unwrap_or_default(),
+    };
+    let ds = Dataset {
         schema: layout.schema,
         leads,
         report,
-    })
+    };
+    Ok((ds, raw))
 }
 
 /// Reads only the header row (names trimmed, BOM removed), for UIs that map columns by hand.
@@ -462,6 +518,8 @@ struct Loader<'a> {
     seen_ids: HashMap<Box<str>, (u64, u64)>,
     leads: Vec<Lead>,
     report: IngestReport,
+    /// Each loaded lead's record, when the caller keeps raw cells.
+    raw: Option<Vec<csv::StringRecord>>,
 }
 
 impl Loader<'_> {
@@ -486,6 +544,9 @@ impl Loader<'_> {
         self.report.formula_like_cells += formulas;
         self.report.rows_loaded += 1;
         self.leads.push(lead);
+        if let Some(raw) = &mut self.raw {
+            raw.push(record.clone());
+        }
         Ok(())
     }
 

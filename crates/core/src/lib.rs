@@ -9,6 +9,7 @@ pub mod audit;
 pub mod baselines;
 pub mod dataset;
 pub mod error;
+pub mod export;
 pub mod ingest;
 pub mod ladder;
 pub mod metrics;
