@@ -523,3 +523,266 @@ fn malformed_containers() {
         "`a`",
     );
 }
+
+/// The same container as [`join`], byte-deterministic: metadata keys and tensors in name order.
+fn canonical_join(p: &Parts) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let meta: serde_json::Map<String, serde_json::Value> = p
+        .meta
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    header.insert("__metadata__".into(), serde_json::Value::Object(meta));
+    let mut tensors: Vec<&(String, Raw)> = p.tensors.iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut data = Vec::new();
+    for (name, t) in tensors {
+        let start = data.len();
+        data.extend_from_slice(&t.data);
+        header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": format!("{:?}", t.dtype),
+                "shape": t.shape,
+                "data_offsets": [start, data.len()],
+            }),
+        );
+    }
+    let mut text = serde_json::Value::Object(header).to_string();
+    while !text.len().is_multiple_of(8) {
+        text.push(' ');
+    }
+    raw(&text, &data)
+}
+
+fn canonical_edit(dtype: StoreDtype, f: impl FnOnce(&mut Parts)) -> Vec<u8> {
+    let mut p = split(&good_bundle(dtype));
+    f(&mut p);
+    canonical_join(&p)
+}
+
+/// What a tampered file must fail with: the error kind and a text its message contains.
+type Expect = (fn(&Error) -> bool, String);
+
+/// One committed file of `tests/fixtures/tampered/`: how it is made and how it must fail.
+struct Case {
+    file: &'static str,
+    bytes: Vec<u8>,
+    /// `None`: the file is a valid bundle (a seed for the fuzzer).
+    expect: Option<Expect>,
+}
+
+/// The committed corpus, generated from the tiny bundle of `common` (seeded weights, trained
+/// tokenizer), every container written canonically so the files are reproducible byte for byte.
+fn corpus_cases() -> Vec<Case> {
+    let good = canonical_edit(StoreDtype::Int8, |_| {});
+    let header_end = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let case = |file, bytes, pred: fn(&Error) -> bool, needle: &str| Case {
+        file,
+        bytes,
+        expect: Some((pred, needle.to_string())),
+    };
+    let scale = "model.layers.1.mlp.down_proj.weight.scale";
+    let mut huge_header = good.clone();
+    huge_header[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    vec![
+        Case {
+            file: "valid.int8.safetensors",
+            bytes: good.clone(),
+            expect: None,
+        },
+        Case {
+            file: "valid.f32.safetensors",
+            bytes: canonical_edit(StoreDtype::F32, |_| {}),
+            expect: None,
+        },
+        case(
+            "truncated_header.safetensors",
+            good[..header_end - 1].to_vec(),
+            |e| matches!(e, Error::Truncated(_)),
+            "header declares",
+        ),
+        case(
+            "truncated_data.safetensors",
+            good[..good.len() - 1].to_vec(),
+            |e| matches!(e, Error::Truncated(_)),
+            "tensor `",
+        ),
+        case(
+            "wrong_format_tag.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| {
+                p.meta.insert("format".into(), "leadladder-bundle/2".into());
+            }),
+            |e| matches!(e, Error::UnknownFormat { .. }),
+            "`format`",
+        ),
+        case(
+            "missing_tensor.safetensors",
+            canonical_edit(StoreDtype::F16, |p| {
+                p.remove("model.layers.1.mlp.up_proj.weight")
+            }),
+            |e| matches!(e, Error::MissingTensor { .. }),
+            "model.layers.1.mlp.up_proj.weight",
+        ),
+        case(
+            "extra_tensor.safetensors",
+            canonical_edit(StoreDtype::F32, |p| {
+                let t = p.get_mut("model.layers.1.mlp.up_proj.weight").clone();
+                p.tensors
+                    .push(("model.layers.2.mlp.up_proj.weight".into(), t));
+            }),
+            |e| matches!(e, Error::UnusedTensor { .. }),
+            "model.layers.2.mlp.up_proj.weight",
+        ),
+        case(
+            "wrong_shape.safetensors",
+            canonical_edit(StoreDtype::F32, |p| p.get_mut(Q).shape = vec![8, 32]),
+            |e| matches!(e, Error::Shape { .. }),
+            Q,
+        ),
+        case(
+            "wrong_dtype.safetensors",
+            canonical_edit(StoreDtype::F32, |p| {
+                p.get_mut("model.norm.weight").dtype = Dtype::I32
+            }),
+            |e| matches!(e, Error::Dtype { .. }),
+            "model.norm.weight",
+        ),
+        case(
+            "bad_config_json.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| {
+                p.meta
+                    .insert("config".into(), "{\"architecture\": \"qwen2\",".into());
+            }),
+            |e| matches!(e, Error::BadMetadata { key, .. } if key == "config"),
+            "`config`",
+        ),
+        case(
+            "bad_ladder_json.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| {
+                p.meta.insert("ladder".into(), "{\"columns\": [".into());
+            }),
+            |e| matches!(e, Error::BadMetadata { key, .. } if key == "ladder"),
+            "`ladder`",
+        ),
+        case(
+            "missing_tokenizer_key.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| {
+                p.meta.remove("tokenizer");
+            }),
+            |e| matches!(e, Error::MissingMetadata { .. }),
+            "`tokenizer`",
+        ),
+        case(
+            "nan_weight.safetensors",
+            canonical_edit(StoreDtype::F32, |p| {
+                p.get_mut("model.norm.weight").data[12..16]
+                    .copy_from_slice(&f32::NAN.to_le_bytes());
+            }),
+            |e| matches!(e, Error::NonFinite { index: 3, .. }),
+            "model.norm.weight",
+        ),
+        case(
+            "inf_weight.f16.safetensors",
+            canonical_edit(StoreDtype::F16, |p| {
+                p.get_mut(Q).data[0..2].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
+            }),
+            |e| matches!(e, Error::NonFinite { index: 0, .. }),
+            Q,
+        ),
+        case(
+            "int8_without_scale.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| p.remove(scale)),
+            |e| matches!(e, Error::MissingTensor { .. }),
+            scale,
+        ),
+        case(
+            "tokenizer_vocab_mismatch.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| {
+                let mut v: serde_json::Value = serde_json::from_str(&p.meta["config"]).unwrap();
+                v["vocab_size"] = serde_json::json!(280);
+                p.meta.insert("config".into(), v.to_string());
+            }),
+            |e| {
+                matches!(
+                    e,
+                    Error::TokenizerVocab {
+                        tokenizer: 300,
+                        config: 280
+                    }
+                )
+            },
+            "`tokenizer`",
+        ),
+        case(
+            "header_length_overflow.safetensors",
+            huge_header,
+            |e| matches!(e, Error::Container(_)),
+            "header length",
+        ),
+        case(
+            "overlapping_offsets.safetensors",
+            raw(
+                r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}"#,
+                &[0, 0, 0],
+            ),
+            |e| matches!(e, Error::Container(_)),
+            "`b`",
+        ),
+    ]
+}
+
+fn corpus_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tampered")
+}
+
+/// Every committed file is what the generator makes and fails (or loads) as its case says.
+/// `LEADLADDER_REGENERATE_TAMPERED=1` rewrites the files instead.
+#[test]
+fn committed_corpus() {
+    let dir = corpus_dir();
+    let cases = corpus_cases();
+    assert!(cases.len() >= 14);
+    if std::env::var_os("LEADLADDER_REGENERATE_TAMPERED").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for c in &cases {
+            std::fs::write(dir.join(c.file), &c.bytes).unwrap();
+        }
+    }
+    // Generation is deterministic.
+    let again = corpus_cases();
+    for (a, b) in cases.iter().zip(&again) {
+        assert!(
+            a.bytes == b.bytes,
+            "{}: generator is not deterministic",
+            a.file
+        );
+    }
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = cases.iter().map(|c| c.file.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "tests/fixtures/tampered and the case list differ"
+    );
+    for c in &cases {
+        let bytes = std::fs::read(dir.join(c.file)).unwrap();
+        assert!(
+            bytes == c.bytes,
+            "{}: committed file differs from the generator's output; rerun with \
+             LEADLADDER_REGENERATE_TAMPERED=1",
+            c.file
+        );
+        match &c.expect {
+            None => {
+                Bundle::from_bytes(&bytes).unwrap();
+            }
+            Some((pred, needle)) => rejects(c.file, &bytes, *pred, needle),
+        }
+    }
+}
