@@ -1,0 +1,446 @@
+//! The Qwen2 trunk and the two score heads in Burn, weights taken by Hugging Face name.
+//!
+//! Numerically this mirrors the trainer's candle model (`trainer/src/qwen2.rs`): pre-norm
+//! decoder layers, RMSNorm, rotate-half RoPE (Hugging Face layout, not Burn's interleaved
+//! `RotaryEncoding`), grouped-query attention with q/k/v biases, a causal AND padding mask, a
+//! SwiGLU MLP, the final norm, last-real-token pooling, then `score.rank` and `score.point`.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use leadladder_bundle::ModelConfig;
+
+use crate::{Error, Result};
+
+/// Additive attention bias for a blocked (query, key) pair; finite, like the trainer's.
+pub const MASKED: f32 = -1e9;
+
+/// Takes tensors by name from a bundle's f32 tensors, so that each is consumed exactly once;
+/// [`WeightSource::finish`] fails on any tensor left over.
+pub(crate) struct WeightSource {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    device: Device,
+}
+
+impl WeightSource {
+    pub(crate) fn new(tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>, device: Device) -> Self {
+        Self { tensors, device }
+    }
+
+    fn take_raw(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (s, v) = self.tensors.remove(name).ok_or_else(|| Error::Tensor {
+            name: name.to_string(),
+            reason: "missing from the bundle".into(),
+        })?;
+        if s != shape {
+            return Err(Error::Tensor {
+                name: name.to_string(),
+                reason: format!("shape {s:?}, the model needs {shape:?}"),
+            });
+        }
+        Ok(v)
+    }
+
+    fn vector(&mut self, name: &str, n: usize) -> Result<Tensor<1>> {
+        let v = self.take_raw(name, &[n])?;
+        Ok(Tensor::from_data(TensorData::new(v, [n]), &self.device))
+    }
+
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
+        let v = self.take_raw(name, &[rows, cols])?;
+        Ok(Tensor::from_data(
+            TensorData::new(v, [rows, cols]),
+            &self.device,
+        ))
+    }
+
+    /// A Hugging Face `[out, in]` weight, transposed on the host to `[in, out]` for `x @ w`.
+    fn linear_weight(&mut self, name: &str, out: usize, inp: usize) -> Result<Tensor<2>> {
+        let v = self.take_raw(name, &[out, inp])?;
+        let mut t = vec![0f32; v.len()];
+        for o in 0..out {
+            for i in 0..inp {
+                t[i * out + o] = v[o * inp + i];
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(t, [inp, out]),
+            &self.device,
+        ))
+    }
+
+    /// Drops a tensor the scorer does not compute with (the untied LM head), after checking it.
+    fn skip(&mut self, name: &str, shape: &[usize]) -> Result<()> {
+        self.take_raw(name, shape).map(drop)
+    }
+
+    pub(crate) fn finish(self) -> Result<()> {
+        match self.tensors.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(Error::Tensor {
+                name: name.clone(),
+                reason: "in the bundle but not used by the model".into(),
+            }),
+        }
+    }
+}
+
+/// `x @ w + b` on 2-D activations.
+#[derive(Debug, Clone)]
+struct Linear {
+    /// `[in, out]`.
+    weight: Tensor<2>,
+    /// `[out]`.
+    bias: Option<Tensor<1>>,
+}
+
+impl Linear {
+    fn load(
+        src: &mut WeightSource,
+        name: &str,
+        inp: usize,
+        out: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        Ok(Self {
+            weight: src.linear_weight(&format!("{name}.weight"), out, inp)?,
+            bias: if bias {
+                Some(src.vector(&format!("{name}.bias"), out)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// `x: [n, in]` → `[n, out]`.
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let y = x.matmul(self.weight.clone());
+        match &self.bias {
+            Some(b) => y + b.clone().unsqueeze_dim::<2>(0),
+            None => y,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    /// `[1, h]`.
+    weight: Tensor<2>,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(src: &mut WeightSource, name: &str, h: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: src
+                .vector(&format!("{name}.weight"), h)?
+                .unsqueeze_dim::<2>(0),
+            eps,
+        })
+    }
+
+    /// `x: [n, h]` → `[n, h]`.
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let ms = x.clone().square().mean_dim(1);
+        x / ms.add_scalar(self.eps).sqrt() * self.weight.clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+/// `rotate_half(x) = cat(-x2, x1)` over the last dim of `[b, n, t, d]`.
+fn rotate_half(x: Tensor<4>) -> Tensor<4> {
+    let d = x.dims()[3];
+    let x1 = x.clone().narrow(3, 0, d / 2);
+    let x2 = x.narrow(3, d / 2, d - d / 2);
+    Tensor::cat(vec![x2.neg(), x1], 3)
+}
+
+/// `x * cos + rotate_half(x) * sin`; `x: [b, n, t, d]`, tables `[1, 1, t, d]`.
+fn apply_rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    x.clone() * cos.clone() + rotate_half(x) * sin.clone()
+}
+
+impl Attention {
+    fn load(src: &mut WeightSource, name: &str, cfg: &ModelConfig) -> Result<Self> {
+        let (h, d) = (cfg.hidden_size, cfg.head_dim());
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        Ok(Self {
+            q_proj: Linear::load(src, &format!("{name}.q_proj"), h, nh * d, true)?,
+            k_proj: Linear::load(src, &format!("{name}.k_proj"), h, nkv * d, true)?,
+            v_proj: Linear::load(src, &format!("{name}.v_proj"), h, nkv * d, true)?,
+            o_proj: Linear::load(src, &format!("{name}.o_proj"), nh * d, h, false)?,
+            num_heads: nh,
+            num_kv_heads: nkv,
+            head_dim: d,
+        })
+    }
+
+    /// `[b, nkv, t, d]` → `[b, nh, t, d]`: query head `i` uses kv head `i / n_rep`.
+    fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
+        let n_rep = self.num_heads / self.num_kv_heads;
+        if n_rep == 1 {
+            return x;
+        }
+        let [b, nkv, t, d] = x.dims();
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, nkv, n_rep, t, d])
+            .reshape([b, nkv * n_rep, t, d])
+    }
+
+    /// `x: [b*t, h]` → `[b*t, h]`. `mask: [b, 1, t, t]` additive.
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        (b, t): (usize, usize),
+        rope: &(Tensor<4>, Tensor<4>),
+        mask: &Tensor<4>,
+    ) -> Tensor<2> {
+        let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |y: Tensor<2>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);
+        let q = heads(self.q_proj.forward(x.clone()), nh);
+        let k = heads(self.k_proj.forward(x.clone()), nkv);
+        let v = heads(self.v_proj.forward(x), nkv);
+        let q = apply_rope(q, &rope.0, &rope.1);
+        let k = self.repeat_kv(apply_rope(k, &rope.0, &rope.1));
+        let v = self.repeat_kv(v);
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar(1.0 / (d as f64).sqrt())
+            + mask.clone();
+        let probs = softmax(scores, 3);
+        let out = probs.matmul(v).swap_dims(1, 2).reshape([b * t, nh * d]);
+        self.o_proj.forward(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn load(src: &mut WeightSource, name: &str, cfg: &ModelConfig) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate_proj: Linear::load(src, &format!("{name}.gate_proj"), h, i, false)?,
+            up_proj: Linear::load(src, &format!("{name}.up_proj"), h, i, false)?,
+            down_proj: Linear::load(src, &format!("{name}.down_proj"), i, h, false)?,
+        })
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn load(src: &mut WeightSource, name: &str, cfg: &ModelConfig) -> Result<Self> {
+        let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
+        Ok(Self {
+            self_attn: Attention::load(src, &format!("{name}.self_attn"), cfg)?,
+            mlp: Mlp::load(src, &format!("{name}.mlp"), cfg)?,
+            input_layernorm: RmsNorm::load(src, &format!("{name}.input_layernorm"), h, eps)?,
+            post_attention_layernorm: RmsNorm::load(
+                src,
+                &format!("{name}.post_attention_layernorm"),
+                h,
+                eps,
+            )?,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        bt: (usize, usize),
+        rope: &(Tensor<4>, Tensor<4>),
+        mask: &Tensor<4>,
+    ) -> Tensor<2> {
+        let a = self
+            .self_attn
+            .forward(self.input_layernorm.forward(x.clone()), bt, rope, mask);
+        let x = x + a;
+        let m = self
+            .mlp
+            .forward(self.post_attention_layernorm.forward(x.clone()));
+        x + m
+    }
+}
+
+/// The ranker: Qwen2 trunk + `score.rank` and `score.point` heads.
+#[derive(Debug, Clone)]
+pub struct Ranker {
+    cfg: ModelConfig,
+    /// `[v, h]`.
+    embed_tokens: Tensor<2>,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `[h, 2]`: column 0 the rank head, column 1 the point head.
+    heads_weight: Tensor<2>,
+    /// `[1, 2]`.
+    heads_bias: Tensor<2>,
+    device: Device,
+}
+
+impl Ranker {
+    /// Builds the model from a bundle's checked f32 tensors, taking every tensor exactly once
+    /// (the untied `lm_head.weight`, which scoring never needs, is checked and dropped).
+    pub(crate) fn load(
+        cfg: &ModelConfig,
+        tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+        device: &Device,
+    ) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let mut src = WeightSource::new(tensors, device.clone());
+        let embed_tokens = src.matrix("model.embed_tokens.weight", cfg.vocab_size, h)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| DecoderLayer::load(&mut src, &format!("model.layers.{l}"), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(&mut src, "model.norm", h, cfg.rms_norm_eps)?;
+        if !cfg.tie_word_embeddings {
+            src.skip("lm_head.weight", &[cfg.vocab_size, h])?;
+        }
+        let rank_w = src.take_raw("score.rank.weight", &[1, h])?;
+        let rank_b = src.take_raw("score.rank.bias", &[1])?;
+        let point_w = src.take_raw("score.point.weight", &[1, h])?;
+        let point_b = src.take_raw("score.point.bias", &[1])?;
+        src.finish()?;
+        let mut w = Vec::with_capacity(2 * h);
+        for i in 0..h {
+            w.push(rank_w[i]);
+            w.push(point_w[i]);
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            heads_weight: Tensor::from_data(TensorData::new(w, [h, 2]), device),
+            heads_bias: Tensor::from_data(
+                TensorData::new(vec![rank_b[0], point_b[0]], [1, 2]),
+                device,
+            ),
+            device: device.clone(),
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Rank score and point logit of each sequence, still on the device: `[b, 2]`.
+    ///
+    /// `ids` are `b` sequences (each non-empty, at most `max_position_embeddings` long, ids below
+    /// `vocab_size`), right-padded here with `pad_id` to the longest.
+    pub fn forward(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Tensor<2>> {
+        let b = ids.len();
+        if b == 0 {
+            return Err(Error::Input("no sequences to score".into()));
+        }
+        let t = ids.iter().map(Vec::len).max().unwrap_or(0);
+        if t > self.cfg.max_position_embeddings {
+            return Err(Error::Input(format!(
+                "sequence length {t} exceeds max_position_embeddings {}",
+                self.cfg.max_position_embeddings
+            )));
+        }
+        let mut flat = Vec::with_capacity(b * t);
+        let mut last = Vec::with_capacity(b);
+        for (bi, seq) in ids.iter().enumerate() {
+            if seq.is_empty() {
+                return Err(Error::Input(format!("sequence {bi} has no tokens")));
+            }
+            for &id in seq {
+                if id as usize >= self.cfg.vocab_size {
+                    return Err(Error::Input(format!(
+                        "token id {id} in sequence {bi} is outside the vocabulary ({})",
+                        self.cfg.vocab_size
+                    )));
+                }
+                flat.push(id as i32);
+            }
+            flat.extend(std::iter::repeat_n(pad_id as i32, t - seq.len()));
+            last.push((bi * t + seq.len() - 1) as i32);
+        }
+        let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+        let device = &self.device;
+        let ids_t = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * t]), device);
+        let mut x = self.embed_tokens.clone().select(0, ids_t);
+        let rope = rope_tables(t, self.cfg.head_dim(), self.cfg.rope_theta, device);
+        let mask = Tensor::<4>::from_data(
+            TensorData::new(attention_bias(&lengths, t), [b, 1, t, t]),
+            device,
+        );
+        for layer in &self.layers {
+            x = layer.forward(x, (b, t), &rope, &mask);
+        }
+        let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), device);
+        let pooled = self.norm.forward(x.select(0, last));
+        Ok(pooled.matmul(self.heads_weight.clone()) + self.heads_bias.clone())
+    }
+}
+
+/// Causal and padding-aware additive bias, row-major `[b, 1, t, t]`: 0 where query `i` may
+/// attend key `j` (`j <= i` and `j < len`), [`MASKED`] elsewhere.
+pub fn attention_bias(lengths: &[usize], t: usize) -> Vec<f32> {
+    let mut out = vec![0f32; lengths.len() * t * t];
+    for (bi, &len) in lengths.iter().enumerate() {
+        let base = bi * t * t;
+        for i in 0..t {
+            for j in 0..t {
+                let blocked = (j > i) as u8 + (j >= len) as u8;
+                out[base + i * t + j] = f32::from(blocked) * MASKED;
+            }
+        }
+    }
+    out
+}
+
+/// RoPE tables `[1, 1, t, d]` in the Hugging Face layout (`emb = cat(freqs, freqs)`), computed
+/// in f64 then cast, exactly like the trainer.
+fn rope_tables(t: usize, d: usize, theta: f64, device: &Device) -> (Tensor<4>, Tensor<4>) {
+    let half = d / 2;
+    let mut cos = Vec::with_capacity(t * d);
+    let mut sin = Vec::with_capacity(t * d);
+    for pos in 0..t {
+        for _ in 0..2 {
+            for i in 0..half {
+                let angle = pos as f64 * theta.powf(-((2 * i) as f64) / d as f64);
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(cos, [1, 1, t, d]), device),
+        Tensor::from_data(TensorData::new(sin, [1, 1, t, d]), device),
+    )
+}
