@@ -1,0 +1,127 @@
+// A promise-based handle on the scoring worker (web/worker.js), shared by the page and the widget.
+
+export class RankerClient {
+  /** @param {{ device?: 'auto'|'cpu'|'gpu' }} [options] */
+  constructor(options = {}) {
+    this.device = options.device || 'auto';
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'leadladder' });
+    this.nextId = 1;
+    this.pending = new Map();
+    this.worker.onmessage = (event) => this.#onMessage(event.data);
+    this.worker.onerror = (event) => {
+      const message = `The ranking engine stopped: ${event.message || 'worker error'}`;
+      for (const { reject } of this.pending.values()) reject(new Error(message));
+      this.pending.clear();
+    };
+  }
+
+  #onMessage(msg) {
+    const entry = this.pending.get(msg.id);
+    if (!entry) return;
+    if (msg.progress) {
+      if (entry.onProgress) entry.onProgress(msg.progress);
+      return;
+    }
+    this.pending.delete(msg.id);
+    if (msg.ok) entry.resolve(msg.result);
+    else entry.reject(new Error(msg.error));
+  }
+
+  /** Sends one request; `transfer` lists ArrayBuffers to move instead of copy. */
+  call(op, args = {}, { onProgress, transfer } = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ id, op, device: this.device, ...args }, transfer || []);
+    });
+  }
+
+  init() {
+    return this.call('init');
+  }
+  modelCached(url) {
+    return this.call('modelCached', { url });
+  }
+  loadModelUrl(url) {
+    return this.call('loadModel', { url });
+  }
+  loadModelBytes(bytes) {
+    return this.call('loadModel', { bytes });
+  }
+  inspect(bytes) {
+    return this.call('inspect', { bytes });
+  }
+  sniffHeader(bytes) {
+    return this.call('sniffHeader', { bytes });
+  }
+  suggestMapping(header) {
+    return this.call('suggestMapping', { header });
+  }
+  loadCsv(bytes, mapping, onError = 'strict') {
+    return this.call('loadCsv', { bytes, mapping, onError });
+  }
+  score(onProgress) {
+    return this.call('score', {}, { onProgress });
+  }
+  cancel() {
+    this.worker.postMessage({ op: 'cancel' });
+  }
+  ranking() {
+    return this.call('ranking');
+  }
+  rows(start, end) {
+    return this.call('rows', { start, end });
+  }
+  summary(columns, maxLen) {
+    return this.call('summary', { columns, maxLen });
+  }
+  filter(query) {
+    return this.call('filter', { query });
+  }
+  explain(indices, topN = 5) {
+    return this.call('explain', { indices, topN });
+  }
+  exportCsv() {
+    return this.call('exportCsv');
+  }
+  audit(kPercents) {
+    return this.call('audit', { kPercents });
+  }
+  deviceInfo() {
+    return this.call('device');
+  }
+  terminate() {
+    this.worker.terminate();
+    for (const { reject } of this.pending.values()) reject(new Error('The ranking engine was closed.'));
+    this.pending.clear();
+  }
+}
+
+/** Formats a byte count for people ("596 KB"). */
+export function formatBytes(n) {
+  if (!Number.isFinite(n)) return 'unknown size';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** CSV text for an array of plain objects (header = union of keys, in first-seen order). */
+export function objectsToCsv(leads) {
+  const header = [];
+  const seen = new Set();
+  for (const lead of leads) {
+    for (const key of Object.keys(lead)) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        header.push(key);
+      }
+    }
+  }
+  const quote = (v) => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  const lines = [header.map(quote).join(',')];
+  for (const lead of leads) lines.push(header.map((k) => quote(lead[k])).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
