@@ -1,6 +1,7 @@
 //! `leadladder`: rank a CRM lead queue by the funnel's own ladder.
 
 mod audit;
+mod serve;
 mod synth;
 mod train;
 
@@ -31,6 +32,8 @@ enum Command {
     Audit(audit::Args),
     /// Train a Qwen2 ranker with HPRO on the training period and audit it on the test period.
     Train(train::Args),
+    /// Serve the page and the wasm packages on http://127.0.0.1:8080 (static files only).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
