@@ -499,6 +499,7 @@ async function suite() {
     });
 
     await test('network audit: every request stays on the page origin, no CSV in any body', async () => {
+      writeFileSync(join(OUT, 'requests.txt'), requests.map((r) => `${r.method} ${r.url}`).join('\n'));
       assert(requests.length > 10, `only ${requests.length} requests recorded`);
       const foreign = requests.filter((r) => !r.url.startsWith(`${server.origin}/`) && !/^(data|blob):/.test(r.url));
       assert(foreign.length === 0, `requests to other origins: ${foreign.map((r) => r.url).join(', ')}`);
@@ -509,7 +510,6 @@ async function suite() {
       assert(requests.some((r) => /\/pkg\/gpu\/leadladder_wasm_bg\.wasm$/.test(r.url)), 'the worker’s WebGPU wasm fetch was not recorded');
       assert(requests.some((r) => /\/pkg\/cpu\/leadladder_wasm_bg\.wasm$/.test(r.url)), 'the worker’s CPU wasm fetch was not recorded');
       assert(requests.some((r) => /\/models\/demo\.int8\.safetensors$/.test(r.url)), 'the model fetch was not recorded');
-      writeFileSync(join(OUT, 'requests.txt'), requests.map((r) => `${r.method} ${r.url}`).join('\n'));
     });
   } finally {
     await context.close();
