@@ -372,7 +372,7 @@ function applyView() {
   state.view = view;
   state.selected = Math.min(state.selected, view.length - 1);
   $('queue-spacer').style.height = `${view.length * ROW_H}px`;
-  $('queue').setAttribute('aria-rowcount', String(view.length));
+  $('queue-table').setAttribute('aria-rowcount', String(view.length + 1));
   $('queue-count').textContent = view.length === state.ranking.length
     ? `${num(view.length)} leads`
     : `${num(view.length)} of ${num(state.ranking.length)} leads shown`;
@@ -410,7 +410,7 @@ function drawRows() {
       {
         class: `queue-row${r.rank <= cap ? ' hot' : ''}${pos === state.selected ? ' selected' : ''}`,
         role: 'row',
-        'aria-rowindex': String(pos + 1),
+        'aria-rowindex': String(pos + 2),
         'aria-selected': String(pos === state.selected),
         'data-index': String(r.index),
         'data-rank': String(r.rank),
