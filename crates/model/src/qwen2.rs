@@ -361,6 +361,23 @@ impl Ranker {
     /// `ids` are `b` sequences (each non-empty, at most `max_position_embeddings` long, ids below
     /// `vocab_size`), right-padded here with `pad_id` to the longest.
     pub fn forward(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Tensor<2>> {
+        let (x, last) = self.trunk(ids, pad_id)?;
+        let pooled = self.norm.forward(x.select(0, last));
+        Ok(pooled.matmul(self.heads_weight.clone()) + self.heads_bias.clone())
+    }
+
+    /// The final-norm hidden state of every position, `[b, t, hidden]` (padding positions
+    /// included; they never influence the real ones).
+    pub fn hidden_states(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Tensor<3>> {
+        let (x, _) = self.trunk(ids, pad_id)?;
+        let b = ids.len();
+        let [n, h] = x.dims();
+        Ok(self.norm.forward(x).reshape([b, n / b, h]))
+    }
+
+    /// Runs the decoder layers: `([b*t, hidden]` before the final norm, the flat index of
+    /// each sequence's last real token`)`.
+    fn trunk(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<(Tensor<2>, Tensor<1, Int>)> {
         let b = ids.len();
         if b == 0 {
             return Err(Error::Input("no sequences to score".into()));
@@ -403,8 +420,7 @@ impl Ranker {
             x = layer.forward(x, (b, t), &rope, &mask);
         }
         let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), device);
-        let pooled = self.norm.forward(x.select(0, last));
-        Ok(pooled.matmul(self.heads_weight.clone()) + self.heads_bias.clone())
+        Ok((x, last))
     }
 }
 
