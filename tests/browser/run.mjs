@@ -114,11 +114,11 @@ function compareRankedCsv(webText, nativeText) {
       const a = w[c];
       const b = ref[c];
       if (a === b) continue;
-      if (header[c] === 'rank' || header[c] === 'grade') {
-        // a near-tie may swap two neighbours: allowed within the tie tolerance checked above
-        if (header[c] === 'rank' && Math.abs(Number(a) - Number(b)) <= 1) continue;
-        if (header[c] === 'grade') continue;
-      }
+      // A near-tie may swap two neighbours (checked against the tolerance above); their rank
+      // then differs by one, and the grade only where that moves the lead across a grade cut.
+      const rankCol = col('rank');
+      const swapped = w[rankCol] !== ref[rankCol] && Math.abs(Number(w[rankCol]) - Number(ref[rankCol])) <= 1;
+      if ((header[c] === 'rank' || header[c] === 'grade') && swapped) continue;
       if (isNum(a) && isNum(b) && Math.abs(Number(a) - Number(b)) <= TOL) continue;
       problems.push(`lead ${w[idCol]}, column ${header[c]}: web ${JSON.stringify(a)} vs native ${JSON.stringify(b)}`);
       if (problems.length > 20) return problems;
