@@ -39,4 +39,12 @@ cargo test --workspace --locked
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked
 
+step "browser tests (headless Chromium: WebGPU on SwiftShader and the CPU path; pkg/ must be built)"
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update && apt-get install -y chromium
+fi
+(cd tests/browser && npm ci --no-audit --no-fund)
+cargo build -p leadladder-cli --locked
+LEADLADDER_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder" node tests/browser/run.mjs
+
 step "all checks passed"
