@@ -1,5 +1,318 @@
-//! Multi-step project jobs (`cargo xtask <job>`).
+//! Project jobs: `cargo xtask <job>`.
+//!
+//! - `build-web`: builds `crates/wasm` for wasm32 twice (WebGPU+CPU into `pkg/gpu`, CPU-only
+//!   into `pkg/cpu`), runs wasm-bindgen (the version pinned by the crate, installed under the
+//!   target directory when missing), and records `pkg/SOURCE_HASH`.
+//! - `check-pkg`: fails when `pkg/` is missing or was built from other sources (CI runs it).
+//! - `serve [ARGS]`: `build-web` when `pkg/` is missing or stale, then `leadladder serve ARGS`.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("no jobs yet")
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+/// The wasm-bindgen version `crates/wasm` pins (the CLI must match it exactly).
+const WASM_BINDGEN: &str = "0.2.130";
+const TARGET: &str = "wasm32-unknown-unknown";
+const PROFILE: &str = "wasm-release";
+/// The builds: output folder and cargo features.
+const BUILDS: [(&str, &str); 2] = [("cpu", ""), ("gpu", "webgpu")];
+/// Source folders whose code ends up in the wasm.
+const SOURCE_DIRS: [&str; 4] = [
+    "crates/core",
+    "crates/bundle",
+    "crates/model",
+    "crates/wasm",
+];
+/// Everything about how the build is made, so a change to it changes the hash too.
+const BUILD_SETTINGS: &str =
+    "wasm-bindgen 0.2.130 --target web; profile wasm-release; builds gpu=webgpu cpu=";
+
+fn root() -> Result<PathBuf> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .map(Path::to_path_buf)
+        .context("xtask lives in the repository root")
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if !matches!(name, "tests" | "benches" | "target") {
+                collect_files(&path, out)?;
+            }
+        } else if name.ends_with(".rs") || name == "Cargo.toml" {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The resolved dependency graph of `leadladder-wasm` for wasm32 (names, versions, sources,
+/// features), from `cargo metadata`, so an unrelated change to Cargo.lock does not count.
+fn dependency_fingerprint(root: &Path) -> Result<String> {
+    let text = output(Command::new(env!("CARGO")).current_dir(root).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--filter-platform",
+        TARGET,
+    ]))?;
+    let meta: serde_json::Value = serde_json::from_str(&text)?;
+    let nodes = meta["resolve"]["nodes"]
+        .as_array()
+        .context("cargo metadata has no resolve graph")?;
+    let start = nodes
+        .iter()
+        .find(|n| {
+            n["id"]
+                .as_str()
+                .is_some_and(|id| id.contains("crates/wasm#leadladder-wasm@"))
+        })
+        .context("leadladder-wasm is not in the workspace graph")?;
+    let mut seen = BTreeSet::new();
+    let mut queue = VecDeque::from([start]);
+    let mut lines = BTreeSet::new();
+    while let Some(node) = queue.pop_front() {
+        let id = node["id"].as_str().unwrap_or_default().to_string();
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        // Workspace paths differ between clones: keep only the package part of local ids.
+        let shown = match id.split_once('#') {
+            Some((src, pkg)) if src.starts_with("path+") => format!("local {pkg}"),
+            _ => id.clone(),
+        };
+        lines.insert(format!("{shown} {}", node["features"]));
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let Some(dep_id) = dep["pkg"].as_str() else {
+                continue;
+            };
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null() || k["kind"] == "build");
+            if normal && let Some(n) = nodes.iter().find(|n| n["id"] == dep_id) {
+                queue.push_back(n);
+            }
+        }
+    }
+    Ok(lines.into_iter().collect::<Vec<_>>().join("\n"))
+}
+
+/// Hash of everything that shapes the wasm builds.
+fn source_hash(root: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    for dir in SOURCE_DIRS {
+        collect_files(&root.join(dir), &mut files)?;
+    }
+    for extra in ["Cargo.toml", ".cargo/config.toml"] {
+        files.push(root.join(extra));
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    h.update(BUILD_SETTINGS.as_bytes());
+    for f in &files {
+        let rel = f
+            .strip_prefix(root)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        h.update(rel.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    h.update(dependency_fingerprint(root)?.as_bytes());
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn wasm_bindgen(root: &Path) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("WASM_BINDGEN") {
+        return Ok(PathBuf::from(p));
+    }
+    let tools = target_dir(root).join("tools");
+    let bin = tools.join("bin").join("wasm-bindgen");
+    let version_ok = |b: &Path| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(WASM_BINDGEN))
+            .unwrap_or(false)
+    };
+    if version_ok(Path::new("wasm-bindgen")) {
+        return Ok(PathBuf::from("wasm-bindgen"));
+    }
+    if !version_ok(&bin) {
+        let install = |locked: bool| {
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.arg("install");
+            if locked {
+                cmd.arg("--locked");
+            }
+            cmd.args([
+                "wasm-bindgen-cli",
+                "--version",
+                &format!("={WASM_BINDGEN}"),
+                "--root",
+            ])
+            .arg(&tools);
+            run(&mut cmd)
+        };
+        // The CLI's own lock file can name a dependency release that a registry mirror lacks;
+        // then resolve afresh within the CLI's semver ranges.
+        if let Err(e) = install(true) {
+            eprintln!("{e:#}; retrying without --locked");
+            install(false)?;
+        }
+    }
+    Ok(bin)
+}
+
+fn ensure_target() -> Result<()> {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == TARGET) {
+        run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    }
+    Ok(())
+}
+
+fn build_web(root: &Path) -> Result<()> {
+    ensure_target()?;
+    let bindgen = wasm_bindgen(root)?;
+    let target = target_dir(root);
+    let wasm = target
+        .join(TARGET)
+        .join(PROFILE)
+        .join("leadladder_wasm.wasm");
+    for (name, features) in BUILDS {
+        let started = std::time::Instant::now();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.current_dir(root).args([
+            "build",
+            "--locked",
+            "-p",
+            "leadladder-wasm",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+        ]);
+        if !features.is_empty() {
+            cargo.args(["--features", features]);
+        }
+        run(&mut cargo)?;
+        let out = root.join("pkg").join(name);
+        if out.exists() {
+            std::fs::remove_dir_all(&out)?;
+        }
+        run(Command::new(&bindgen)
+            .arg(&wasm)
+            .args([
+                "--target",
+                "web",
+                "--out-name",
+                "leadladder_wasm",
+                "--out-dir",
+            ])
+            .arg(&out))?;
+        let size = std::fs::metadata(out.join("leadladder_wasm_bg.wasm"))?.len();
+        eprintln!(
+            "pkg/{name}: {:.1} MB wasm, built in {:.0} s",
+            size as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    std::fs::write(root.join("pkg/SOURCE_HASH"), source_hash(root)? + "\n")?;
+    eprintln!("wrote pkg/SOURCE_HASH");
+    Ok(())
+}
+
+fn check_pkg(root: &Path) -> Result<()> {
+    let recorded = std::fs::read_to_string(root.join("pkg/SOURCE_HASH"))
+        .context("pkg/SOURCE_HASH is missing: run `cargo xtask build-web`")?;
+    for (name, _) in BUILDS {
+        for file in ["leadladder_wasm.js", "leadladder_wasm_bg.wasm"] {
+            let p = root.join("pkg").join(name).join(file);
+            if !p.is_file() {
+                bail!("{} is missing: run `cargo xtask build-web`", p.display());
+            }
+        }
+    }
+    let now = source_hash(root)?;
+    if recorded.trim() != now {
+        bail!(
+            "pkg/ was built from other sources than these (recorded {}, now {now}): run `cargo xtask build-web` and commit pkg/",
+            recorded.trim()
+        );
+    }
+    eprintln!("pkg/ matches the sources ({now})");
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let root = root()?;
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("build-web") => build_web(&root),
+        Some("check-pkg") => check_pkg(&root),
+        Some("source-hash") => {
+            println!("{}", source_hash(&root)?);
+            Ok(())
+        }
+        Some("serve") => {
+            if let Err(e) = check_pkg(&root) {
+                eprintln!("{e:#}; building it");
+                build_web(&root)?;
+            }
+            run(Command::new(env!("CARGO"))
+                .current_dir(&root)
+                .args([
+                    "run",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    "leadladder-cli",
+                    "--",
+                    "serve",
+                ])
+                .args(args))
+        }
+        _ => bail!(
+            "usage: cargo xtask build-web | check-pkg | source-hash | serve [leadladder serve args]"
+        ),
+    }
 }

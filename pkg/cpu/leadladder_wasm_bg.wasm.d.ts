@@ -1,0 +1,33 @@
+/* tslint:disable */
+/* eslint-disable */
+export const memory: WebAssembly.Memory;
+export const __wbg_scorer_free: (a: number, b: number) => void;
+export const hasWebGpuBuild: () => number;
+export const inspectBundle: (a: number, b: number) => [number, number, number];
+export const lastPanic: () => [number, number];
+export const scorer_audit: (a: number, b: number, c: number) => [number, number, number];
+export const scorer_bundleInfo: (a: number) => [number, number, number];
+export const scorer_create: (a: number, b: number, c: number) => any;
+export const scorer_deviceInfo: (a: number) => [number, number, number];
+export const scorer_explain: (a: number, b: number, c: number, d: number) => any;
+export const scorer_exportCsv: (a: number) => [number, number, number, number];
+export const scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number, f: number) => [number, number, number];
+export const scorer_ranking: (a: number) => [number, number, number];
+export const scorer_rows: (a: number, b: number, c: number) => [number, number, number];
+export const scorer_scoreRange: (a: number, b: number, c: number) => any;
+export const scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
+export const sniffHeader: (a: number, b: number) => [number, number, number];
+export const start: () => void;
+export const version: () => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h23b171fcd5e81394: (a: number, b: number, c: any, d: any) => void;
+export const wasm_bindgen__convert__closures_____invoke__h7fedd328869f3f8d: (a: number, b: number, c: any) => [number, number];
+export const __wbindgen_malloc: (a: number, b: number) => number;
+export const __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
+export const __wbindgen_free: (a: number, b: number, c: number) => void;
+export const __wbindgen_exn_store: (a: number) => void;
+export const __externref_table_alloc: () => number;
+export const __wbindgen_externrefs: WebAssembly.Table;
+export const __wbindgen_destroy_closure: (a: number, b: number) => void;
+export const __externref_table_dealloc: (a: number) => void;
+export const __externref_drop_slice: (a: number, b: number) => void;
+export const __wbindgen_start: () => void;
