@@ -50,6 +50,9 @@ pub mod keys {
     ];
 }
 
+/// Largest per-row int8 scale whose products with `-127..=127` stay finite in f32.
+const MAX_INT8_SCALE: f32 = f32::MAX / 127.0;
+
 /// Suffix of the per-row scale companion of an int8 tensor.
 pub const SCALE_SUFFIX: &str = ".scale";
 
@@ -679,6 +682,17 @@ fn decode_tensors(config: &BundleConfig, raw: &BTreeMap<String, RawTensor<'_>>) 
                     return Err(Error::BadTensor {
                         name: scale_name,
                         reason: format!("negative scale {} at row {i}", scales[i]),
+                    });
+                }
+                // 127 × scale must stay finite, or the dequantized weights would not be.
+                if let Some(i) = scales.iter().position(|&x| x > MAX_INT8_SCALE) {
+                    return Err(Error::BadTensor {
+                        name: scale_name,
+                        reason: format!(
+                            "scale {} at row {i} overflows f32 when multiplied by 127 (largest \
+                             valid scale {MAX_INT8_SCALE})",
+                            scales[i]
+                        ),
                     });
                 }
                 let cols = shape.get(1).copied().unwrap_or(1).max(1);

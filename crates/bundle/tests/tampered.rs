@@ -326,6 +326,16 @@ fn non_finite_weights_and_scales() {
         |e| matches!(e, Error::NonFinite { index: 1, .. }),
         &scale,
     );
+    // Finite, but 127 × scale is not: the weights would dequantize to infinity.
+    let b = edit(StoreDtype::Int8, |p| {
+        p.get_mut(&scale).data[8..12].copy_from_slice(&3.0e38f32.to_le_bytes());
+    });
+    rejects(
+        "overflowing scale",
+        &b,
+        |e| matches!(e, Error::BadTensor { reason, .. } if reason.contains("row 2")),
+        &scale,
+    );
     let b = edit(StoreDtype::Int8, |p| {
         p.get_mut(&scale).data[0..4].copy_from_slice(&(-0.5f32).to_le_bytes());
     });
