@@ -470,9 +470,9 @@ async function showReasons(r) {
       el(
         'li',
         { class: up ? 'up' : 'down' },
-        el('span', { class: 'delta', text: `${up ? '▲' : '▼'} ${Math.abs(reason.delta).toFixed(3)}` }),
-        ` ${reason.kind === 'turn' ? 'said: ' : ''}`,
-        el('span', { class: 'factor', text: reason.factor }),
+        el('span', { class: 'delta', text: `${up ? '▲ raises' : '▼ lowers'} ${Math.abs(reason.delta).toFixed(2)}` }),
+        ' ',
+        el('span', { class: 'factor', text: String(reason.factor ?? reason.name ?? '') }),
       ),
     );
   }

@@ -293,8 +293,19 @@ async function handle(msg) {
       await ensureInit(msg.device);
       return wasm.inspectBundle(msg.bytes);
     }
-    case 'sniffHeader':
+    case 'sniffHeader': {
+      // The engine's own sniffing (same rules as loadCsv); the plain reader if it cannot tell.
+      try {
+        await ensureInit(msg.device);
+        if (typeof wasm.sniffHeader === 'function') {
+          const sniff = wasm.sniffHeader(msg.bytes);
+          if (sniff && Array.isArray(sniff.header) && sniff.header.length) return sniff;
+        }
+      } catch {
+        // fall through: loadCsv will report what is wrong with the file
+      }
       return sniffHeader(msg);
+    }
     case 'suggestMapping':
       needScorer();
       return scorer.suggestMapping(msg.header);
