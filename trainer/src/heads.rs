@@ -1,6 +1,9 @@
 //! Score heads on the pooled last-token hidden state, and the losses that train them.
 //!
 //! * ranking head `score.rank` — `Linear(h, 1)`, trained with pairwise (Bradley-Terry) losses;
+//!   its bias `score.rank.bias` cancels in every difference `s_hi - s_lo`, so the pairwise loss
+//!   gives it no gradient and it stays at its initial value (zero); this is expected: ranks do
+//!   not depend on it, and probabilities come from the pointwise head's Platt-calibrated logit;
 //! * pointwise head `score.point` — `Linear(h, 1)`, a conversion logit trained with BCE;
 //! * semantic head — the language-model loss through the (possibly tied) `lm_head`
 //!   ([`lm_loss`]).
