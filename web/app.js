@@ -302,8 +302,19 @@ async function rank() {
     state.device = await client.deviceInfo();
     renderDevice();
     await showRanking();
-    if (report.hasOutcomes) await showAudit();
-    else $('audit-card').hidden = true;
+    if (report.hasOutcomes) {
+      try {
+        await showAudit();
+      } catch (e) {
+        // The queue is fine; only the check against past outcomes is not possible (e.g. no buyers).
+        state.audit = null;
+        $('audit-label').textContent = state.model.spec.label;
+        $('audit-table-wrap').replaceChildren(el('p', { class: 'status', text: `This file cannot be audited: ${e instanceof Error ? e.message : String(e)}` }));
+        $('audit-chart').replaceChildren();
+        $('audit-caption').textContent = '';
+        $('audit-card').hidden = false;
+      }
+    } else $('audit-card').hidden = true;
     document.body.dataset.ranked = String(report.rows);
   } finally {
     setBusy(false);
