@@ -565,6 +565,9 @@ async function bench() {
     rmSync(profile, { recursive: true, force: true });
   }
   result.webgpuOverCpuTime = result.gpu.seconds / result.cpu.seconds;
+  if (result.gpu.backend !== 'GPU (WebGPU)') {
+    result.note = `the WebGPU run fell back to the CPU (${result.gpu.backend}); the ratio compares two CPU runs`;
+  }
   const shell = ['index.html', 'app.js', 'client.js', 'worker.js', 'style.css'].reduce((s, n) => s + gzipSync(readFileSync(join(REPO, 'web', n)), { level: 9 }).length, 0);
   const model = gzipSync(readFileSync(MODEL), { level: 9 }).length;
   result.firstLoadGzipBytes = {
