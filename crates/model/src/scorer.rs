@@ -80,13 +80,23 @@ pub struct Scorer {
     device_info: DeviceInfo,
 }
 
+/// Burn's wgpu runtime can be initialised once per process: later scorers reuse the device.
+#[cfg(feature = "wgpu")]
+static WGPU_DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+
 fn native_device(kind: DeviceKind) -> Result<Device> {
     match kind {
         DeviceKind::Cpu => Ok(Device::flex()),
         #[cfg(all(feature = "wgpu", not(target_arch = "wasm32")))]
-        DeviceKind::Wgpu => Device::wgpu_options()
-            .init()
-            .map_err(|e| Error::Device(format!("no usable wgpu adapter: {e}"))),
+        DeviceKind::Wgpu => {
+            if let Some(d) = WGPU_DEVICE.get() {
+                return Ok(d.clone());
+            }
+            let d = Device::wgpu_options()
+                .init()
+                .map_err(|e| Error::Device(format!("no usable wgpu adapter: {e}")))?;
+            Ok(WGPU_DEVICE.get_or_init(|| d).clone())
+        }
         #[cfg(all(feature = "wgpu", target_arch = "wasm32"))]
         DeviceKind::Wgpu => Err(Error::Device(
             "in a browser the WebGPU device must be created asynchronously: use Scorer::from_bytes_async"
@@ -111,10 +121,16 @@ impl Scorer {
         let device = match kind {
             DeviceKind::Cpu => Device::flex(),
             #[cfg(feature = "wgpu")]
-            DeviceKind::Wgpu => Device::wgpu_options()
-                .init_async()
-                .await
-                .map_err(|e| Error::Device(format!("no usable WebGPU adapter: {e}")))?,
+            DeviceKind::Wgpu => match WGPU_DEVICE.get() {
+                Some(d) => d.clone(),
+                None => {
+                    let d = Device::wgpu_options()
+                        .init_async()
+                        .await
+                        .map_err(|e| Error::Device(format!("no usable WebGPU adapter: {e}")))?;
+                    WGPU_DEVICE.get_or_init(|| d).clone()
+                }
+            },
             #[cfg(not(feature = "wgpu"))]
             DeviceKind::Wgpu => return Err(no_gpu()),
         };
