@@ -1,6 +1,8 @@
 //! `leadladder`: rank a CRM lead queue by the funnel's own ladder.
 
 mod audit;
+mod bench;
+mod rank;
 mod serve;
 mod synth;
 mod train;
@@ -22,7 +24,8 @@ Examples:
   leadladder synth --leads 50000 --seed 7 --out leads.csv      # writes leads.csv and leads.toml
   leadladder audit --input leads.csv --ladder leads.toml --score crm_score --split temporal
   leadladder audit --input leads.csv --ladder leads.toml --json > audit.json
-  leadladder train --input leads.csv --ladder leads.toml --out model.safetensors --preset tiny";
+  leadladder train --input leads.csv --ladder leads.toml --out model.safetensors --preset tiny
+  leadladder rank --model web/models/demo.int8.safetensors --input leads.csv --out ranked.csv";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -32,6 +35,10 @@ enum Command {
     Audit(audit::Args),
     /// Train a Qwen2 ranker with HPRO on the training period and audit it on the test period.
     Train(train::Args),
+    /// Score a lead CSV with a model bundle and write the ranked queue (every column kept).
+    Rank(rank::Args),
+    /// Measure scoring throughput (leads/s, GFLOP/s) per device and batch size.
+    Bench(bench::Args),
     /// Serve the page and the wasm packages on http://127.0.0.1:8080 (static files only).
     Serve(serve::Args),
 }
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Rank(args) => rank::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
     };
     match result {
