@@ -183,7 +183,7 @@ mod tests {
             "channel;id\r\nweb;1\nshop;2\n"
         );
         assert_eq!(original, vec!["Source", "id"]);
-        assert_eq!(enc, "utf-8");
+        assert_eq!(enc, "UTF-8");
         assert_eq!(d, b';');
         m.insert("lead_id".to_string(), "nope".to_string());
         let err = remap(csv.as_bytes(), &m, None).unwrap_err().to_string();
@@ -195,7 +195,7 @@ mod tests {
         let s = sniff_header("Lead ID;Channel\n1;web\n".as_bytes()).unwrap();
         assert_eq!(s.header, vec!["Lead ID", "Channel"]);
         assert_eq!(s.delimiter, ";");
-        assert_eq!(s.encoding, "utf-8");
+        assert_eq!(s.encoding, "UTF-8");
         let (gbk, _, _) = encoding_rs::GBK.encode("客户,渠道\n1,网站\n");
         let s = sniff_header(&gbk).unwrap();
         assert_eq!(s.header, vec!["客户", "渠道"]);

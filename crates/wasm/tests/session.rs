@@ -84,7 +84,10 @@ fn a_mapped_header_scores_like_the_original_and_exports_the_files_own_names() {
     let first_line = export.lines().next().unwrap();
     assert!(first_line.contains("Lead Source"), "{first_line}");
     assert!(first_line.ends_with("rank,score,p_convert,grade,reasons"));
-    assert_eq!(export.lines().count(), 61);
+    let records = csv::Reader::from_reader(export.as_bytes())
+        .records()
+        .count();
+    assert_eq!(records, 60);
     // Without a mapping the export is the same apart from that header cell.
     assert_eq!(
         plain
@@ -123,15 +126,21 @@ fn audit_reports_the_model_against_the_baselines_on_every_lead() {
 fn bad_rows_are_named_under_strict_and_reported_under_skip() {
     let scorer = demo();
     let spec = &scorer.bundle().spec;
-    let text = String::from_utf8(synth(20, 3)).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    // Break the created_at cell of data row 4.
-    let header: Vec<&str> = lines[0].split(',').collect();
-    let col = header.iter().position(|h| *h == "created_at").unwrap();
-    let mut cells: Vec<String> = lines[4].split(',').map(str::to_string).collect();
-    cells[col] = "not a date".into();
-    lines[4] = cells.join(",");
-    let bad = lines.join("\n");
+    let csv = synth(20, 3);
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let col = header.iter().position(|h| h == "created_at").unwrap();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&header).unwrap();
+    for (i, rec) in reader.records().enumerate() {
+        let mut cells: Vec<String> = rec.unwrap().iter().map(str::to_string).collect();
+        if i == 3 {
+            // Data row 4.
+            cells[col] = "not a date".into();
+        }
+        out.write_record(&cells).unwrap();
+    }
+    let bad = String::from_utf8(out.into_inner().unwrap()).unwrap();
     let err = Session::load(spec, bad.as_bytes(), None, "strict")
         .unwrap_err()
         .to_string();
