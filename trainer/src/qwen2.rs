@@ -363,24 +363,17 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self
-            .q_proj
-            .forward(x, train)?
-            .reshape((b, t, nh, d))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let k = self
-            .k_proj
-            .forward(x, train)?
-            .reshape((b, t, nkv, d))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let v = self
-            .v_proj
-            .forward(x, train)?
-            .reshape((b, t, nkv, d))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        // `[b, t, n*d]` projection → `[b, n, t, d]`.
+        let heads = |proj: &LoraLinear, n: usize| -> Result<Tensor> {
+            Ok(proj
+                .forward(x, train)?
+                .reshape((b, t, n, d))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = heads(&self.q_proj, nh)?;
+        let k = heads(&self.k_proj, nkv)?;
+        let v = heads(&self.v_proj, nkv)?;
         let q = apply_rope(&q, cos, sin)?;
         let k = self.repeat_kv(&apply_rope(&k, cos, sin)?)?.contiguous()?;
         let v = self.repeat_kv(&v)?.contiguous()?;
