@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use leadladder_core::dataset::Dataset;
-use leadladder_core::export::{RankedExtra, grade_for_rank, write_ranked_csv};
+use leadladder_core::export::{grade_for_rank, write_queue_csv};
 use leadladder_core::ingest::read_csv_with_raw;
 use leadladder_core::spec::Spec;
 use leadladder_core::{Error as CoreError, IngestOptions};
@@ -193,19 +193,10 @@ pub fn run(args: &Args) -> Result<()> {
         bar.finish_and_clear();
     }
 
-    let rows = order.iter().enumerate().map(|(k, &i)| {
-        let extra = RankedExtra {
-            rank: k + 1,
-            score: scores[i].rank,
-            p_convert: scores[i].p_convert,
-            grade: grade_for_rank(k + 1, n),
-            reasons: reasons[i].take(),
-        };
-        let cells: Vec<&str> = raw.get(i).map(Iterator::collect).unwrap_or_default();
-        (cells, extra)
-    });
     write_atomically(&args.out, |w| {
-        write_ranked_csv(w, &raw.header, rows)?;
+        write_queue_csv(w, &raw.header, &raw, &order, |i| {
+            (scores[i].rank, scores[i].p_convert, reasons[i].take())
+        })?;
         Ok(())
     })?;
 

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use crate::error::{Error, Result};
+use crate::ingest::RawRows;
 use crate::spec::normalize_name;
 
 /// Characters that make a spreadsheet treat a cell as a formula (or hide its start).
@@ -130,6 +131,42 @@ pub fn extra_column_names(header: &[String]) -> [String; 5] {
         taken.push(normalize_name(&name));
         name
     })
+}
+
+/// Writes a ranked queue with [`write_ranked_csv`]: `order` lists indices into `raw` best first;
+/// the k-th gets rank k + 1, the grade of that rank among `order.len()` leads, and what
+/// `lead(i)` returns for its input index: `(score, p_convert, reasons)`. The one row loop behind
+/// `leadladder rank` and the page's export, so both write the same bytes.
+///
+/// # Errors
+///
+/// As [`write_ranked_csv`]; an index with no raw row is written as an empty row, which fails
+/// naming the output row.
+pub fn write_queue_csv<W, F>(
+    w: W,
+    header: &[String],
+    raw: &RawRows,
+    order: &[usize],
+    mut lead: F,
+) -> Result<u64>
+where
+    W: Write,
+    F: FnMut(usize) -> (f32, f32, Option<String>),
+{
+    let n = order.len();
+    let rows = order.iter().enumerate().map(|(k, &i)| {
+        let (score, p_convert, reasons) = lead(i);
+        let extra = RankedExtra {
+            rank: k + 1,
+            score,
+            p_convert,
+            grade: grade_for_rank(k + 1, n),
+            reasons,
+        };
+        let cells: Vec<&str> = raw.get(i).map(Iterator::collect).unwrap_or_default();
+        (cells, extra)
+    });
+    write_ranked_csv(w, header, rows)
 }
 
 /// Writes the ranked queue: `header` (names without a leading byte-order mark) then one line per

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::queue::{queue_order, scoring_spec};
 use leadladder_core::audit::{AuditOptions, ExternalScore, audit};
 use leadladder_core::dataset::{Dataset, IngestOptions, Policy};
-use leadladder_core::export::{RankedExtra, grade_for_rank, write_ranked_csv};
+use leadladder_core::export::{grade_for_rank, write_queue_csv};
 use leadladder_core::ingest::{RawRows, read_csv, read_csv_with_raw};
 use leadladder_core::metrics::EvalConfig;
 use leadladder_core::spec::{Role, Spec, normalize_name};
@@ -320,20 +320,10 @@ impl Session {
     pub fn export_csv(&self) -> Result<String> {
         let scores = self.all_scores()?;
         let order = queue_order(&self.data.leads, &scores);
-        let n = order.len();
-        let rows = order.iter().enumerate().map(|(k, &i)| {
-            let extra = RankedExtra {
-                rank: k + 1,
-                score: scores[i].rank,
-                p_convert: scores[i].p_convert,
-                grade: grade_for_rank(k + 1, n),
-                reasons: self.reasons[i].clone(),
-            };
-            let cells: Vec<&str> = self.raw.get(i).map(Iterator::collect).unwrap_or_default();
-            (cells, extra)
-        });
         let mut out = Vec::new();
-        write_ranked_csv(&mut out, &self.header, rows)?;
+        write_queue_csv(&mut out, &self.header, &self.raw, &order, |i| {
+            (scores[i].rank, scores[i].p_convert, self.reasons[i].clone())
+        })?;
         String::from_utf8(out).map_err(|e| Error::State(format!("export is not UTF-8: {e}")))
     }
 
