@@ -1,40 +1,10 @@
 //! End-to-end tests of the `leadladder` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{bin, fail, repo, run, tmp};
 use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_leadladder"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leadladder-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed: {cmd:?}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn fail(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "command should fail: {cmd:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[test]
 fn synth_is_byte_identical_for_a_seed_and_writes_a_valid_spec() {

@@ -1,43 +1,15 @@
 //! End-to-end tests of `leadladder rank` with the committed demo bundle on synthetic leads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{bin, demo_model, fail, run, tmp};
 use leadladder_core::export::{grade_for_rank, sanitize_cell};
 
 const LEADS: usize = 300;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_leadladder"))
-}
-
-fn demo_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/models/demo.int8.safetensors")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leadladder-rank-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed: {cmd:?}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn fail(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "command should fail: {cmd:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 type Table = (Vec<String>, Vec<Vec<String>>);
 
