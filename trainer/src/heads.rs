@@ -2,8 +2,10 @@
 //!
 //! * ranking head `score.rank` — `Linear(h, 1)`, trained with pairwise (Bradley-Terry) losses;
 //!   its bias `score.rank.bias` cancels in every difference `s_hi - s_lo`, so the pairwise loss
-//!   gives it no gradient and it stays at its initial value (zero); this is expected: ranks do
-//!   not depend on it, and probabilities come from the pointwise head's Platt-calibrated logit;
+//!   gives it no gradient (only a float residue of ~1e-9, which Adam would amplify into
+//!   learning-rate-sized steps, so HPRO training leaves it out of the optimiser) and it stays at
+//!   its initial value (zero); this is expected: ranks do not depend on it, and probabilities
+//!   come from the pointwise head's Platt-calibrated logit;
 //! * pointwise head `score.point` — `Linear(h, 1)`, a conversion logit trained with BCE;
 //! * semantic head — the language-model loss through the (possibly tied) `lm_head`
 //!   ([`lm_loss`]).
@@ -17,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::lora::{LoraLinear, squeeze_last};
 use crate::params::{CheckpointParams, FreshParams};
 use crate::qwen2::Model;
+
+/// Name of the ranking head's bias (untrained under the pairwise loss; see the module docs).
+pub const RANK_BIAS: &str = "score.rank.bias";
 
 /// The ranking and pointwise heads.
 #[derive(Debug, Clone)]
@@ -58,6 +63,7 @@ impl ScoreHeads {
         let mut src = CheckpointParams {
             tensors,
             device: device.clone(),
+            dtype: DType::F32,
             trainable,
         };
         let heads = Self {
@@ -68,14 +74,14 @@ impl ScoreHeads {
         Ok(heads)
     }
 
-    /// Ranking scores: `pooled: [b, h]` → `[b]`.
+    /// Ranking scores: `pooled: [b, h]` (any float dtype; the heads compute in f32) → `[b]`.
     pub fn rank_scores(&self, pooled: &Tensor) -> Result<Tensor> {
-        squeeze_last(&self.rank.forward(pooled, false)?)
+        squeeze_last(&self.rank.forward(&pooled.to_dtype(DType::F32)?, false)?)
     }
 
-    /// Pointwise (conversion) logits: `pooled: [b, h]` → `[b]`.
+    /// Pointwise (conversion) logits: `pooled: [b, h]` (any float dtype) → `[b]`.
     pub fn point_logits(&self, pooled: &Tensor) -> Result<Tensor> {
-        squeeze_last(&self.point.forward(pooled, false)?)
+        squeeze_last(&self.point.forward(&pooled.to_dtype(DType::F32)?, false)?)
     }
 
     /// The four `score.*` tensors (detached).
@@ -170,6 +176,6 @@ pub fn lm_loss(
     let rows = Tensor::from_vec(rows, n, device)?;
     let targets = Tensor::from_vec(targets, (n, 1), device)?;
     let selected = hidden.reshape((b * t, h))?.index_select(&rows, 0)?;
-    let logp = log_softmax_last_dim(&model.lm_logits(&selected)?)?;
+    let logp = log_softmax_last_dim(&model.lm_logits(&selected)?.to_dtype(DType::F32)?)?;
     Ok(logp.gather(&targets, D::Minus1)?.mean_all()?.neg()?)
 }

@@ -6,18 +6,23 @@
 //! * [`heads`] — ranking / pointwise score heads and the losses (BCE, pairwise, LM).
 //! * [`params`] — reading and writing safetensors weights, trainable variable listing.
 //! * [`checkpoint`] — atomic training checkpoints for `--resume`.
+//! * [`device`] — `cpu` / `cuda:N` and the precision of a frozen base.
+//! * [`peft`] — the LoRA adapters as a Hugging Face PEFT adapter folder.
 
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod heads;
 pub mod lora;
 pub mod optim;
 pub mod params;
+pub mod peft;
 pub mod preset;
 pub mod qwen2;
 pub mod train;
 
+pub use device::{DeviceSpec, Precision};
 pub use error::{Error, Result};
 pub use heads::ScoreHeads;
 pub use lora::{LoraConfig, LoraLinear};

@@ -189,6 +189,8 @@ impl LoraLinear {
             y = y.broadcast_add(b)?;
         }
         if let Some(l) = &self.lora {
+            // The adapter computes in its own dtype (f32) whatever the base's.
+            let x2 = x2.to_dtype(l.a.dtype())?;
             let xin = if train && l.dropout > 0.0 {
                 candle_nn::ops::dropout(&x2, l.dropout)?
             } else {
@@ -197,7 +199,8 @@ impl LoraLinear {
             let delta = xin
                 .matmul(&l.a.as_tensor().t()?)?
                 .matmul(&l.b.as_tensor().t()?)?;
-            y = (y + (delta * l.scale)?)?;
+            let delta = (delta * l.scale)?.to_dtype(y.dtype())?;
+            y = (y + delta)?;
         }
         let mut out_shape = lead.to_vec();
         out_shape.push(out_dim);
@@ -205,13 +208,15 @@ impl LoraLinear {
     }
 
     /// The weight with the adapter folded in, `W + scale * B A` `[out, in]` (detached), for export.
+    /// Merged in f32 when an adapter is attached (whatever the base dtype); otherwise the base
+    /// weight as stored.
     pub fn merged_weight(&self) -> Result<Tensor> {
         let w = self.weight.detach();
         match &self.lora {
             None => Ok(w),
             Some(l) => {
                 let ba = l.b.as_tensor().detach().matmul(&l.a.as_tensor().detach())?;
-                Ok((w + (ba * l.scale)?)?)
+                Ok((w.to_dtype(ba.dtype())? + (ba * l.scale)?)?)
             }
         }
     }

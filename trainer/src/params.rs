@@ -5,7 +5,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle_core::safetensors::Load;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 use leadladder_core::rng::Rng;
@@ -99,6 +98,8 @@ impl ParamSource for FreshParams<'_> {
 pub(crate) struct CheckpointParams<'a> {
     pub tensors: HashMap<String, Tensor>,
     pub device: Device,
+    /// Dtype the tensors are converted to.
+    pub dtype: DType,
     /// `Some`: copy each tensor into a trainable variable registered here; `None`: frozen.
     pub trainable: Option<&'a VarMap>,
 }
@@ -119,7 +120,7 @@ impl ParamSource for CheckpointParams<'_> {
                 found: t.dims().to_vec(),
             });
         }
-        let t = t.to_dtype(DType::F32)?.to_device(&self.device)?;
+        let t = t.to_dtype(self.dtype)?.to_device(&self.device)?;
         match self.trainable {
             None => Ok(t.detach()),
             Some(varmap) => {
@@ -143,47 +144,117 @@ impl CheckpointParams<'_> {
     }
 }
 
-/// Reads every tensor of one safetensors file onto the CPU as f32 (f16 and bf16 are converted;
-/// any other dtype is an error naming the tensor).
+/// One entry of a safetensors header.
+#[derive(serde::Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (usize, usize),
+}
+
+/// Reads every tensor of one safetensors file onto the CPU in its stored dtype (f32, f16 or
+/// bf16; any other dtype is an error naming the tensor).
 ///
-/// The file is read into memory rather than memory-mapped (the workspace forbids `unsafe`, which
-/// `MmapedSafetensors` needs); each tensor is converted as it is read, so the peak is the file
-/// plus the f32 copies.
-pub fn read_safetensors_f32(path: &Path) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+/// The file is streamed tensor by tensor (header, then one `read` per tensor) rather than read
+/// whole, so a checkpoint never sits in memory twice: the peak is the tensors themselves. This is
+/// what candle's memory-mapped loader amounts to on the CPU (it copies every tensor out of the
+/// map), without the `unsafe` that mapping a file needs and the workspace forbids. The header is
+/// checked like the `safetensors` crate checks it: offsets in order, contiguous, matching each
+/// tensor's size and the file's length.
+pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |message: String| Error::Safetensors {
+        path: path.into(),
+        message,
+    };
+    let io = |source| Error::Io {
         path: path.into(),
         source,
-    })?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Safetensors {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
-    let mut out = HashMap::new();
-    for (name, view) in st.tensors() {
-        match view.dtype() {
-            safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16 => {}
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut n = [0u8; 8];
+    file.read_exact(&mut n)
+        .map_err(|e| bad(format!("cannot read the header length: {e}")))?;
+    let header_len = u64::from_le_bytes(n);
+    if header_len > 100_000_000 || 8 + header_len > file_len {
+        return Err(bad(format!(
+            "header length {header_len} does not fit a {file_len}-byte file"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
+    let mut entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
+    entries.remove("__metadata__");
+    let mut infos = Vec::with_capacity(entries.len());
+    for (name, value) in entries {
+        let info: HeaderEntry = serde_json::from_value(value)
+            .map_err(|e| bad(format!("header entry `{name}`: {e}")))?;
+        infos.push((name, info));
+    }
+    infos.sort_by_key(|(_, i)| i.data_offsets);
+    let data_start = 8 + header_len;
+    let mut expected_start = 0usize;
+    let mut out = HashMap::with_capacity(infos.len());
+    for (name, info) in infos {
+        let dtype = match info.dtype.as_str() {
+            "F32" => DType::F32,
+            "F16" => DType::F16,
+            "BF16" => DType::BF16,
             other => {
                 return Err(Error::UnsupportedDType {
                     name,
-                    dtype: format!("{other:?}"),
+                    dtype: other.to_string(),
                 });
             }
+        };
+        let (start, end) = info.data_offsets;
+        let elems: usize = info.shape.iter().product();
+        if start != expected_start || end < start || end - start != elems * dtype.size_in_bytes() {
+            return Err(bad(format!(
+                "tensor `{name}`: data offsets {start}..{end} do not fit shape {:?} of {dtype:?} \
+                 right after the previous tensor (byte {expected_start})",
+                info.shape
+            )));
         }
-        let t = view.load(&Device::Cpu)?.to_dtype(DType::F32)?;
-        out.insert(name, t);
+        expected_start = end;
+        if data_start + end as u64 > file_len {
+            return Err(bad(format!(
+                "tensor `{name}` ends at byte {} of a {file_len}-byte file (truncated?)",
+                data_start + end as u64
+            )));
+        }
+        let mut bytes = vec![0u8; end - start];
+        file.seek(SeekFrom::Start(data_start + start as u64))
+            .map_err(io)?;
+        file.read_exact(&mut bytes)
+            .map_err(|e| bad(format!("reading tensor `{name}`: {e}")))?;
+        let t = Tensor::from_raw_buffer(&bytes, dtype, &info.shape, &Device::Cpu)?;
+        if out.insert(name.clone(), t).is_some() {
+            return Err(Error::DuplicateTensor(name));
+        }
+    }
+    if data_start + expected_start as u64 != file_len {
+        return Err(bad(format!(
+            "{} bytes after the last tensor",
+            file_len - data_start - expected_start as u64
+        )));
     }
     Ok(out)
 }
 
 /// Reads a Hugging Face weights folder: `model.safetensors`, or the shards listed by
-/// `model.safetensors.index.json`. Tensors come back on the CPU as f32.
+/// `model.safetensors.index.json`, streamed with [`read_safetensors`]. Tensors come back on the
+/// CPU in their stored dtype (f32, f16 or bf16); the model converts each as it takes it.
 ///
 /// With an index, every shard tensor must be listed in the index for that shard, every indexed
 /// tensor must be found, and no name may appear twice.
 pub fn read_hf_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     let index_path = dir.join("model.safetensors.index.json");
     if !index_path.exists() {
-        return read_safetensors_f32(&dir.join("model.safetensors"));
+        return read_safetensors(&dir.join("model.safetensors"));
     }
     #[derive(serde::Deserialize)]
     struct Index {
@@ -201,7 +272,7 @@ pub fn read_hf_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::new();
     for shard in shards {
         let path: PathBuf = dir.join(shard);
-        for (name, t) in read_safetensors_f32(&path)? {
+        for (name, t) in read_safetensors(&path)? {
             if index.weight_map.get(&name) != Some(shard) {
                 return Err(Error::Safetensors {
                     path: path.clone(),

@@ -262,10 +262,15 @@ impl RmsNorm {
         })
     }
 
-    /// `x: [..., h]` → `[..., h]`.
+    /// `x: [..., h]` → `[..., h]`. Normalises in f32 and casts back to `x`'s dtype before
+    /// the weight, as HF's `Qwen2RMSNorm` does (a no-op for f32 models).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let x = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let x = xf
+            .broadcast_div(&(ms + self.eps)?.sqrt()?)?
+            .to_dtype(dtype)?;
         Ok(x.broadcast_mul(&self.weight)?)
     }
 }
@@ -379,7 +384,9 @@ impl Attention {
         let v = self.repeat_kv(&v)?.contiguous()?;
         // [b, nh, t, t]
         let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask_bias)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        // Softmax in f32 whatever the model dtype (HF eager attention does the same).
+        let probs = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?
+            .to_dtype(x.dtype())?;
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * d))?;
         self.o_proj.forward(&out, train)
     }
@@ -541,6 +548,8 @@ pub fn last_token_pool(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tenso
 #[derive(Debug, Clone)]
 pub struct Model {
     cfg: Config,
+    /// Dtype of the base weights and of the activations (f32, or bf16/f16 for a frozen base).
+    dtype: DType,
     /// `[v, h]`.
     pub embed_tokens: Tensor,
     pub layers: Vec<DecoderLayer>,
@@ -551,7 +560,12 @@ pub struct Model {
 }
 
 impl Model {
-    fn build(cfg: &Config, src: &mut dyn ParamSource, device: &Device) -> Result<Self> {
+    fn build(
+        cfg: &Config,
+        src: &mut dyn ParamSource,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         cfg.validate()?;
         let (v, h) = (cfg.vocab_size, cfg.hidden_size);
         let embed_tokens = src.take(
@@ -577,6 +591,7 @@ impl Model {
         };
         Ok(Self {
             cfg: cfg.clone(),
+            dtype,
             embed_tokens,
             layers,
             norm,
@@ -594,7 +609,7 @@ impl Model {
             seed,
             device: device.clone(),
         };
-        Self::build(cfg, &mut src, device)
+        Self::build(cfg, &mut src, device, DType::F32)
     }
 
     /// A model from HF-named tensors (any float dtype, converted to f32 and moved to `device`).
@@ -607,10 +622,33 @@ impl Model {
     /// embedding.
     pub fn from_tensors(
         cfg: &Config,
-        mut tensors: HashMap<String, Tensor>,
+        tensors: HashMap<String, Tensor>,
         device: &Device,
         trainable: Option<&VarMap>,
     ) -> Result<Self> {
+        Self::from_tensors_as(cfg, tensors, device, DType::F32, trainable)
+    }
+
+    /// As [`Model::from_tensors`], with the weights converted to `dtype` (f32, bf16 or f16).
+    /// A non-f32 model computes in that dtype (norms and softmax in f32, as HF does); it must be
+    /// frozen (`trainable: None`): trainable weights are kept in f32.
+    pub fn from_tensors_as(
+        cfg: &Config,
+        mut tensors: HashMap<String, Tensor>,
+        device: &Device,
+        dtype: DType,
+        trainable: Option<&VarMap>,
+    ) -> Result<Self> {
+        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+            return Err(Error::Config(format!(
+                "model dtype {dtype:?} is not supported (f32, bf16, f16)"
+            )));
+        }
+        if dtype != DType::F32 && trainable.is_some() {
+            return Err(Error::Config(format!(
+                "trainable weights are kept in f32, not {dtype:?}; only a frozen base can be {dtype:?}"
+            )));
+        }
         tensors.retain(|name, _| !name.ends_with(".rotary_emb.inv_freq"));
         if cfg.tie_word_embeddings
             && let Some(head) = tensors.remove("lm_head.weight")
@@ -636,9 +674,10 @@ impl Model {
         let mut src = CheckpointParams {
             tensors,
             device: device.clone(),
+            dtype,
             trainable,
         };
-        let model = Self::build(cfg, &mut src, device)?;
+        let model = Self::build(cfg, &mut src, device, dtype)?;
         src.finish()?;
         Ok(model)
     }
@@ -646,8 +685,13 @@ impl Model {
     /// Loads a Hugging Face Qwen2 folder (`config.json`, `model.safetensors` or sharded
     /// `model.safetensors.index.json`; f32/f16/bf16 → f32) with frozen base weights.
     pub fn from_hf_dir(dir: &Path, device: &Device) -> Result<Self> {
+        Self::from_hf_dir_as(dir, device, DType::F32)
+    }
+
+    /// As [`Model::from_hf_dir`], with the frozen weights held (and computed) in `dtype`.
+    pub fn from_hf_dir_as(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let cfg = Config::from_file(&dir.join("config.json"))?;
-        Self::from_tensors(&cfg, read_hf_weights(dir)?, device, None)
+        Self::from_tensors_as(&cfg, read_hf_weights(dir)?, device, dtype, None)
     }
 
     /// As [`Model::from_hf_dir`], but every base weight becomes a trainable variable in `varmap`.
@@ -664,6 +708,11 @@ impl Model {
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Dtype of the base weights and of the hidden states [`Model::forward`] returns.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Every linear layer, in HF order (lm_head last when untied).
@@ -717,7 +766,7 @@ impl Model {
         Ok(count)
     }
 
-    /// Final-norm hidden states.
+    /// Final-norm hidden states, in the model's dtype.
     ///
     /// `input_ids: [b, t]` (u32; i64 accepted), `attention_mask: [b, t]` 0/1, right-padded →
     /// `[b, t, h]`. Positions are `0..t`; attention is causal and never looks at padding, so the
@@ -759,7 +808,8 @@ impl Model {
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, h))?;
         let (cos, sin) = rope_tables(t, self.cfg.head_dim(), self.cfg.rope_theta, &self.device)?;
-        let bias = attention_bias(&lengths, t, &self.device)?;
+        let (cos, sin) = (cos.to_dtype(self.dtype)?, sin.to_dtype(self.dtype)?);
+        let bias = attention_bias(&lengths, t, &self.device)?.to_dtype(self.dtype)?;
         for layer in &self.layers {
             x = layer.forward(&x, &cos, &sin, &bias, train)?;
         }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use leadladder_bundle::{
     BundleConfig, BundleMeta, Calibration, LeadTokenizer, ModelConfig, Provenance, StoreDtype,
@@ -27,8 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Fnv, LoopState};
 use crate::data::{Example, Sampler, encode, make_batch};
+use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::heads::{ScoreHeads, lm_loss, pairwise_softplus, softplus};
+use crate::heads::{RANK_BIAS, ScoreHeads, lm_loss, pairwise_softplus, softplus};
+use crate::lora::LoraConfig;
 use crate::optim::{AdamW, AdamWConfig, GradAccumulator, clip_grad_norm, lr_at};
 use crate::params::named_vars;
 use crate::qwen2::{Config, Model, last_token_pool};
@@ -97,6 +99,21 @@ pub struct TrainOptions {
     /// checkpoint first when `checkpoint_path` is set, and fail with [`Error::Stopped`].
     #[serde(default)]
     pub max_steps_this_run: Option<u64>,
+    /// Fine-tune this Hugging Face Qwen2 folder (`config.json`, `model.safetensors` or shards
+    /// with `model.safetensors.index.json`, `tokenizer.json`) with LoRA instead of training a
+    /// model from scratch: the base weights stay frozen, the tokenizer is the folder's, and
+    /// `model`/`vocab_size` are taken from the folder (see [`crate::preset::qwen2_lora`]).
+    #[serde(default)]
+    pub base: Option<PathBuf>,
+    /// The adapters (required with `base`). Their initialisation seed is derived from `seed`.
+    #[serde(default)]
+    pub lora: Option<LoraConfig>,
+    /// Where to train.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Precision of the frozen base (`base` only; from-scratch presets train in f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// One line of the metrics log (JSONL).
@@ -294,7 +311,13 @@ pub fn train(
     opts: &TrainOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Trained> {
-    let device = Device::Cpu;
+    let device = opts.device.open()?;
+    if opts.base.is_none() && opts.precision != Precision::F32 {
+        return Err(Error::Config(format!(
+            "precision {:?} applies to a frozen LoRA base; the `{}` preset trains from scratch in f32",
+            opts.precision, opts.preset
+        )));
+    }
     let ladder = Ladder::assign(spec, data).map_err(|e| Error::Input(e.to_string()))?;
     let split = temporal_split(data, ladder.labels(), opts.train_fraction)
         .map_err(|e| Error::Input(e.to_string()))?;
@@ -318,21 +341,40 @@ pub fn train(
     }
     let sep = spec.parse.turn_separator.as_str();
 
-    progress(Progress::Stage(format!(
-        "training a {}-token BPE tokenizer on {} leads",
-        opts.vocab_size,
-        fit_idx.len()
-    )));
-    let texts: Vec<String> = fit_idx
-        .iter()
-        .map(|&i| render(&data.schema, &data.leads[i], sep, &ApproxCounter, 0).text)
-        .collect();
-    let tokenizer = train_bpe(texts.into_iter(), opts.vocab_size)
-        .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
-    let mut config = opts.model.clone();
-    config.vocab_size = tokenizer.vocab_size();
-    config.max_position_embeddings = config.max_position_embeddings.max(opts.max_tokens);
-    config.validate()?;
+    let (tokenizer, config) = match &opts.base {
+        Some(dir) => {
+            progress(Progress::Stage(format!(
+                "loading the tokenizer and config of {}",
+                dir.display()
+            )));
+            let (tokenizer, config) = load_base(dir)?;
+            if opts.max_tokens > config.max_position_embeddings {
+                return Err(Error::Config(format!(
+                    "max_tokens {} exceeds the base's max_position_embeddings {}",
+                    opts.max_tokens, config.max_position_embeddings
+                )));
+            }
+            (tokenizer, config)
+        }
+        None => {
+            progress(Progress::Stage(format!(
+                "training a {}-token BPE tokenizer on {} leads",
+                opts.vocab_size,
+                fit_idx.len()
+            )));
+            let texts: Vec<String> = fit_idx
+                .iter()
+                .map(|&i| render(&data.schema, &data.leads[i], sep, &ApproxCounter, 0).text)
+                .collect();
+            let tokenizer = train_bpe(texts.into_iter(), opts.vocab_size)
+                .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
+            let mut config = opts.model.clone();
+            config.vocab_size = tokenizer.vocab_size();
+            config.max_position_embeddings = config.max_position_embeddings.max(opts.max_tokens);
+            config.validate()?;
+            (tokenizer, config)
+        }
+    };
     let pad = tokenizer.pad_id();
 
     progress(Progress::Stage(format!(
@@ -346,7 +388,29 @@ pub fn train(
     let test = encode(&tokenizer, data, &ladder, &split.test, sep, opts.max_tokens)?;
 
     let varmap = VarMap::new();
-    let model = Model::new(&config, &varmap, opts.seed, &device)?;
+    let model = match &opts.base {
+        Some(dir) => {
+            let Some(lora) = &opts.lora else {
+                return Err(Error::Config(
+                    "a base checkpoint is fine-tuned with LoRA: the options need `lora`".into(),
+                ));
+            };
+            progress(Progress::Stage(format!(
+                "loading the frozen base from {} ({:?}) and adding rank-{} LoRA adapters",
+                dir.display(),
+                opts.precision,
+                lora.r
+            )));
+            let mut model = Model::from_hf_dir_as(dir, &device, opts.precision.dtype())?;
+            let lora = LoraConfig {
+                seed: opts.seed ^ 0x10_4A,
+                ..lora.clone()
+            };
+            model.enable_lora(&lora, &varmap)?;
+            model
+        }
+        None => Model::new(&config, &varmap, opts.seed, &device)?,
+    };
     let heads = ScoreHeads::new(
         config.hidden_size,
         config.initializer_range,
@@ -354,7 +418,14 @@ pub fn train(
         opts.seed ^ 0x4EAD,
         &device,
     )?;
-    let params = named_vars(&varmap)?;
+    let mut params = named_vars(&varmap)?;
+    if opts.objective == Objective::Hpro {
+        // The pairwise loss depends on rank scores only through differences, so the rank head's
+        // bias gets exactly zero gradient in theory; in floating point it gets a ~1e-9 residue
+        // (the +g and -g of each pair summed in different orders), which Adam's normalisation
+        // (m / sqrt(v)) would turn into full learning-rate steps. It stays at its initial zero.
+        params.retain(|(name, _)| name != RANK_BIAS);
+    }
     let mut opt = AdamW::new(
         params.clone(),
         AdamWConfig {
@@ -656,6 +727,29 @@ pub fn train(
     })
 }
 
+/// The tokenizer (`tokenizer.json`, through [`LeadTokenizer`]: EOS `<|endoftext|>`, pad
+/// `<|pad|>` if present, else EOS, as Qwen pads) and the config (`config.json`) of a Hugging
+/// Face Qwen2 folder, checked against each other.
+pub fn load_base(dir: &std::path::Path) -> Result<(LeadTokenizer, Config)> {
+    let path = dir.join("tokenizer.json");
+    let json = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let tokenizer = LeadTokenizer::from_json(&json)
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let config = Config::from_file(&dir.join("config.json"))?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(Error::Config(format!(
+            "{}: the tokenizer has {} ids but the model's vocab_size is {}",
+            dir.display(),
+            tokenizer.vocab_size(),
+            config.vocab_size
+        )));
+    }
+    Ok((tokenizer, config))
+}
+
 /// "binary", "hpro" or "hpro+semantic".
 pub fn objective_label(opts: &TrainOptions) -> &'static str {
     match (opts.objective, opts.lambda_sem > 0.0) {
@@ -667,6 +761,25 @@ pub fn objective_label(opts: &TrainOptions) -> &'static str {
 }
 
 impl Trained {
+    /// Writes the LoRA adapters as a Hugging Face PEFT adapter folder (`adapter_config.json`,
+    /// `adapter_model.safetensors`, plus `score_heads.safetensors`): see [`crate::peft`]. Only for
+    /// a LoRA fine-tune of a base checkpoint (`base_model_name_or_path` is the base folder).
+    pub fn export_peft(&self, dir: &std::path::Path) -> Result<()> {
+        let (Some(base), Some(lora)) = (&self.options.base, &self.options.lora) else {
+            return Err(Error::Config(format!(
+                "the `{}` preset trains from scratch: there is no LoRA adapter to export",
+                self.options.preset
+            )));
+        };
+        crate::peft::save_adapter(
+            &self.model,
+            Some(&self.heads),
+            lora,
+            &base.display().to_string(),
+            dir,
+        )
+    }
+
     /// The bundle bytes (`leadladder-bundle/1`) in `dtype`.
     pub fn export(&self, spec: &Spec, dtype: StoreDtype, data_hash: &str) -> Result<Vec<u8>> {
         let mut tensors = Vec::new();

@@ -4,12 +4,23 @@
 
 use leadladder_bundle::ModelConfig;
 use leadladder_trainer::Config;
-use leadladder_trainer::preset::{PRESETS, preset};
+use leadladder_trainer::LoraConfig;
+use leadladder_trainer::preset::{LORA_PRESET, PRESETS, preset, qwen2_lora};
 
 #[test]
 fn every_preset_config_maps_onto_the_bundle_model_config_and_back() {
-    for name in PRESETS {
-        let cfg = preset(name).unwrap().model;
+    let base = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tiny_qwen2/untied");
+    let mut configs: Vec<(&str, Config)> = PRESETS
+        .iter()
+        .map(|name| (*name, preset(name).unwrap().model))
+        .collect();
+    // The LoRA preset's model is its base checkpoint's.
+    configs.push((
+        LORA_PRESET,
+        qwen2_lora(&base, LoraConfig::default()).unwrap().model,
+    ));
+    for (name, cfg) in configs {
         let bundle: ModelConfig = serde_json::from_value(cfg.to_hf_json()).unwrap();
         bundle.validate().unwrap();
         assert_eq!(bundle.vocab_size, cfg.vocab_size, "{name}: vocab_size");
