@@ -8,9 +8,11 @@ use leadladder_bundle::StoreDtype;
 use leadladder_core::ingest::read_csv;
 use leadladder_core::report::AuditReport;
 use leadladder_core::{IngestOptions, Spec};
+use leadladder_trainer::preset::{LORA_PRESET, qwen2_lora};
 use leadladder_trainer::train::{
     Objective, Progress, TrainOptions, Trained, objective_label, train,
 };
+use leadladder_trainer::{DeviceSpec, LoraConfig, Precision};
 
 use crate::audit::OnError;
 
@@ -19,6 +21,12 @@ pub enum DtypeArg {
     F32,
     F16,
     Int8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    Bf16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,11 +40,20 @@ pub enum ObjectiveArg {
   leadladder train --input leads.csv --ladder leads.toml --out model.safetensors --preset tiny
   leadladder train --input leads.csv --ladder leads.toml --out demo.safetensors --preset demo --dtype int8
   leadladder train --input leads.csv --ladder leads.toml --out m.safetensors --preset tiny --ablate
+  leadladder train --input leads.csv --ladder leads.toml --out q.safetensors --preset qwen2-lora \
+      --base Qwen2.5-0.5B/ --lora-rank 8 --lora-alpha 16 --device cuda:0
 
 The run writes the bundle, <out>.report.md / .report.json (test-period audit with CIs) and
 <out>.metrics.jsonl (one line per epoch). With --checkpoint-every N it checkpoints to <out>.ckpt
 (<out>.<objective>.ckpt with --ablate) every N optimiser steps; after a crash, rerun the same
-command with --resume to continue where it stopped, with the same result as an uninterrupted run. On a 2-core CPU, RAYON_NUM_THREADS=1 is often faster.")]
+command with --resume to continue where it stopped, with the same result as an uninterrupted run. On a 2-core CPU, RAYON_NUM_THREADS=1 is often faster.
+
+--preset qwen2-lora fine-tunes a Hugging Face Qwen2 folder (--base: config.json, model.safetensors
+or shards with model.safetensors.index.json, tokenizer.json) with LoRA: the base stays frozen, the
+bundle holds the merged weights, and <out>.peft/ holds the adapters in PEFT's format
+(adapter_config.json, adapter_model.safetensors; PeftModel.from_pretrained loads them on the same
+base) beside score_heads.safetensors. --device cuda:N needs a build with the trainer's `cuda`
+feature; on CUDA the frozen base is held in bf16 unless --precision f32.")]
 pub struct Args {
     /// Lead CSV.
     #[arg(long)]
@@ -47,9 +64,43 @@ pub struct Args {
     /// Where to write the bundle (safetensors).
     #[arg(long)]
     out: PathBuf,
-    /// Training preset: tiny or demo.
+    /// Training preset: tiny, demo (from scratch) or qwen2-lora (LoRA on --base).
     #[arg(long, default_value = "tiny")]
     preset: String,
+    /// Hugging Face Qwen2 folder to fine-tune (qwen2-lora).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// LoRA rank r (qwen2-lora).
+    #[arg(long, default_value_t = 8)]
+    lora_rank: usize,
+    /// LoRA alpha; adapters are scaled by alpha / r (qwen2-lora).
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    /// Dropout on the adapters' input while training (qwen2-lora).
+    #[arg(long, default_value_t = 0.05)]
+    lora_dropout: f32,
+    /// Linears that get adapters, comma-separated (qwen2-lora).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    )]
+    lora_targets: Vec<String>,
+    /// Where to train: cpu or cuda:N (CUDA needs a build with `--features leadladder-trainer/cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Precision of the frozen qwen2-lora base [default: bf16 on CUDA, f32 on the CPU].
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionArg>,
+    /// Prompt budget in tokens (overrides the preset).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Leads per batch (overrides the preset).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate (overrides the preset).
+    #[arg(long)]
+    lr: Option<f64>,
     /// What the ranking head learns from.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Hpro)]
     objective: ObjectiveArg,
@@ -110,6 +161,49 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    // Options first: a bad preset, base or device fails before the data is read.
+    let device: DeviceSpec = args.device.parse()?;
+    // Fail before reading anything else when the device cannot be opened.
+    device.open()?;
+    let mut opts = if args.preset == LORA_PRESET {
+        let Some(base) = &args.base else {
+            anyhow::bail!(
+                "--preset {LORA_PRESET} fine-tunes a Hugging Face Qwen2 folder: give it with --base <dir>"
+            );
+        };
+        let lora = LoraConfig {
+            r: args.lora_rank,
+            alpha: args.lora_alpha,
+            dropout: args.lora_dropout,
+            targets: args.lora_targets.clone(),
+            seed: 0,
+        };
+        let mut o = qwen2_lora(base, lora)?;
+        o.precision = match args.precision {
+            Some(PrecisionArg::F32) => Precision::F32,
+            Some(PrecisionArg::Bf16) => Precision::Bf16,
+            None => Precision::default_for(device),
+        };
+        o
+    } else {
+        if args.base.is_some() {
+            anyhow::bail!(
+                "--base is for --preset {LORA_PRESET}; `{}` trains from scratch",
+                args.preset
+            );
+        }
+        if args.precision == Some(PrecisionArg::Bf16) {
+            anyhow::bail!(
+                "--precision bf16 is for the frozen base of --preset {LORA_PRESET}; `{}` trains in f32",
+                args.preset
+            );
+        }
+        leadladder_trainer::preset::preset(&args.preset)?
+    };
+    opts.device = device;
+    opts.max_tokens = args.max_tokens.unwrap_or(opts.max_tokens);
+    opts.batch_size = args.batch_size.unwrap_or(opts.batch_size);
+    opts.lr = args.lr.unwrap_or(opts.lr);
     let spec_text = std::fs::read_to_string(&args.ladder)
         .with_context(|| format!("reading the ladder spec {}", args.ladder.display()))?;
     let spec =
@@ -126,7 +220,6 @@ pub fn run(args: &Args) -> Result<()> {
     )
     .with_context(|| format!("reading {}", args.input.display()))?;
     eprintln!("read {} leads from {}", data.len(), args.input.display());
-    let mut opts = leadladder_trainer::preset::preset(&args.preset)?;
     opts.objective = match args.objective {
         ObjectiveArg::Binary => Objective::Binary,
         ObjectiveArg::Hpro => Objective::Hpro,
@@ -241,6 +334,13 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let bundle = trained.export(&spec, dtype, &fnv1a(&bytes))?;
     write_atomic(&args.out, &bundle)?;
+    if trained.options.lora.is_some() {
+        let dir = with_suffix(&args.out, ".peft");
+        trained
+            .export_peft(&dir)
+            .with_context(|| format!("writing the PEFT adapter to {}", dir.display()))?;
+        eprintln!("wrote the PEFT adapter to {}", dir.display());
+    }
     let md = report.to_markdown();
     write_atomic(&with_suffix(&args.out, ".report.md"), md.as_bytes())?;
     write_atomic(
