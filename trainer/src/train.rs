@@ -136,7 +136,14 @@ pub struct EpochLog {
 #[derive(Debug, Clone)]
 pub enum Progress {
     Stage(String),
-    Step { step: u64, total: u64, loss: f64 },
+    /// After an optimiser step: steps taken in total, planned in total, the last batch's loss,
+    /// and the real (non-pad) tokens trained on so far in this call.
+    Step {
+        step: u64,
+        total: u64,
+        loss: f64,
+        tokens: usize,
+    },
     Epoch(EpochLog),
 }
 
@@ -521,6 +528,7 @@ pub fn train(
         log = st.log;
     }
     let mut run_steps = 0u64;
+    let mut run_tokens = 0usize;
     let mut acc = GradAccumulator::default();
     for epoch in start.0..opts.epochs {
         let t0 = Instant::now();
@@ -573,6 +581,7 @@ pub fn train(
             let weights: Vec<f32> = members.iter().map(|&k| sampler.weight(k)).collect();
             let b = make_batch(&fit, &members, &weights, pad, &device)?;
             epoch_tokens += b.tokens;
+            run_tokens += b.tokens;
             let hidden = model.forward(&b.input_ids, &b.attention_mask, true)?;
             let pooled = last_token_pool(&hidden, &b.attention_mask)?;
             let r = heads.rank_scores(&pooled)?;
@@ -629,6 +638,7 @@ pub fn train(
                     step,
                     total,
                     loss: loss_value,
+                    tokens: run_tokens,
                 });
             }
         }

@@ -284,7 +284,9 @@ pub fn run(args: &Args) -> Result<()> {
         let bar = crate::progress_bar(0, label);
         let mut on_progress = |p: Progress| match p {
             Progress::Stage(s) => bar.suspend(|| eprintln!("  {s}")),
-            Progress::Step { step, total, loss } => {
+            Progress::Step {
+                step, total, loss, ..
+            } => {
                 bar.set_length(total);
                 bar.set_position(step);
                 bar.set_message(format!("loss {loss:.4}"));
