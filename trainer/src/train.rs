@@ -311,20 +311,45 @@ fn at_step_boundary(
     Ok(())
 }
 
-/// Trains a ranker on `data` per `opts`. `progress` hears about stages, steps and epochs.
-pub fn train(
+/// The data side of a run: the ladder, the temporal split, the tokenizer, the model config and
+/// the encoded fit / validation / test examples. It depends only on the options in
+/// [`data_key`], so runs that differ only in their objective or loss weights (an ablation) can
+/// share one and skip re-tokenising the data.
+#[derive(Debug)]
+pub struct Prepared {
+    key: String,
+    ladder: Ladder,
+    tokenizer: LeadTokenizer,
+    config: Config,
+    fit: Vec<Example>,
+    val: Vec<Example>,
+    test: Vec<Example>,
+}
+
+/// The options that decide a [`Prepared`]: preset, model shape, vocabulary, prompt budget, split
+/// fractions, training sample, seed and base checkpoint.
+pub fn data_key(opts: &TrainOptions) -> Result<String> {
+    serde_json::to_string(&(
+        &opts.preset,
+        &opts.model,
+        opts.vocab_size,
+        opts.max_tokens,
+        opts.train_fraction,
+        opts.val_fraction,
+        opts.train_sample,
+        opts.seed,
+        &opts.base,
+    ))
+    .map_err(|e| Error::Input(format!("options to JSON: {e}")))
+}
+
+/// Splits, tokenises (training the BPE, or loading the base's tokenizer) and encodes `data`.
+pub fn prepare(
     spec: &Spec,
     data: &Dataset,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Trained> {
-    let device = opts.device.open()?;
-    if opts.base.is_none() && opts.precision != Precision::F32 {
-        return Err(Error::Config(format!(
-            "precision {:?} applies to a frozen LoRA base; the `{}` preset trains from scratch in f32",
-            opts.precision, opts.preset
-        )));
-    }
+) -> Result<Prepared> {
     let ladder = Ladder::assign(spec, data).map_err(|e| Error::Input(e.to_string()))?;
     let split = temporal_split(data, ladder.labels(), opts.train_fraction)
         .map_err(|e| Error::Input(e.to_string()))?;
@@ -382,7 +407,6 @@ pub fn train(
             (tokenizer, config)
         }
     };
-    let pad = tokenizer.pad_id();
 
     progress(Progress::Stage(format!(
         "encoding {} training, {} validation and {} test leads",
@@ -393,6 +417,60 @@ pub fn train(
     let fit = encode(&tokenizer, data, &ladder, &fit_idx, sep, opts.max_tokens)?;
     let val = encode(&tokenizer, data, &ladder, val_idx, sep, opts.max_tokens)?;
     let test = encode(&tokenizer, data, &ladder, &split.test, sep, opts.max_tokens)?;
+    Ok(Prepared {
+        key: data_key(opts)?,
+        ladder,
+        tokenizer,
+        config,
+        fit,
+        val,
+        test,
+    })
+}
+
+/// Trains a ranker on `data` per `opts`. `progress` hears about stages, steps and epochs.
+pub fn train(
+    spec: &Spec,
+    data: &Dataset,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Trained> {
+    opts.device.open()?;
+    let prepared = prepare(spec, data, opts, progress)?;
+    train_prepared(spec, data, opts, &prepared, progress)
+}
+
+/// [`train`] on data already [`prepare`]d with the same [`data_key`] options.
+pub fn train_prepared(
+    spec: &Spec,
+    data: &Dataset,
+    opts: &TrainOptions,
+    prepared: &Prepared,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Trained> {
+    let device = opts.device.open()?;
+    if opts.base.is_none() && opts.precision != Precision::F32 {
+        return Err(Error::Config(format!(
+            "precision {:?} applies to a frozen LoRA base; the `{}` preset trains from scratch in f32",
+            opts.precision, opts.preset
+        )));
+    }
+    if data_key(opts)? != prepared.key {
+        return Err(Error::Input(
+            "the prepared data was made with other split, sample, tokenizer or model options"
+                .into(),
+        ));
+    }
+    let Prepared {
+        ladder,
+        tokenizer,
+        config,
+        fit,
+        val,
+        test,
+        ..
+    } = prepared;
+    let pad = tokenizer.pad_id();
 
     let varmap = VarMap::new();
     let model = match &opts.base {
@@ -416,7 +494,7 @@ pub fn train(
             model.enable_lora(&lora, &varmap)?;
             model
         }
-        None => Model::new(&config, &varmap, opts.seed, &device)?,
+        None => Model::new(config, &varmap, opts.seed, &device)?,
     };
     let heads = ScoreHeads::new(
         config.hidden_size,
@@ -441,8 +519,8 @@ pub fn train(
         },
     )?;
     let sampler = Sampler::new(
-        &fit,
-        &ladder,
+        fit,
+        ladder,
         2.min(ladder.n_rungs().max(1)),
         opts.boost_share,
     );
@@ -464,7 +542,7 @@ pub fn train(
         precision_at_k(&s, labels, k).unwrap_or(0.0)
     };
 
-    let fingerprint = fingerprint(opts, spec, [&fit, &val, &test])?;
+    let fingerprint = fingerprint(opts, spec, [fit, val, test])?;
     let mut log = Vec::new();
     let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
     let mut since_best = 0;
@@ -528,6 +606,7 @@ pub fn train(
         log = st.log;
     }
     let mut run_steps = 0u64;
+    let mut best_scores: Option<(Vec<f32>, Vec<f32>, Vec<f32>)> = None;
     let mut run_tokens = 0usize;
     let mut acc = GradAccumulator::default();
     for epoch in start.0..opts.epochs {
@@ -543,7 +622,7 @@ pub fn train(
         } else {
             (0, [0.0; 4], 0, 0, 0.0)
         };
-        let batches = sampler.epoch(&fit, opts.batch_size, opts.seed, epoch as u64);
+        let batches = sampler.epoch(fit, opts.batch_size, opts.seed, epoch as u64);
         let n_batches = batches.len();
         // One optimiser step on accumulated gradients, then a checkpoint when one is due. `$batch`
         // is how many batches of the epoch are done (the resume point).
@@ -579,7 +658,7 @@ pub fn train(
         }
         for (bi, members) in batches.into_iter().enumerate().skip(skip) {
             let weights: Vec<f32> = members.iter().map(|&k| sampler.weight(k)).collect();
-            let b = make_batch(&fit, &members, &weights, pad, &device)?;
+            let b = make_batch(fit, &members, &weights, pad, &device)?;
             epoch_tokens += b.tokens;
             run_tokens += b.tokens;
             let hidden = model.forward(&b.input_ids, &b.attention_mask, true)?;
@@ -592,7 +671,7 @@ pub fn train(
                 Objective::Hpro => {
                     let leads: Vec<usize> = members.iter().map(|&k| fit[k].lead).collect();
                     let ps = pairs.build(
-                        &ladder,
+                        ladder,
                         &leads,
                         step * opts.grad_accum.max(1) as u64 + acc.len() as u64,
                     );
@@ -648,8 +727,8 @@ pub fn train(
         let secs = secs_before + t0.elapsed().as_secs_f64();
         train_tokens += epoch_tokens;
         train_secs += secs;
-        let (val_r, _) = score(&model, &heads, &val, pad, 64)?;
-        let (test_r, _) = score(&model, &heads, &test, pad, 64)?;
+        let (val_r, val_z) = score(&model, &heads, val, pad, 64)?;
+        let (test_r, test_z) = score(&model, &heads, test, pad, 64)?;
         let n = count.max(1) as f64;
         let entry = EpochLog {
             epoch,
@@ -673,6 +752,7 @@ pub fn train(
                 .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
                 .collect::<Result<Vec<_>>>()?;
             best = Some((log[log.len() - 1].val_p_at_1, snapshot));
+            best_scores = Some((val_z, test_r, test_z));
             since_best = 0;
         } else {
             since_best += 1;
@@ -693,9 +773,17 @@ pub fn train(
     progress(Progress::Stage(
         "calibrating on the validation slice and auditing the test period".into(),
     ));
-    let (_, val_z) = score(&model, &heads, &val, pad, 64)?;
+    // The best epoch's weights scored these sets when that epoch ended; scoring is deterministic,
+    // so reuse those scores (a resumed run whose best epoch came before the checkpoint rescores).
+    let (val_z, test_r, test_z) = match best_scores {
+        Some(s) => s,
+        None => {
+            let (_, val_z) = score(&model, &heads, val, pad, 64)?;
+            let (test_r, test_z) = score(&model, &heads, test, pad, 64)?;
+            (val_z, test_r, test_z)
+        }
+    };
     let calibration = fit_platt(&val_z, &val_labels);
-    let (test_r, test_z) = score(&model, &heads, &test, pad, 64)?;
     let mut scores = vec![f64::NAN; data.len()];
     let mut probs = vec![0.0; data.len()];
     for (k, e) in test.iter().enumerate() {
@@ -726,8 +814,8 @@ pub fn train(
     Ok(Trained {
         model,
         heads,
-        tokenizer,
-        config,
+        tokenizer: tokenizer.clone(),
+        config: config.clone(),
         calibration,
         max_tokens: opts.max_tokens,
         report,

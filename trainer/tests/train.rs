@@ -157,3 +157,40 @@ fn spearman(a: &[f32], b: &[f32]) -> f64 {
     let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
     1.0 - 6.0 * d2 / (n * (n * n - 1.0))
 }
+
+#[test]
+fn prepared_data_is_shared_only_by_runs_with_the_same_data_options() {
+    use leadladder_trainer::train::{Objective, prepare, train_prepared};
+    let (spec, data) = funnel(1500, 9);
+    let mut o = options();
+    o.train_sample = Some(200);
+    let prepared = prepare(&spec, &data, &o, &mut |_| {}).unwrap();
+    // An ablation arm (other objective, no semantic loss) on the shared data equals its own run.
+    let binary = TrainOptions {
+        objective: Objective::Binary,
+        lambda_sem: 0.0,
+        ..o.clone()
+    };
+    let shared = train_prepared(&spec, &data, &binary, &prepared, &mut |_| {}).unwrap();
+    let alone = run(&spec, &data, &binary);
+    let losses = |t: &Trained| t.log.iter().map(|e| e.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&shared), losses(&alone));
+    assert_eq!(
+        shared.report.methods.last().unwrap().name,
+        "leadladder tiny (binary)"
+    );
+    // Another sample, seed or prompt budget needs its own preparation.
+    for other in [
+        TrainOptions {
+            seed: 8,
+            ..o.clone()
+        },
+        TrainOptions {
+            max_tokens: 64,
+            ..o.clone()
+        },
+    ] {
+        let err = train_prepared(&spec, &data, &other, &prepared, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("prepared data"), "{err}");
+    }
+}

@@ -10,7 +10,7 @@ use leadladder_core::report::AuditReport;
 use leadladder_core::{IngestOptions, Spec};
 use leadladder_trainer::preset::{LORA_PRESET, qwen2_lora};
 use leadladder_trainer::train::{
-    Objective, Progress, TrainOptions, Trained, objective_label, train,
+    Objective, Prepared, Progress, TrainOptions, Trained, objective_label, prepare, train_prepared,
 };
 use leadladder_trainer::{DeviceSpec, LoraConfig, Precision};
 
@@ -278,6 +278,7 @@ pub fn run(args: &Args) -> Result<()> {
         .with_context(|| format!("creating {}", log_path.display()))?;
     let mut combined: Option<AuditReport> = None;
     let mut last: Option<Trained> = None;
+    let mut prepared: Option<Prepared> = None;
     for run in &runs {
         let label = objective_label(run);
         eprintln!("training `{}` ({label})", run.preset);
@@ -308,7 +309,14 @@ pub fn run(args: &Args) -> Result<()> {
                 let _ = writeln!(log, "{line}");
             }
         };
-        let trained = train(&spec, &data, run, &mut on_progress)?;
+        // The ablation's runs share the split, the tokenizer and the encoded leads.
+        if prepared.is_none() {
+            prepared = Some(prepare(&spec, &data, run, &mut on_progress)?);
+        }
+        let Some(p) = prepared.as_ref() else {
+            anyhow::bail!("no prepared data");
+        };
+        let trained = train_prepared(&spec, &data, run, p, &mut on_progress)?;
         bar.finish_and_clear();
         combined = Some(match combined {
             None => trained.report.clone(),
