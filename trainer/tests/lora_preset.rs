@@ -370,3 +370,71 @@ fn lora_preset_and_device_errors_say_what_to_do() {
         assert!(err.contains("--features cuda"), "{err}");
     }
 }
+
+/// Qwen's real tokenizer.json (fetched by crates/bundle/tests/fetch_qwen_tokenizer.sh, not
+/// committed), as the bundle's tests find it.
+fn qwen_tokenizer() -> Option<PathBuf> {
+    let path = std::env::var_os("LEADLADDER_QWEN_TOKENIZER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/qwen-tokenizer/tokenizer.json")
+        });
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("LEADLADDER_QWEN_TOKENIZER").is_none(),
+        "LEADLADDER_QWEN_TOKENIZER={} does not exist",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: Qwen tokenizer not found at {} (run crates/bundle/tests/fetch_qwen_tokenizer.sh \
+         or set LEADLADDER_QWEN_TOKENIZER)",
+        path.display()
+    );
+    None
+}
+
+#[test]
+fn qwen2_lora_with_the_real_qwen_vocabulary() {
+    let Some(tok) = qwen_tokenizer() else { return };
+    // A random checkpoint with Qwen2's real vocabulary size (151,936 rows, as in the released
+    // checkpoints: more than the tokenizer's 151,665 ids) and a tiny trunk.
+    let dir = scratch_dir("qwen-vocab");
+    let cfg = Config {
+        max_position_embeddings: 32_768,
+        ..Config::tiny(151_936)
+    };
+    Model::new(&cfg, &VarMap::new(), 3, &CPU)
+        .unwrap()
+        .save_hf_dir(&dir)
+        .unwrap();
+    std::fs::copy(&tok, dir.join("tokenizer.json")).unwrap();
+
+    let (spec, data) = funnel(300, 5);
+    let mut o = qwen2_lora(&dir, lora()).unwrap();
+    assert_eq!(o.max_tokens, 256);
+    o.epochs = 1;
+    // One step of 8 short leads: the LM loss over 151,936 ids is the costly part.
+    o.train_sample = Some(8);
+    o.batch_size = 8;
+    o.grad_accum = 1;
+    o.max_tokens = 128;
+    o.bootstrap = 0;
+    let trained = train(&spec, &data, &o, &mut |_| {}).unwrap();
+    assert!(trained.log[0].train_loss.is_finite());
+    assert!(
+        trained.log[0].loss_sem > 10.0,
+        "LM loss over 151,936 ids starts near ln(151936)"
+    );
+    let t = &trained.tokenizer;
+    assert_eq!(t.eos_id(), 151_643, "<|endoftext|>");
+    assert_eq!(t.pad_id(), 151_643, "Qwen pads with <|endoftext|>");
+    assert!(t.vocab_size() <= 151_936);
+    let bundle =
+        Bundle::from_bytes(&trained.export(&spec, StoreDtype::Int8, "h").unwrap()).unwrap();
+    let bcfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
+    assert_eq!(bcfg.vocab_size, 151_936);
+    let _ = std::fs::remove_dir_all(&dir);
+}
