@@ -120,11 +120,24 @@ function compareRankedCsv(webText, nativeText) {
       const swapped = w[rankCol] !== ref[rankCol] && Math.abs(Number(w[rankCol]) - Number(ref[rankCol])) <= 1;
       if ((header[c] === 'rank' || header[c] === 'grade') && swapped) continue;
       if (isNum(a) && isNum(b) && Math.abs(Number(a) - Number(b)) <= TOL) continue;
+      if (header[c] === 'reasons' && sameReasons(a, b)) continue;
       problems.push(`lead ${w[idCol]}, column ${header[c]}: web ${JSON.stringify(a)} vs native ${JSON.stringify(b)}`);
       if (problems.length > 20) return problems;
     }
   }
   return problems;
+}
+
+/**
+ * Two `reasons` cells agree when they name the same factors in the same order and each delta
+ * (printed with two decimals) is within 0.011: the page and native may round a last digit apart.
+ */
+function sameReasons(a, b) {
+  const parse = (s) => [...s.matchAll(/(.*?) \(([+-]\d+\.\d+)\)(?:; |$)/gs)].map((m) => ({ name: m[1], delta: Number(m[2]) }));
+  if (!a || !b) return false;
+  const x = parse(a);
+  const y = parse(b);
+  return x.length === y.length && x.every((f, i) => f.name === y[i].name && Math.abs(f.delta - y[i].delta) <= 0.011);
 }
 
 // ------------------------------------------------------------------ fixtures
@@ -160,7 +173,9 @@ function makeFixtures() {
 
   // Native reference: rank, then audit the model's score column.
   for (const [name, input] of [['native', f.leads], ['native-gbk', f.gbk]]) {
-    run(['rank', '--model', MODEL, '--input', input, '--out', join(WORK, `${name}-ranked.csv`)]);
+    // The page explains on demand; the tests open the top lead's reasons, which native explains
+    // with --explain 1 (five factors, as the page shows).
+    run(['rank', '--model', MODEL, '--input', input, '--out', join(WORK, `${name}-ranked.csv`), '--explain', '1', '--reasons', '5']);
   }
   f.nativeRanked = readFileSync(join(WORK, 'native-ranked.csv'), 'utf8');
   f.nativeGbkRanked = readFileSync(join(WORK, 'native-gbk-ranked.csv'), 'utf8');
@@ -263,6 +278,14 @@ async function uploadAndRank(page, file, timeout = 300_000) {
   const banner = await bannerText(page);
   if (banner) throw new Error(`the page showed an error: ${banner}`);
   return seconds;
+}
+
+/** Opens the reasons of the queue's top lead (what native `--explain 1` explains). */
+async function explainTop(page) {
+  await page.click('#queue .queue-row[data-rank="1"] .why');
+  await page.waitForFunction(() => document.querySelector('#detail-reasons li, #detail-reasons h4'), null, { timeout: 300_000 });
+  const reasons = await page.locator('#detail-reasons li').count();
+  if (reasons === 0) throw new Error('the top lead shows no reasons');
 }
 
 async function exportFromPage(page) {
@@ -394,6 +417,7 @@ async function suite() {
       assert(/swiftshader/i.test(dev.Adapter || ''), `adapter: ${dev.Adapter}`);
       assert(/leads\/s/.test(dev['Measured speed'] || ''), 'no measured speed');
       none(checkTableAgainstNative(await visibleRows(gpuPage), f.nativeRanked), 'table vs native');
+      await explainTop(gpuPage);
       const exported = await exportFromPage(gpuPage);
       none(compareRankedCsv(exported, f.nativeRanked), 'WebGPU export vs native');
       mkdirSync(OUT, { recursive: true });
@@ -417,7 +441,11 @@ async function suite() {
         return rows.length === 1 && rows[0].querySelector('.cell.id').textContent === id;
       }, f.xssId, { timeout: 20_000 });
       await gpuPage.click('#queue .queue-row .why');
-      await gpuPage.waitForFunction(() => document.querySelector('#detail-reasons li, #detail-reasons h4'), null, { timeout: 120_000 });
+      await gpuPage.waitForFunction(
+        (id) => document.querySelector('#detail-title').textContent === `Lead ${id}` && document.querySelector('#detail-reasons h4'),
+        f.xssId,
+        { timeout: 120_000 },
+      );
       const detail = await gpuPage.locator('#detail-fields').textContent();
       assert(detail.includes('<img src=x'), 'the payload is not shown as text');
       const snippet = await gpuPage.locator('#queue .queue-row .snippet').textContent();
@@ -443,6 +471,7 @@ async function suite() {
       assert(dev.Engine === 'CPU build' && dev['Running on'] === 'CPU', `device: ${JSON.stringify(dev)}`);
       assert(/device=cpu/.test(dev.Why || ''), `reason: ${dev.Why}`);
       none(checkTableAgainstNative(await visibleRows(page), f.nativeRanked), 'CPU table vs native');
+      await explainTop(page);
       none(compareRankedCsv(await exportFromPage(page), f.nativeRanked), 'CPU export vs native');
       const { problems } = await checkAudit(page, f.nativeAudit);
       none(problems, 'CPU audit vs native');
@@ -454,6 +483,7 @@ async function suite() {
       await uploadAndRank(page, f.gbk);
       const status = await page.locator('#file-status').textContent();
       assert(/gbk|gb18030/i.test(status), `encoding not reported as GBK: ${status}`);
+      await explainTop(page);
       none(compareRankedCsv(await exportFromPage(page), f.nativeGbkRanked), 'GBK export vs native');
       await page.close();
     });

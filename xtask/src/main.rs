@@ -2,7 +2,7 @@
 //!
 //! - `build-web`: builds `crates/wasm` for wasm32 twice (WebGPU+CPU into `pkg/gpu`, CPU-only
 //!   into `pkg/cpu`), runs wasm-bindgen (the version pinned by the crate, installed under the
-//!   target directory when missing), and records `pkg/SOURCE_HASH`.
+//!   target directory when missing) without the name section, and records `pkg/SOURCE_HASH`.
 //! - `check-pkg`: fails when `pkg/` is missing or was built from other sources (CI runs it).
 //! - `serve [ARGS]`: `build-web` when `pkg/` is missing or stale, then `leadladder serve ARGS`.
 
@@ -27,8 +27,9 @@ const SOURCE_DIRS: [&str; 4] = [
     "crates/wasm",
 ];
 /// Everything about how the build is made, so a change to it changes the hash too.
-const BUILD_SETTINGS: &str =
-    "wasm-bindgen 0.2.130 --target web; profile wasm-release; builds gpu=webgpu cpu=";
+/// No wasm-opt: Debian's binaryen (108) rewrites wasm-bindgen's externref table into a module
+/// the browser rejects ("WebAssembly.Table.set(): Argument 1 is invalid for table").
+const BUILD_SETTINGS: &str = "wasm-bindgen 0.2.130 --target web --remove-name-section; profile wasm-release; builds gpu=webgpu cpu=";
 
 fn root() -> Result<PathBuf> {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -213,6 +214,9 @@ fn ensure_target() -> Result<()> {
 fn build_web(root: &Path) -> Result<()> {
     ensure_target()?;
     let bindgen = wasm_bindgen(root)?;
+    // Hashed before building, and checked after: an edit during the build would otherwise be
+    // recorded as built.
+    let hash = source_hash(root)?;
     let target = target_dir(root);
     let wasm = target
         .join(TARGET)
@@ -244,6 +248,7 @@ fn build_web(root: &Path) -> Result<()> {
             .args([
                 "--target",
                 "web",
+                "--remove-name-section",
                 "--out-name",
                 "leadladder_wasm",
                 "--out-dir",
@@ -256,7 +261,10 @@ fn build_web(root: &Path) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    std::fs::write(root.join("pkg/SOURCE_HASH"), source_hash(root)? + "\n")?;
+    if source_hash(root)? != hash {
+        bail!("the sources changed during the build: run `cargo xtask build-web` again");
+    }
+    std::fs::write(root.join("pkg/SOURCE_HASH"), hash + "\n")?;
     eprintln!("wrote pkg/SOURCE_HASH");
     Ok(())
 }

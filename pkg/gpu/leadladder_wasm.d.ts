@@ -1,0 +1,145 @@
+/* tslint:disable */
+/* eslint-disable */
+
+/**
+ * A bundle loaded onto WebGPU or the CPU, plus the loaded file.
+ */
+export class Scorer {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * P@K of the model vs recency, the hand tier sort and existing scores (files with outcomes).
+     */
+    audit(k_percents: Float64Array | number[]): any;
+    bundleInfo(): any;
+    /**
+     * Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
+     * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle.
+     */
+    static create(bundle_bytes: Uint8Array | number[], prefer_gpu: boolean): Promise<Scorer>;
+    deviceInfo(): any;
+    /**
+     * Occlusion reasons for the given leads; they also go into the export.
+     */
+    explain(indices: Uint32Array | number[], top_n: number): Promise<any>;
+    /**
+     * The ranked CSV (formula-safe), as `leadladder rank` writes it.
+     */
+    exportCsv(): string;
+    /**
+     * Parses a CSV (replacing any loaded file). See API.md.
+     */
+    loadCsv(bytes: Uint8Array | number[], mapping: any, on_error: string): any;
+    /**
+     * The ranked queue, best first (every lead must be scored).
+     */
+    ranking(): any;
+    /**
+     * Raw cells of loaded leads `[start, end)`.
+     */
+    rows(start: number, end: number): any;
+    /**
+     * Scores leads `[start, end)`; resolves when done.
+     */
+    scoreRange(start: number, end: number): Promise<any>;
+    /**
+     * Suggested `{ specColumn: csvColumn }` mapping for a header, and the required columns
+     * that no header cell matches.
+     */
+    suggestMapping(header: string[]): any;
+}
+
+/**
+ * True only in the WebGPU build (`pkg/gpu`).
+ */
+export function hasWebGpuBuild(): boolean;
+
+/**
+ * Checks a bundle with the full loader and describes it. Throws on a bad bundle.
+ */
+export function inspectBundle(bytes: Uint8Array | number[]): any;
+
+/**
+ * The message of the last Rust panic, if any (the module must then be reloaded).
+ */
+export function lastPanic(): string | undefined;
+
+/**
+ * The header row, encoding and delimiter of a CSV, read with `loadCsv`'s own sniffing.
+ */
+export function sniffHeader(bytes: Uint8Array | number[]): any;
+
+/**
+ * Installs the panic hook: a panic is logged and kept for `lastPanic()`, and the call that
+ * panicked throws in JavaScript instead of failing silently.
+ */
+export function start(): void;
+
+/**
+ * Crate version.
+ */
+export function version(): string;
+
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+
+export interface InitOutput {
+    readonly memory: WebAssembly.Memory;
+    readonly __wbg_scorer_free: (a: number, b: number) => void;
+    readonly hasWebGpuBuild: () => number;
+    readonly inspectBundle: (a: number, b: number) => [number, number, number];
+    readonly lastPanic: () => [number, number];
+    readonly scorer_audit: (a: number, b: number, c: number) => [number, number, number];
+    readonly scorer_bundleInfo: (a: number) => [number, number, number];
+    readonly scorer_create: (a: number, b: number, c: number) => any;
+    readonly scorer_deviceInfo: (a: number) => [number, number, number];
+    readonly scorer_explain: (a: number, b: number, c: number, d: number) => any;
+    readonly scorer_exportCsv: (a: number) => [number, number, number, number];
+    readonly scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number, f: number) => [number, number, number];
+    readonly scorer_ranking: (a: number) => [number, number, number];
+    readonly scorer_rows: (a: number, b: number, c: number) => [number, number, number];
+    readonly scorer_scoreRange: (a: number, b: number, c: number) => any;
+    readonly scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
+    readonly sniffHeader: (a: number, b: number) => [number, number, number];
+    readonly start: () => void;
+    readonly version: () => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_22: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_23: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_21: (a: number, b: number, c: any) => void;
+    readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
+    readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
+    readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;
+    readonly __wbindgen_exn_store_command_export: (a: number) => void;
+    readonly __externref_table_alloc_command_export: () => number;
+    readonly __wbindgen_externrefs: WebAssembly.Table;
+    readonly __wbindgen_destroy_closure_command_export: (a: number, b: number) => void;
+    readonly __externref_table_dealloc_command_export: (a: number) => void;
+    readonly __externref_drop_slice_command_export: (a: number, b: number) => void;
+    readonly __wbindgen_start: () => void;
+}
+
+export type SyncInitInput = BufferSource | WebAssembly.Module;
+
+/**
+ * Instantiates the given `module`, which can either be bytes or
+ * a precompiled `WebAssembly.Module`.
+ *
+ * @param {{ module: SyncInitInput }} module - Passing `SyncInitInput` directly is deprecated.
+ *
+ * @returns {InitOutput}
+ */
+export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;
+
+/**
+ * If `module_or_path` is {RequestInfo} or {URL}, makes a request and
+ * for everything else, calls `WebAssembly.instantiate` directly.
+ *
+ * @param {{ module_or_path: InitInput | Promise<InitInput> }} module_or_path - Passing `InitInput` directly is deprecated.
+ *
+ * @returns {Promise<InitOutput>}
+ */
+export default function __wbg_init (module_or_path?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>): Promise<InitOutput>;

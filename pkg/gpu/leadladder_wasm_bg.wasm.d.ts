@@ -1,0 +1,38 @@
+/* tslint:disable */
+/* eslint-disable */
+export const memory: WebAssembly.Memory;
+export const __wbg_scorer_free: (a: number, b: number) => void;
+export const hasWebGpuBuild: () => number;
+export const inspectBundle: (a: number, b: number) => [number, number, number];
+export const lastPanic: () => [number, number];
+export const scorer_audit: (a: number, b: number, c: number) => [number, number, number];
+export const scorer_bundleInfo: (a: number) => [number, number, number];
+export const scorer_create: (a: number, b: number, c: number) => any;
+export const scorer_deviceInfo: (a: number) => [number, number, number];
+export const scorer_explain: (a: number, b: number, c: number, d: number) => any;
+export const scorer_exportCsv: (a: number) => [number, number, number, number];
+export const scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number, f: number) => [number, number, number];
+export const scorer_ranking: (a: number) => [number, number, number];
+export const scorer_rows: (a: number, b: number, c: number) => [number, number, number];
+export const scorer_scoreRange: (a: number, b: number, c: number) => any;
+export const scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
+export const sniffHeader: (a: number, b: number) => [number, number, number];
+export const start: () => void;
+export const version: () => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_22: (a: number, b: number, c: any) => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_23: (a: number, b: number, c: any) => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
+export const wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
+export const wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_21: (a: number, b: number, c: any) => void;
+export const __wbindgen_malloc_command_export: (a: number, b: number) => number;
+export const __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
+export const __wbindgen_free_command_export: (a: number, b: number, c: number) => void;
+export const __wbindgen_exn_store_command_export: (a: number) => void;
+export const __externref_table_alloc_command_export: () => number;
+export const __wbindgen_externrefs: WebAssembly.Table;
+export const __wbindgen_destroy_closure_command_export: (a: number, b: number) => void;
+export const __externref_table_dealloc_command_export: (a: number) => void;
+export const __externref_drop_slice_command_export: (a: number, b: number) => void;
+export const __wbindgen_start: () => void;
