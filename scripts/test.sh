@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh machine: installs what is missing, then formatting,
-# lints, the whole test suite and the wasm32 build of the core.
+# lints, the whole test suite, the check that the committed pkg/ matches the sources, and the
+# browser tests (headless Chromium on the page served by `leadladder serve`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,5 +44,24 @@ cargo test --workspace --locked
 
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked
+
+step "pkg/ (the committed browser builds) matches the sources"
+cargo xtask check-pkg
+
+step "headless Chromium, Node and playwright-core for the browser tests"
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v iconv >/dev/null 2>&1 || missing+=(libc-bin)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update && apt-get install -y "${missing[@]}"
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+step "browser tests: WebGPU (SwiftShader) and CPU paths against leadladder rank and audit"
+cargo build -p leadladder-cli --locked
+mkdir -p target
+LEADLADDER_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder" node tests/browser/run.mjs
 
 step "all checks passed"
