@@ -165,6 +165,9 @@ async function startup() {
   const init = await client.init();
   state.build = init.build;
   document.body.dataset.engine = init.build.name;
+  client.offlineReady.then((kept) => {
+    if (kept) document.body.dataset.offline = 'ready';
+  });
   renderDevice();
   if (await client.modelCached(MODEL_URL)) {
     await loadDefaultModel();

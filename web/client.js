@@ -1,5 +1,26 @@
 // A promise-based handle on the scoring worker (web/worker.js), shared by the page and the widget.
 
+/**
+ * Asks the page's service worker (web/sw.js), when there is one, to keep the wasm build this visit
+ * loaded, so the next visit works offline. Resolves true once kept, false without a service
+ * worker or when keeping failed; never rejects.
+ */
+export function keepForOffline(buildName) {
+  if (!('serviceWorker' in navigator)) return Promise.resolve(false);
+  const base = new URL('./', import.meta.url);
+  const urls = ['leadladder_wasm.js', 'leadladder_wasm_bg.wasm'].map((f) => new URL(`pkg/${buildName}/${f}`, base).href);
+  return navigator.serviceWorker.ready
+    .then(
+      (reg) =>
+        new Promise((resolve) => {
+          const channel = new MessageChannel();
+          channel.port1.onmessage = (event) => resolve(event.data === 'kept');
+          reg.active.postMessage({ type: 'keep', urls }, [channel.port2]);
+        }),
+    )
+    .catch(() => false);
+}
+
 export class RankerClient {
   /** @param {{ device?: 'auto'|'cpu'|'gpu' }} [options] */
   constructor(options = {}) {
@@ -36,8 +57,12 @@ export class RankerClient {
     });
   }
 
-  init() {
-    return this.call('init');
+  /** Starts the engine; also asks the service worker to keep the build it loaded for offline use
+   * (`this.offlineReady` resolves true once it is kept). */
+  async init() {
+    const result = await this.call('init');
+    this.offlineReady = keepForOffline(result.build.name);
+    return result;
   }
   modelCached(url) {
     return this.call('modelCached', { url });

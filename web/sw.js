@@ -1,6 +1,7 @@
 // Offline support: every same-origin GET goes to the network first (so a rebuilt page or wasm
 // package is picked up at once) and its answer is kept; offline, the kept copy is served.
-// The app shell is kept at install so the page opens offline after one visit.
+// The app shell is kept at install and the wasm build the page loaded when the page asks, so the
+// page opens and ranks offline after one visit (the worker keeps the model in the Cache API).
 
 const CACHE = 'leadladder-shell-v1';
 const SHELL = [
@@ -30,6 +31,28 @@ self.addEventListener('install', (event) => {
 
 self.addEventListener('activate', (event) => {
   event.waitUntil(self.clients.claim());
+});
+
+// The page asks to keep the wasm build it loaded (its worker may have started before this worker
+// took control, so the fetch handler below never saw those requests). Replies 'kept' or 'failed'.
+self.addEventListener('message', (event) => {
+  const msg = event.data;
+  const reply = (answer) => event.ports[0] && event.ports[0].postMessage(answer);
+  if (!msg || msg.type !== 'keep' || !Array.isArray(msg.urls)) return;
+  const urls = msg.urls.filter((u) => new URL(u).origin === self.location.origin);
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then(async (cache) => {
+        const missing = [];
+        for (const u of urls) if (!(await cache.match(u))) missing.push(u);
+        await cache.addAll(missing);
+      })
+      .then(
+        () => reply('kept'),
+        () => reply('failed'),
+      ),
+  );
 });
 
 self.addEventListener('fetch', (event) => {

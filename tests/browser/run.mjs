@@ -2,6 +2,7 @@
 //
 //   node tests/browser/run.mjs           # the test suite; exit status 1 if any case fails
 //   node tests/browser/run.mjs --bench   # CPU time for 1,000 leads, WebGPU/CPU time per lead, gzip bytes
+//   node tests/browser/run.mjs --only=GBK # just the cases whose name contains GBK
 //
 // Environment: LEADLADDER_BIN (the leadladder binary; default $CARGO_TARGET_DIR/debug/leadladder
 // or target/debug/leadladder), CHROMIUM (default /usr/bin/chromium). Writes its files, the
@@ -25,6 +26,9 @@ const MODEL = join(REPO, 'web', 'models', 'demo.int8.safetensors');
 const TOL = 1e-3;
 const K_PERCENTS = [1, 5, 10, 20, 30, 50]; // the page's audit columns
 const BENCH = process.argv.includes('--bench');
+// `--only=TEXT` runs just the cases whose name contains TEXT (while working on one case); the
+// others are reported as skipped and the run still fails if any that ran failed.
+const ONLY = (process.argv.find((a) => a.startsWith('--only=')) || '').slice('--only='.length);
 const XSS_TEXT = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 const FORMULA_TEXT = '=HYPERLINK("http://example.invalid","click me")';
 
@@ -390,6 +394,10 @@ async function suite() {
   const csvMarker = readFileSync(f.leads, 'utf8').split('\n')[2].slice(0, 40);
 
   async function test(name, fn) {
+    if (ONLY && !name.includes(ONLY)) {
+      log(`  skip  ${name}`);
+      return;
+    }
     const started = Date.now();
     try {
       await fn();
@@ -525,6 +533,28 @@ async function suite() {
       assert(items === 10, `the widget lists ${items} leads`);
       const grade = await page.locator('lead-ladder li .grade').first().textContent();
       assert(['A', 'B', 'C', 'D'].includes(grade), `grade ${grade}`);
+      await page.close();
+    });
+
+    await test('offline after one visit: the page opens and ranks with its server gone', async () => {
+      // A server of its own (its own origin, so its own service worker), stopped after one visit.
+      const own = await startServer();
+      try {
+        const warm = await openPage(context, `${own.url}?device=cpu`, consoleLines);
+        await uploadAndRank(warm, f.leads);
+        await warm.waitForSelector('body[data-offline="ready"]', { timeout: 60_000 });
+        await warm.close();
+      } finally {
+        own.child.kill();
+      }
+      await new Promise((r) => own.child.exitCode !== null || own.child.signalCode !== null ? r() : own.child.once('exit', r));
+      const page = await openPage(context, `${own.url}?device=cpu`, consoleLines);
+      // The server is really gone: a file the service worker never kept cannot be fetched.
+      const probe = await page.evaluate(() => fetch(`not-kept-${Date.now()}.txt`).then((r) => `HTTP ${r.status}`, (e) => `failed: ${e.name}`));
+      assert(probe.startsWith('failed'), `the server still answers: ${probe}`);
+      await uploadAndRank(page, f.leads);
+      const count = await page.evaluate(() => document.body.dataset.ranked);
+      assert(Number(count) === f.count, `ranked ${count} of ${f.count} offline`);
       await page.close();
     });
 
