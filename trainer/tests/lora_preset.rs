@@ -11,11 +11,8 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use common::funnel;
+use common::{funnel, score_test_period, values};
 use leadladder_bundle::{Bundle, LeadTokenizer, StoreDtype};
-use leadladder_core::ladder::Ladder;
-use leadladder_core::split::temporal_split;
-use leadladder_trainer::data::encode;
 use leadladder_trainer::params::{read_hf_weights, read_safetensors};
 use leadladder_trainer::preset::{LORA_PRESET, preset, qwen2_lora};
 use leadladder_trainer::train::{TrainOptions, score, train};
@@ -56,15 +53,6 @@ fn options() -> TrainOptions {
     // Large enough that four steps visibly move every adapter.
     o.lr = 1e-2;
     o
-}
-
-fn values(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
 }
 
 /// The base tensors of a model, unmerged, by HF name (what must never change).
@@ -167,19 +155,8 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
     }
 
     // The merged f32 bundle scores the test period like the unmerged model.
-    let ladder = Ladder::assign(&spec, &data).unwrap();
-    let split = temporal_split(&data, ladder.labels(), o.train_fraction).unwrap();
-    let test = encode(
-        &trained.tokenizer,
-        &data,
-        &ladder,
-        &split.test[..120],
-        "\n",
-        o.max_tokens,
-    )
-    .unwrap();
+    let (test, want_r, want_z) = score_test_period(&trained, &spec, &data, o.train_fraction, 120);
     let pad = trained.tokenizer.pad_id();
-    let (want_r, want_z) = score(&trained.model, &trained.heads, &test, pad, 32).unwrap();
     let bytes = trained.export(&spec, StoreDtype::F32, "test-hash").unwrap();
     let bundle = Bundle::from_bytes(&bytes).unwrap();
     assert_eq!(bundle.meta.tokenizer_json, folder.to_json().unwrap());

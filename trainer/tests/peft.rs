@@ -5,11 +5,14 @@
 //! `LEADLADDER_REGEN_PEFT=1` rewrites `ours/` instead of comparing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
+use common::values;
 use leadladder_trainer::params::{named_vars, read_safetensors, write_safetensors};
 use leadladder_trainer::peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, save_adapter};
 use leadladder_trainer::{LoraConfig, Model, last_token_pool};
@@ -19,15 +22,6 @@ const CPU: Device = Device::Cpu;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn values(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
 }
 
 /// The tiny checkpoint with the reference's LoRA settings and trained-looking adapters: every

@@ -7,12 +7,9 @@ mod common;
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
-use common::funnel;
+use common::{funnel, score_test_period};
 use leadladder_bundle::{Bundle, StoreDtype};
-use leadladder_core::ladder::Ladder;
-use leadladder_core::split::temporal_split;
 use leadladder_core::{Dataset, Spec};
-use leadladder_trainer::data::encode;
 use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{TrainOptions, Trained, score, train};
 use leadladder_trainer::{Config, Model, ScoreHeads};
@@ -74,19 +71,8 @@ fn exported_bundle_scores_like_the_trained_model() {
     );
 
     // The test-period leads, encoded as the trainer encodes them.
-    let ladder = Ladder::assign(&spec, &data).unwrap();
-    let split = temporal_split(&data, ladder.labels(), o.train_fraction).unwrap();
-    let test = encode(
-        &trained.tokenizer,
-        &data,
-        &ladder,
-        &split.test[..200],
-        "\n",
-        o.max_tokens,
-    )
-    .unwrap();
+    let (test, want_r, want_z) = score_test_period(&trained, &spec, &data, o.train_fraction, 200);
     let pad = trained.tokenizer.pad_id();
-    let (want_r, want_z) = score(&trained.model, &trained.heads, &test, pad, 32).unwrap();
 
     let mut f32_scores = Vec::new();
     for dtype in [StoreDtype::F32, StoreDtype::F16, StoreDtype::Int8] {
