@@ -163,6 +163,10 @@ function makeFixtures() {
   f.spec = join(WORK, 'leads.toml');
   f.count = rows.length - 1;
 
+  // A file long enough to cancel while it ranks.
+  f.long = join(WORK, 'long.csv');
+  run(['synth', '--leads', '2000', '--seed', '12', '--out', f.long, '--spec', join(WORK, 'long.toml')]);
+
   // A GBK-encoded Chinese export.
   run(['synth', '--leads', '40', '--seed', '5', '--lang', 'zh', '--out', join(WORK, 'zh-utf8.csv'), '--spec', join(WORK, 'zh.toml')]);
   f.gbk = join(WORK, 'leads-gbk.csv');
@@ -214,7 +218,7 @@ async function startServer() {
   return { child, url, origin: new URL(url).origin };
 }
 
-async function launch() {
+async function launch({ webgpu = true } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'leadladder-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -229,7 +233,7 @@ async function launch() {
       '--disable-component-update',
       '--disable-sync',
       '--disable-quic',
-      '--enable-unsafe-webgpu',
+      ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
     ],
   });
   return { context, profile };
@@ -529,6 +533,42 @@ async function suite() {
       const count = await page.evaluate(() => document.body.dataset.ranked);
       assert(Number(count) === f.count, `ranked ${count} of ${f.count} after the errors`);
       await page.close();
+    });
+
+    await test('cancel stops a running ranking and the page ranks again', async () => {
+      const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
+      await page.setInputFiles('#csv-input', f.long);
+      await page.waitForFunction(() => !document.querySelector('#rank-button').disabled, null, { timeout: 60_000 });
+      await page.click('#rank-button');
+      await page.waitForSelector('#cancel-button:not([hidden])', { timeout: 60_000 });
+      await page.waitForTimeout(1000);
+      await page.click('#cancel-button');
+      await page.waitForFunction(() => /cancelled after/.test(document.querySelector('#file-status').textContent), null, { timeout: 120_000 });
+      const status = await page.locator('#file-status').textContent();
+      const m = status.match(/after ([\d,]+) of ([\d,]+)/);
+      assert(m && Number(m[1].replaceAll(',', '')) < Number(m[2].replaceAll(',', '')), `status: ${status}`);
+      assert(!(await page.evaluate(() => document.body.dataset.ranked)), 'a cancelled run was reported as ranked');
+      await uploadAndRank(page, f.leads);
+      const count = await page.evaluate(() => document.body.dataset.ranked);
+      assert(Number(count) === f.count, `ranked ${count} of ${f.count} after cancelling`);
+      await page.close();
+    });
+
+    await test('no GPU adapter: the CPU build loads and the page says why', async () => {
+      const plain = await launch({ webgpu: false });
+      try {
+        const page = await openPage(plain.context, server.url, consoleLines);
+        const dev = await deviceFields(page);
+        assert(dev.Engine === 'CPU build', `engine: ${JSON.stringify(dev)}`);
+        assert(/webgpu|adapter/i.test(dev.Why || ''), `no visible reason: ${JSON.stringify(dev)}`);
+        assert(await page.locator('#device-panel dd[data-field="Why"]').isVisible(), 'the reason is not visible');
+        await uploadAndRank(page, f.gbk);
+        const count = await page.evaluate(() => Number(document.body.dataset.ranked));
+        assert(count > 0, 'nothing ranked on the CPU fallback');
+      } finally {
+        await plain.context.close();
+        rmSync(plain.profile, { recursive: true, force: true });
+      }
     });
 
     await test('widget demo page ranks', async () => {
