@@ -90,6 +90,11 @@ function secondsText(s) {
 
 // ---------------------------------------------------------------- device and model
 
+/** The audit's name for the model's own ranking is its export column, `score`; say what it is. */
+function methodLabel(name) {
+  return name === 'score' ? 'leadladder model (score)' : name;
+}
+
 function renderDevice() {
   const dl = $('device-panel');
   dl.replaceChildren();
@@ -523,7 +528,7 @@ async function showAudit() {
   );
   const body = el('tbody');
   for (const m of result.methods) {
-    const tr = el('tr', { 'data-method': m.name }, el('th', { scope: 'row', text: m.name }), el('td', { text: m.auc.toFixed(3), 'data-auc': String(m.auc) }));
+    const tr = el('tr', { 'data-method': m.name }, el('th', { scope: 'row', text: methodLabel(m.name) }), el('td', { text: m.auc.toFixed(3), 'data-auc': String(m.auc) }));
     for (const a of m.atK) {
       tr.append(el('td', { text: `${pct(a.precision)} (×${a.lift.toFixed(1)})`, 'data-k': String(a.k), 'data-precision': String(a.precision), 'data-lift': String(a.lift), 'data-hits': String(a.hits) }));
     }
@@ -565,7 +570,7 @@ function drawChart() {
     const cls = CURVE_COLORS[i % CURVE_COLORS.length];
     const d = c.points.map((p, j) => `${j ? 'L' : 'M'}${x(p.k).toFixed(1)},${y(p[metric]).toFixed(1)}`).join(' ');
     root.append(svg('path', { d, class: `curve ${cls}`, 'data-method': c.name }));
-    legend.append(el('li', {}, el('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), el('span', { text: c.name })));
+    legend.append(el('li', {}, el('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), el('span', { text: methodLabel(c.name) })));
   });
   $('audit-chart').replaceChildren(root, legend);
   $('audit-caption').textContent = metric === 'lift'
