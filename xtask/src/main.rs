@@ -308,10 +308,12 @@ fn main() -> Result<()> {
             }
             run(Command::new(env!("CARGO"))
                 .current_dir(&root)
+                // The dev profile (dependencies at opt-level 2) shares its build with the tests;
+                // serving static files needs no release build.
                 .args([
                     "run",
-                    "--release",
                     "--locked",
+                    "--quiet",
                     "-p",
                     "leadladder-cli",
                     "--",
