@@ -299,6 +299,18 @@ pub fn read_hf_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(out)
 }
 
+/// Writes `value` as pretty-printed JSON to `path`.
+pub fn write_json(value: &serde_json::Value, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|source| Error::Json {
+        path: path.into(),
+        source,
+    })?;
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })
+}
+
 /// Writes `tensors` (any device, any dtype) as one safetensors file.
 pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
     let mut map = HashMap::with_capacity(tensors.len());

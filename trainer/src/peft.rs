@@ -17,7 +17,7 @@ use candle_core::{DType, Tensor};
 use crate::error::{Error, Result};
 use crate::heads::ScoreHeads;
 use crate::lora::LoraConfig;
-use crate::params::write_safetensors;
+use crate::params::{write_json, write_safetensors};
 use crate::qwen2::Model;
 
 /// Prefix PEFT puts before the transformers parameter name.
@@ -110,16 +110,10 @@ pub fn save_adapter(
         path: dir.into(),
         source,
     })?;
-    let cfg_path = dir.join(ADAPTER_CONFIG);
-    let text = serde_json::to_string_pretty(&adapter_config(lora, base_model_name_or_path))
-        .map_err(|source| Error::Json {
-            path: cfg_path.clone(),
-            source,
-        })?;
-    std::fs::write(&cfg_path, text).map_err(|source| Error::Io {
-        path: cfg_path,
-        source,
-    })?;
+    write_json(
+        &adapter_config(lora, base_model_name_or_path),
+        &dir.join(ADAPTER_CONFIG),
+    )?;
     write_safetensors(&tensors, &dir.join(ADAPTER_WEIGHTS))?;
     if let Some(heads) = heads {
         write_safetensors(&heads.tensors()?, &dir.join(HEADS_FILE))?;

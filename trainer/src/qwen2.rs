@@ -18,7 +18,8 @@ use candle_nn::VarMap;
 use crate::error::{Error, Result};
 use crate::lora::{LoraConfig, LoraLinear};
 use crate::params::{
-    CheckpointParams, FreshParams, Init, ParamSource, read_hf_weights, write_safetensors,
+    CheckpointParams, FreshParams, Init, ParamSource, read_hf_weights, write_json,
+    write_safetensors,
 };
 
 /// Additive bias for masked attention scores: finite so that a fully masked row gives a uniform
@@ -886,16 +887,7 @@ impl Model {
             path: dir.into(),
             source,
         })?;
-        let cfg_path = dir.join("config.json");
-        let text =
-            serde_json::to_string_pretty(&self.cfg.to_hf_json()).map_err(|source| Error::Json {
-                path: cfg_path.clone(),
-                source,
-            })?;
-        std::fs::write(&cfg_path, text).map_err(|source| Error::Io {
-            path: cfg_path,
-            source,
-        })?;
+        write_json(&self.cfg.to_hf_json(), &dir.join("config.json"))?;
         write_safetensors(&self.hf_tensors()?, &dir.join("model.safetensors"))
     }
 }
