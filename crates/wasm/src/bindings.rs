@@ -12,7 +12,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::info::BundleInfo;
 use crate::session::Session;
-use crate::{BATCH, Error, gpu_bytes_needed, mapping};
+use crate::{BATCH, Error, gpu_bytes_needed, gpu_limits_fit, mapping};
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -157,18 +157,11 @@ impl Scorer {
         bytes: &[u8],
     ) -> std::result::Result<(ModelScorer, String, BTreeMap<String, f64>), String> {
         let (adapter, mut limits) = probe_adapter().await?;
-        let info = BundleInfo::inspect(bytes).map_err(|e| e.to_string())?;
         let bundle = leadladder_bundle::Bundle::from_bytes(bytes).map_err(|e| e.to_string())?;
-        let needed = gpu_bytes_needed(&bundle.config, BATCH) as f64;
-        drop(info);
-        limits.insert("neededStorageBufferBindingSize".into(), needed);
-        if let Some(&max) = limits.get("maxStorageBufferBindingSize") {
-            if max < needed {
-                return Err(format!(
-                    "the GPU allows storage buffers of {max} bytes, the model needs {needed}"
-                ));
-            }
-        }
+        let needed = gpu_bytes_needed(&bundle.config, BATCH);
+        drop(bundle);
+        limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
+        gpu_limits_fit(&limits, needed)?;
         let model = ModelScorer::from_bytes_async(bytes, DeviceKind::Wgpu)
             .await
             .map_err(|e| e.to_string())?;
