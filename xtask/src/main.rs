@@ -31,11 +31,28 @@ const SOURCE_DIRS: [&str; 4] = [
 /// the browser rejects ("WebAssembly.Table.set(): Argument 1 is invalid for table").
 const BUILD_SETTINGS: &str = "wasm-bindgen 0.2.130 --target web --remove-name-section; profile wasm-release; builds gpu=webgpu cpu=";
 
+/// The workspace this command was run in, found from the current directory at run time (not
+/// from where this binary was compiled: a target directory shared by several checkouts may hand
+/// one checkout's xtask binary to another).
 fn root() -> Result<PathBuf> {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.parent()
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = output(Command::new(cargo).args([
+        "locate-project",
+        "--workspace",
+        "--message-format",
+        "plain",
+    ]))?;
+    let root = Path::new(manifest.trim())
+        .parent()
         .map(Path::to_path_buf)
-        .context("xtask lives in the repository root")
+        .context("the workspace manifest has no folder")?;
+    if !root.join("xtask/Cargo.toml").is_file() {
+        bail!(
+            "{} is not the leadladder workspace (no xtask/Cargo.toml): run `cargo xtask` inside it",
+            root.display()
+        );
+    }
+    Ok(root)
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
