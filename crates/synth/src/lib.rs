@@ -227,6 +227,23 @@ pub fn spec_toml() -> &'static str {
     include_str!("ladder.toml")
 }
 
+/// The synthetic funnel as tests and benchmarks use it: `cfg.leads` leads written by
+/// [`write_csv`] and read back through core's ingest with the spec of [`spec_toml`].
+///
+/// # Errors
+///
+/// Only if the generator and the ingest disagree (a bug): the spec or a row is refused.
+pub fn dataset(
+    cfg: &SynthConfig,
+) -> leadladder_core::Result<(leadladder_core::Spec, leadladder_core::Dataset)> {
+    let mut csv = Vec::new();
+    write_csv(cfg, &mut csv, |_| {})?;
+    let spec = leadladder_core::Spec::from_toml(spec_toml())?;
+    let data =
+        leadladder_core::ingest::read_csv(&csv, &spec, &leadladder_core::IngestOptions::default())?;
+    Ok((spec, data))
+}
+
 /// How many leads between two progress calls.
 const PROGRESS_EVERY: u64 = 10_000;
 /// Bytes buffered before a write to the output.

@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use leadladder_core::ingest::read_csv;
-use leadladder_core::{Dataset, IngestOptions, Spec};
-use leadladder_synth::{SynthConfig, spec_toml, write_csv};
+use leadladder_core::{Dataset, Spec};
+use leadladder_synth::SynthConfig;
 
 /// A path from the repository root.
 pub fn repo(path: &str) -> PathBuf {
@@ -25,20 +24,12 @@ pub fn demo_bundle() -> Vec<u8> {
 
 /// Synthetic leads read back through core's ingest with their ladder spec.
 pub fn synth(leads: usize, seed: u64) -> (Spec, Dataset) {
-    let mut csv = Vec::new();
-    write_csv(
-        &SynthConfig {
-            leads,
-            seed,
-            ..SynthConfig::default()
-        },
-        &mut csv,
-        |_| {},
-    )
-    .unwrap();
-    let spec = Spec::from_toml(spec_toml()).unwrap();
-    let data = read_csv(&csv, &spec, &IngestOptions::default()).unwrap();
-    (spec, data)
+    leadladder_synth::dataset(&SynthConfig {
+        leads,
+        seed,
+        ..SynthConfig::default()
+    })
+    .unwrap()
 }
 
 fn ranks(x: &[f32]) -> Vec<f64> {
