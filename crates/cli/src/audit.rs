@@ -110,18 +110,7 @@ pub fn run(args: &Args) -> Result<()> {
         .with_context(|| format!("reading {}", args.input.display()))?;
     let r = &data.report;
     bar.finish_and_clear();
-    eprintln!(
-        "read {} leads from {} ({}, delimiter {:?}){}",
-        r.rows_loaded,
-        args.input.display(),
-        r.encoding,
-        r.delimiter,
-        if r.rows_skipped > 0 {
-            format!("; skipped {} bad rows", r.rows_skipped)
-        } else {
-            String::new()
-        }
-    );
+    eprintln!("{}", crate::read_summary(&args.input, r));
     for issue in &r.issues {
         eprintln!("  skipped: {issue}");
     }

@@ -62,6 +62,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The line that says what was read: `read N leads from PATH (ENCODING, delimiter D)`, plus
+/// `; skipped K bad rows` when rows were skipped.
+pub(crate) fn read_summary(path: &std::path::Path, r: &leadladder_core::IngestReport) -> String {
+    let skipped = if r.rows_skipped > 0 {
+        format!("; skipped {} bad rows", r.rows_skipped)
+    } else {
+        String::new()
+    };
+    format!(
+        "read {} leads from {} ({}, delimiter {:?}){skipped}",
+        r.rows_loaded,
+        path.display(),
+        r.encoding,
+        r.delimiter
+    )
+}
+
 /// A progress bar on stderr that hides itself when stderr is not a terminal.
 pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);

@@ -147,25 +147,10 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let (ds, raw) = read_leads(&args.input, &spec, &opts)?;
     let r = &ds.report;
-    eprintln!(
-        "read {} leads from {} ({}, delimiter {:?}){}",
-        r.rows_loaded,
-        args.input.display(),
-        r.encoding,
-        r.delimiter,
-        if r.rows_skipped > 0 {
-            format!(
-                "; skipped {} bad rows, first: {}",
-                r.rows_skipped,
-                r.issues
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            )
-        } else {
-            String::new()
-        }
-    );
+    match r.issues.first().filter(|_| r.rows_skipped > 0) {
+        Some(first) => eprintln!("{}, first: {first}", crate::read_summary(&args.input, r)),
+        None => eprintln!("{}", crate::read_summary(&args.input, r)),
+    }
 
     let n = ds.leads.len();
     let bar = crate::progress_bar(n as u64, "ranking");
