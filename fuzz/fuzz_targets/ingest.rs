@@ -41,6 +41,7 @@ fn options(ctl: u8) -> IngestOptions {
         } else {
             Vec::new()
         },
+        ..IngestOptions::default()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Leads in memory: the schema that the spec and the file's header agree on, and one compact
 //! record per lead.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::error::RowIssue;
@@ -67,6 +69,21 @@ pub enum Policy {
     Skip,
 }
 
+impl std::str::FromStr for Policy {
+    type Err = crate::Error;
+
+    /// `strict` or `skip`.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "strict" => Ok(Policy::Strict),
+            "skip" => Ok(Policy::Skip),
+            other => Err(crate::Error::InvalidArgument(format!(
+                "the bad-row policy must be \"strict\" or \"skip\", not {other:?}"
+            ))),
+        }
+    }
+}
+
 /// How many skipped-row reasons a report keeps.
 pub const MAX_REPORTED_ISSUES: usize = 20;
 
@@ -82,6 +99,9 @@ pub struct IngestOptions {
     pub max_field_bytes: usize,
     /// Extra numeric columns to load as scores (e.g. `audit --score COL`), beyond the spec's.
     pub extra_scores: Vec<String>,
+    /// A column mapping `{ spec column: file column }` (see [`crate::mapping`]): each mapped
+    /// file column is read under its spec name. Empty: names are matched as they are.
+    pub rename: BTreeMap<String, String>,
 }
 
 impl Default for IngestOptions {
@@ -92,6 +112,7 @@ impl Default for IngestOptions {
             delimiter: None,
             max_field_bytes: 1 << 20,
             extra_scores: Vec::new(),
+            rename: BTreeMap::new(),
         }
     }
 }

@@ -95,6 +95,60 @@ pub enum Error {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 
+    /// Writing a file failed (see [`crate::fs::write_atomic`]).
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A column mapping names a file column the header does not have.
+    #[error(
+        "the mapping sends column `{column}` to `{target}`, but the file has no column `{column}`"
+    )]
+    MappedColumnMissing { column: String, target: String },
+
+    /// A column mapping sends one file column to two spec columns.
+    #[error("column `{column}` is mapped to both `{first}` and `{second}`")]
+    MappedTwice {
+        column: String,
+        first: String,
+        second: String,
+    },
+
+    /// A queue operation needs every lead scored (see [`crate::queue::Queue`]).
+    #[error("lead {index} (row {row}) is not scored yet")]
+    NotScored { index: usize, row: u64 },
+
+    /// The model gave a lead a NaN or infinite score.
+    #[error("the model gave lead `{id}` (row {row}) a non-finite score ({rank}, p {p_convert})")]
+    NonFiniteScore {
+        id: String,
+        row: u64,
+        rank: f32,
+        p_convert: f32,
+    },
+
+    /// A lead index or range outside the loaded leads.
+    #[error("no lead {index} (the file has {len})")]
+    NoLead { index: usize, len: usize },
+
+    /// A lead range outside the loaded leads.
+    #[error("lead range {start}..{end} is outside 0..{len}")]
+    LeadRange {
+        start: usize,
+        end: usize,
+        len: usize,
+    },
+
+    /// The audit read a lead that scoring skipped.
+    #[error("lead `{id}` (row {row}) has outcomes but was not scored")]
+    OutcomeNotScored { id: String, row: u64 },
+
+    /// The file lacks the spec's outcome columns, so it cannot be audited.
+    #[error("this file has no outcome columns, so there is nothing to audit against")]
+    NoOutcomes,
+
     /// A JSON (de)serialisation error.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

@@ -15,7 +15,10 @@ use encoding_rs::{DecoderResult, Encoding, GB18030, UTF_8, UTF_16BE, UTF_16LE};
 use crate::dataset::{
     Column, Dataset, IngestOptions, IngestReport, Lead, MAX_REPORTED_ISSUES, Policy, Schema,
 };
+use serde::Serialize;
+
 use crate::error::{Error, Result, RowIssue};
+use crate::mapping;
 use crate::spec::{CellKind, Role, Spec, normalize_name};
 use crate::value::{Value, parse_bool, parse_number, parse_timestamp};
 
@@ -57,7 +60,8 @@ pub fn read_csv(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<Datas
 }
 
 /// The input's own cells, kept beside a [`Dataset`] for writers that reproduce every column
-/// (the ranked CSV export): the header as [`read_header`] returns it and, for each loaded lead in
+/// (the ranked CSV export): the file's own header as [`read_header`] returns it (a column
+/// mapping does not change it) and, for each loaded lead in
 /// order, its record exactly as the CSV reader split it (cells untrimmed, all columns, used by the
 /// spec or not).
 #[derive(Debug, Clone, Default)]
@@ -117,12 +121,18 @@ fn read(
                 expected: wanted.iter().map(|w| w.name.clone()).collect(),
             }
         })?;
-    let layout = match_header(spec, &wanted, &header)?;
+    // The spec's names for the file's columns: the header itself, or renamed by the mapping.
+    let names = if opts.rename.is_empty() {
+        header.clone()
+    } else {
+        mapping::renamed_header(&header, &opts.rename)?
+    };
+    let layout = match_header(spec, &wanted, &names)?;
 
     let mut loader = Loader {
         spec,
         opts,
-        header: &header,
+        header: &names,
         layout: &layout,
         delimiter,
         seen_ids: HashMap::new(),
@@ -200,10 +210,31 @@ fn read(
 ///
 /// # Errors
 ///
+/// As [`sniff_header`].
+pub fn read_header(bytes: &[u8], opts: &IngestOptions) -> Result<Vec<String>> {
+    sniff_header(bytes, opts).map(|s| s.header)
+}
+
+/// A file's header row with the encoding and delimiter ingest detects for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeaderSniff {
+    /// Names trimmed, BOM removed, as [`read_csv`] matches them.
+    pub header: Vec<String>,
+    /// As in [`IngestReport::encoding`].
+    pub encoding: String,
+    pub delimiter: char,
+}
+
+/// Reads the header row with ingest's own decoding and delimiter sniffing (the 20-line vote of
+/// [`sniff_delimiter`]), so a column-mapping form built from it agrees with what [`read_csv`]
+/// will read.
+///
+/// # Errors
+///
 /// [`Error::Encoding`], [`Error::Empty`] (with no expected columns), [`Error::Header`] for a header
 /// cell over `opts.max_field_bytes`, [`Error::InvalidArgument`] for an unusable forced delimiter.
-pub fn read_header(bytes: &[u8], opts: &IngestOptions) -> Result<Vec<String>> {
-    let (text, _) = decode(bytes, opts.encoding.as_deref())?;
+pub fn sniff_header(bytes: &[u8], opts: &IngestOptions) -> Result<HeaderSniff> {
+    let (text, encoding) = decode(bytes, opts.encoding.as_deref())?;
     if is_blank(&text) {
         return Err(Error::Empty {
             expected: Vec::new(),
@@ -212,8 +243,15 @@ pub fn read_header(bytes: &[u8], opts: &IngestOptions) -> Result<Vec<String>> {
     let delimiter = choose_delimiter(&text, opts)?;
     let mut reader = csv_reader(&text, delimiter);
     let mut record = csv::StringRecord::new();
-    read_header_record(&mut reader, &mut record, opts.max_field_bytes)?.ok_or(Error::Empty {
-        expected: Vec::new(),
+    let header = read_header_record(&mut reader, &mut record, opts.max_field_bytes)?.ok_or(
+        Error::Empty {
+            expected: Vec::new(),
+        },
+    )?;
+    Ok(HeaderSniff {
+        header,
+        encoding,
+        delimiter: char::from(delimiter),
     })
 }
 
@@ -1099,5 +1137,57 @@ equals = "won"
         assert_eq!((last.role, last.kind), (Role::Score, CellKind::Num));
         assert_eq!(ds.value(0, "score"), Some(&Value::Num(0.5)));
         assert_eq!((ds.report.rows_read, ds.report.blank_rows), (1, 1));
+    }
+
+    #[test]
+    fn a_mapping_reads_file_columns_under_spec_names_and_keeps_the_file_header() {
+        let spec = Spec::from_toml(SPEC).unwrap();
+        let csv = "id;when;Source;outcome;channel\nL1;2025-01-02;web;won;x\nL2;2025-01-03;;won;y\n";
+        assert!(matches!(
+            read_csv(csv.as_bytes(), &spec, &IngestOptions::default()),
+            Err(Error::MissingColumns { .. })
+        ));
+        let mut opts = IngestOptions {
+            policy: Policy::Skip,
+            ..IngestOptions::default()
+        };
+        for (target, column) in [
+            ("Lead ID", "id"),
+            ("created_at", "when"),
+            ("channel", "Source"),
+        ] {
+            opts.rename.insert(target.to_string(), column.to_string());
+        }
+        let (ds, raw) = read_csv_with_raw(csv.as_bytes(), &spec, &opts).unwrap();
+        assert_eq!(ds.value(0, "channel"), Some(&Value::Str("web".into())));
+        // The file's own `channel` collides with the mapped name and is not read.
+        assert_eq!(ds.report.unused_columns, vec!["channel (unmapped)"]);
+        assert_eq!(
+            raw.header,
+            vec!["id", "when", "Source", "outcome", "channel"]
+        );
+        assert_eq!(ds.report.delimiter, ';');
+        opts.rename
+            .insert("outcome".to_string(), "nope".to_string());
+        let err = read_csv(csv.as_bytes(), &spec, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`nope`"), "{err}");
+    }
+
+    #[test]
+    fn sniffed_header_uses_ingest_rules() {
+        let opts = IngestOptions::default();
+        let s = sniff_header("Lead ID;Channel\n1;web\n".as_bytes(), &opts).unwrap();
+        assert_eq!(s.header, vec!["Lead ID", "Channel"]);
+        assert_eq!((s.delimiter, s.encoding.as_str()), (';', "UTF-8"));
+        // The delimiter is voted over the first lines, not guessed from the header alone.
+        let s = sniff_header("a,b;c\n1;2\n3;4\n".as_bytes(), &opts).unwrap();
+        assert_eq!(s.delimiter, ';');
+        let (gbk, _, _) = encoding_rs::GBK.encode("客户,渠道\n1,网站\n");
+        let s = sniff_header(&gbk, &opts).unwrap();
+        assert_eq!(s.header, vec!["客户", "渠道"]);
+        assert_eq!(s.encoding, "GB18030");
+        assert!(matches!(sniff_header(b"", &opts), Err(Error::Empty { .. })));
     }
 }

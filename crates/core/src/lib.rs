@@ -1,19 +1,28 @@
 //! # leadladder-core
 //!
-//! Everything between a CRM export and a model's input, shared by the trainer, the CLI and the
-//! browser: the ladder spec, CSV ingest, rung assignment and HPRO pairs, prompt rendering, the
-//! temporal split, ranking metrics and the baselines a model must beat. No ML dependencies; builds
-//! for `wasm32-unknown-unknown`.
+//! Everything between a CRM export and a model's input, and everything after a model's scores,
+//! shared by the trainer, the CLI and the browser: the ladder spec, CSV ingest (with column
+//! mapping), rung assignment and HPRO pairs, prompt rendering, the temporal split, ranking
+//! metrics and the baselines a model must beat, and the ranked queue (order, export, audit) that
+//! `leadladder rank` and the page both run. Also the project's small shared helpers: one hash
+//! ([`hash::Fnv`]) and one atomic file writer ([`fs::write_atomic`]).
+//!
+//! Must not: depend on an ML crate or the model, use threads, or panic on any input; it builds
+//! for `wasm32-unknown-unknown` (the file writer is for native callers only).
 
 pub mod audit;
 pub mod baselines;
 pub mod dataset;
 pub mod error;
 pub mod export;
+pub mod fs;
+pub mod hash;
 pub mod ingest;
 pub mod ladder;
+pub mod mapping;
 pub mod metrics;
 pub mod prompt;
+pub mod queue;
 pub mod report;
 pub mod rng;
 pub mod spec;
@@ -22,5 +31,6 @@ pub mod value;
 
 pub use dataset::{Column, Dataset, IngestOptions, IngestReport, Lead, Policy, Schema};
 pub use error::{Error, Result, RowIssue};
-pub use spec::{Condition, Role, Rung, Scalar, Spec, Tier};
+pub use queue::{Queue, Score};
+pub use spec::{Condition, Role, Rung, Scalar, Spec, SpecInfo, Tier};
 pub use value::Value;

@@ -178,6 +178,59 @@ pub struct Condition {
     pub not: Option<Box<Condition>>,
 }
 
+/// A condition as a rep reads it: `outcome = "locked_in"`, `visits ≥ 2`, `a or (b and not c)`.
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let col = self.column.as_deref().unwrap_or("?");
+        let join = |parts: &[Condition], word: &str| {
+            parts
+                .iter()
+                .map(|p| {
+                    if p.any.is_some() || p.all.is_some() {
+                        format!("({p})")
+                    } else {
+                        p.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(word)
+        };
+        let mut tests = Vec::new();
+        if let Some(v) = &self.equals {
+            tests.push(format!("{col} = {v}"));
+        }
+        if let Some(vs) = &self.one_of {
+            let vs: Vec<String> = vs.iter().map(ToString::to_string).collect();
+            tests.push(format!("{col} in {{{}}}", vs.join(", ")));
+        }
+        for (op, v) in [
+            ("≥", self.gte),
+            (">", self.gt),
+            ("≤", self.lte),
+            ("<", self.lt),
+        ] {
+            if let Some(v) = v {
+                tests.push(format!("{col} {op} {v}"));
+            }
+        }
+        match self.missing {
+            Some(true) => tests.push(format!("{col} is missing")),
+            Some(false) => tests.push(format!("{col} is present")),
+            None => {}
+        }
+        if let Some(any) = &self.any {
+            tests.push(join(any, " or "));
+        }
+        if let Some(all) = &self.all {
+            tests.push(join(all, " and "));
+        }
+        if let Some(not) = &self.not {
+            tests.push(format!("not ({not})"));
+        }
+        f.write_str(&tests.join(" and "))
+    }
+}
+
 /// What a column must hold for the conditions that read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -465,6 +518,30 @@ impl Spec {
         Ok(serde_json::to_string(self)?)
     }
 
+    /// The spec reduced to what scoring reads: id, created_at and the model's input columns. A
+    /// file of new leads has no outcomes yet, and existing scores are never model inputs.
+    pub fn scoring(&self) -> Spec {
+        Spec {
+            columns: Columns {
+                score: Vec::new(),
+                ..self.columns.clone()
+            },
+            label: Condition::default(),
+            rungs: Vec::new(),
+            tiers: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The columns the label and the rungs read (each once, first use order).
+    pub fn outcome_columns(&self) -> Vec<String> {
+        self.column_uses()
+            .into_iter()
+            .filter(|u| u.role == Role::Outcome)
+            .map(|u| u.name)
+            .collect()
+    }
+
     /// The declared input roles, in spec order: categorical, numeric, boolean, then text.
     pub fn input_columns(&self) -> Vec<(String, Role)> {
         let c = &self.columns;
@@ -651,6 +728,48 @@ impl Spec {
     }
 }
 
+/// The columns a spec reads, by role, and its label in words: what a page shows about a model's
+/// spec (`BundleInfo.spec`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecInfo {
+    pub name: String,
+    pub id: String,
+    pub created_at: String,
+    pub categorical: Vec<String>,
+    pub numeric: Vec<String>,
+    pub boolean: Vec<String>,
+    pub text: Vec<String>,
+    /// Every model input, in prompt order (categorical, numeric, boolean, text).
+    pub inputs: Vec<String>,
+    pub score: Vec<String>,
+    pub outcome_columns: Vec<String>,
+    /// The label condition in words ([`Condition`]'s `Display`).
+    pub label: String,
+    /// Hand tier names, best first.
+    pub tiers: Vec<String>,
+}
+
+impl SpecInfo {
+    pub fn new(spec: &Spec) -> Self {
+        let c = &spec.columns;
+        Self {
+            name: spec.name.clone(),
+            id: c.id.clone(),
+            created_at: c.created_at.clone(),
+            categorical: c.categorical.clone(),
+            numeric: c.numeric.clone(),
+            boolean: c.boolean.clone(),
+            text: c.text.clone(),
+            inputs: spec.input_columns().into_iter().map(|(n, _)| n).collect(),
+            score: c.score.clone(),
+            outcome_columns: spec.outcome_columns(),
+            label: spec.label.to_string(),
+            tiers: spec.tiers.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -797,5 +916,52 @@ when = { any = [{ column = "calls_so_far", gte = 2 }] }
             ..Default::default()
         };
         assert!(!not.eval(&lookup));
+    }
+
+    #[test]
+    fn conditions_print_as_a_rep_reads_them() {
+        let cond: Condition = toml::from_str(
+            "any = [{ column = \"a\", gte = 2.0 }, { column = \"b\", missing = true }]",
+        )
+        .unwrap();
+        assert_eq!(cond.to_string(), "a ≥ 2 or b is missing");
+        let nested: Condition = toml::from_str(
+            "all = [{ column = \"x\", in = [\"p\", 1] }, { any = [{ column = \"y\", equals = true }, { not = { column = \"z\", lt = 3 } }] }]",
+        )
+        .unwrap();
+        assert_eq!(
+            nested.to_string(),
+            "x in {\"p\", 1} and (y = true or not (z < 3))"
+        );
+    }
+
+    #[test]
+    fn spec_info_names_roles_and_the_scoring_spec_drops_outcomes() {
+        let spec = Spec::from_toml(
+            r#"
+[columns]
+id = "lead_id"
+created_at = "created_at"
+categorical = ["channel"]
+score = ["crm_score"]
+[label]
+column = "outcome"
+equals = "won"
+[[tier]]
+name = "hot"
+when = { column = "channel", equals = "web" }
+"#,
+        )
+        .unwrap();
+        let info = SpecInfo::new(&spec);
+        assert_eq!(info.id, spec.columns.id);
+        assert_eq!(info.inputs, vec!["channel"]);
+        assert_eq!(info.outcome_columns, vec!["outcome"]);
+        assert_eq!(info.label, "outcome = \"won\"");
+        assert_eq!(info.tiers, vec!["hot"]);
+        let scoring = spec.scoring();
+        assert!(scoring.outcome_columns().is_empty());
+        assert!(scoring.tiers.is_empty() && scoring.columns.score.is_empty());
+        assert_eq!(scoring.input_columns(), spec.input_columns());
     }
 }

@@ -130,6 +130,7 @@ fn options() -> impl Strategy<Value = IngestOptions> {
                 delimiter,
                 max_field_bytes,
                 extra_scores,
+                ..IngestOptions::default()
             },
         )
 }

@@ -1,0 +1,780 @@
+//! The ranked queue: a lead file read for scoring, the model's scores, the queue order, the
+//! reasons of the explained leads, the ranked CSV and the audit of the model against the
+//! baselines.
+//!
+//! This is the one pipeline behind `leadladder rank` and the page (read → score → non-finite
+//! check → order → explain → export), so both write the same bytes by construction. The model is
+//! not here: `leadladder-model`'s scorer fills a [`Queue`] (synchronously natively,
+//! asynchronously in a browser) through [`Queue::leads`], [`Queue::set_scores`] and
+//! [`Queue::set_reasons`]; everything else lives in this module and is tested without a model.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::audit::{AuditOptions, ExternalScore, audit};
+use crate::dataset::{Dataset, IngestOptions, IngestReport, Lead};
+use crate::error::{Error, Result};
+use crate::export::{grade_for_rank, write_queue_csv};
+use crate::ingest::{RawRows, read_csv, read_csv_with_raw};
+use crate::mapping::renamed_header;
+use crate::metrics::EvalConfig;
+use crate::spec::{Spec, normalize_name};
+
+/// A model's scores for one lead.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Score {
+    /// Ranking-head score: higher ranks first.
+    pub rank: f32,
+    /// Pointwise-head logit before calibration.
+    pub logit: f32,
+    /// Calibrated probability of conversion.
+    pub p_convert: f32,
+}
+
+impl Score {
+    fn is_finite(&self) -> bool {
+        self.rank.is_finite() && self.p_convert.is_finite()
+    }
+}
+
+/// Queue order (indices into `leads`): rank score descending, then created_at descending (newer
+/// first), then id ascending.
+pub fn queue_order(leads: &[Lead], scores: &[Score]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..leads.len().min(scores.len())).collect();
+    order.sort_by(|&a, &b| {
+        scores[b]
+            .rank
+            .total_cmp(&scores[a].rank)
+            .then_with(|| leads[b].created_at.cmp(&leads[a].created_at))
+            .then_with(|| leads[a].id.cmp(&leads[b].id))
+    });
+    order
+}
+
+/// What was read, as the page reports it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    pub rows: usize,
+    pub skipped: u64,
+    pub skipped_reasons: Vec<String>,
+    pub encoding: String,
+    pub delimiter: String,
+    /// The file's own header.
+    pub header: Vec<String>,
+    pub unused_columns: Vec<String>,
+    pub has_outcomes: bool,
+    pub formula_cells: u64,
+}
+
+/// One lead of the ranked queue.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RankedLead {
+    /// Index into the loaded leads.
+    pub index: usize,
+    pub id: String,
+    /// 1-based place in the queue.
+    pub rank: usize,
+    pub score: f32,
+    pub p_convert: f32,
+    pub grade: String,
+}
+
+/// Raw cells of some leads, with the file's header.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowsView {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// One method's line in an audit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditMethod {
+    /// The method's name, as `leadladder audit` names it ([`MODEL_METHOD`] for the model).
+    pub name: String,
+    /// True for the model's own line.
+    pub model: bool,
+    pub auc: f64,
+    pub at_k: Vec<AuditAtK>,
+}
+
+/// Precision and lift in the top `k` percent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditAtK {
+    pub k: f64,
+    pub precision: f64,
+    pub lift: f64,
+    /// Positives among the top `ceil(k/100 · n)` leads.
+    pub hits: usize,
+}
+
+/// One point of a lift curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurvePoint {
+    pub k: f64,
+    pub precision: f64,
+    pub lift: f64,
+}
+
+/// A method's lift curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    pub name: String,
+    pub model: bool,
+    pub points: Vec<CurvePoint>,
+}
+
+/// An audit of the model's queue against the baselines.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditResult {
+    pub n: usize,
+    pub positives: usize,
+    pub methods: Vec<AuditMethod>,
+    pub curve: Vec<Curve>,
+}
+
+/// Name of the model's line in an audit: its column in the ranked CSV, so the numbers are those
+/// of `leadladder audit --score score` on the export.
+pub const MODEL_METHOD: &str = "score";
+
+/// K values (percent) of the lift curve.
+const CURVE_KS: [f64; 12] = [
+    0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0,
+];
+
+/// A lead file read for scoring, and what the model has said about its leads so far.
+#[derive(Debug)]
+pub struct Queue {
+    data: Dataset,
+    raw: RawRows,
+    /// The spec's names for the file's columns (the header, renamed by the mapping).
+    names: Vec<String>,
+    /// The bytes read, kept for the audit (which reads the outcome columns too).
+    source: Vec<u8>,
+    opts: IngestOptions,
+    scores: Vec<Option<Score>>,
+    reasons: Vec<Option<String>>,
+    has_outcomes: bool,
+    /// Each lead's cells, lower-cased and joined, built by the first [`Queue::filter`].
+    search: OnceLock<Vec<String>>,
+}
+
+impl Queue {
+    /// Reads a lead file with the scoring columns of `spec` ([`Spec::scoring`]); `opts` may
+    /// carry a column mapping ([`IngestOptions::rename`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_csv`]; a bad mapping as [`crate::mapping::renamed_header`].
+    pub fn read(spec: &Spec, bytes: Vec<u8>, opts: IngestOptions) -> Result<Self> {
+        let (data, raw) = read_csv_with_raw(&bytes, &spec.scoring(), &opts)?;
+        let names = if opts.rename.is_empty() {
+            raw.header.clone()
+        } else {
+            renamed_header(&raw.header, &opts.rename)?
+        };
+        let present: Vec<String> = names.iter().map(|h| normalize_name(h)).collect();
+        let outcomes = spec.outcome_columns();
+        let has_outcomes = !outcomes.is_empty()
+            && outcomes
+                .iter()
+                .all(|c| present.contains(&normalize_name(c)));
+        let n = data.leads.len();
+        Ok(Self {
+            data,
+            raw,
+            names,
+            source: bytes,
+            opts,
+            scores: vec![None; n],
+            reasons: vec![None; n],
+            has_outcomes,
+            search: OnceLock::new(),
+        })
+    }
+
+    /// Leads loaded.
+    pub fn len(&self) -> usize {
+        self.data.leads.len()
+    }
+
+    /// True when no lead was loaded.
+    pub fn is_empty(&self) -> bool {
+        self.data.leads.is_empty()
+    }
+
+    /// The loaded leads (scoring columns only).
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// What ingest saw.
+    pub fn report(&self) -> &IngestReport {
+        &self.data.report
+    }
+
+    /// The file's own header (what the export writes).
+    pub fn header(&self) -> &[String] {
+        &self.raw.header
+    }
+
+    /// True when the file has every outcome column of the spec, so it can be audited.
+    pub fn has_outcomes(&self) -> bool {
+        self.has_outcomes
+    }
+
+    /// The read as the page reports it.
+    pub fn load_report(&self) -> LoadReport {
+        let r = &self.data.report;
+        LoadReport {
+            rows: self.len(),
+            skipped: r.rows_skipped,
+            skipped_reasons: r.issues.iter().map(ToString::to_string).collect(),
+            encoding: r.encoding.clone(),
+            delimiter: r.delimiter.to_string(),
+            header: self.raw.header.clone(),
+            unused_columns: r.unused_columns.clone(),
+            has_outcomes: self.has_outcomes,
+            formula_cells: r.formula_like_cells,
+        }
+    }
+
+    /// The lead at `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoLead`] past the end.
+    pub fn lead(&self, index: usize) -> Result<&Lead> {
+        self.data.leads.get(index).ok_or(Error::NoLead {
+            index,
+            len: self.len(),
+        })
+    }
+
+    /// Leads `range`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LeadRange`] for a range outside the loaded leads.
+    pub fn leads(&self, range: Range<usize>) -> Result<&[Lead]> {
+        let len = self.len();
+        self.data.leads.get(range.clone()).ok_or(Error::LeadRange {
+            start: range.start,
+            end: range.end,
+            len,
+        })
+    }
+
+    /// Raw cells of leads `[start, end)` (clamped to the loaded leads), with the file's header.
+    pub fn rows(&self, start: usize, end: usize) -> RowsView {
+        let end = end.min(self.len());
+        let rows = (start.min(end)..end)
+            .map(|i| self.cells(i).map(str::to_string).collect())
+            .collect();
+        RowsView {
+            header: self.raw.header.clone(),
+            rows,
+        }
+    }
+
+    fn cells(&self, i: usize) -> impl Iterator<Item = &str> {
+        self.raw.get(i).into_iter().flatten()
+    }
+
+    /// For every loaded lead, the cells of `columns` (spec names, resolved through the mapping
+    /// and matched like headers; an unknown column gives empty cells), each cut to `max_len`
+    /// characters with `…`.
+    pub fn summary(&self, columns: &[String], max_len: usize) -> Vec<Vec<String>> {
+        let at: Vec<Option<usize>> = columns
+            .iter()
+            .map(|c| {
+                let key = normalize_name(c);
+                self.names.iter().position(|h| normalize_name(h) == key)
+            })
+            .collect();
+        let limit = max_len.max(1);
+        (0..self.len())
+            .map(|i| {
+                let cells: Vec<&str> = self.cells(i).collect();
+                at.iter()
+                    .map(|&c| {
+                        let v = c.and_then(|c| cells.get(c).copied()).unwrap_or("");
+                        if v.chars().count() > limit {
+                            let cut: String = v.chars().take(limit).collect();
+                            format!("{cut}…")
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Indices of the leads whose cells contain every whitespace-separated word of `query`,
+    /// ignoring case.
+    pub fn filter(&self, query: &str) -> Vec<u32> {
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        let texts = self.search.get_or_init(|| {
+            (0..self.len())
+                .map(|i| {
+                    self.cells(i)
+                        .collect::<Vec<_>>()
+                        .join("\u{1}")
+                        .to_lowercase()
+                })
+                .collect()
+        });
+        texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| words.iter().all(|w| t.contains(w.as_str())))
+            .filter_map(|(i, _)| u32::try_from(i).ok())
+            .collect()
+    }
+
+    /// Stores the scores of the leads at `indices`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NonFiniteScore`] naming the lead when a score is NaN or infinite (nothing of that
+    /// call is stored after it), [`Error::NoLead`] for a bad index, [`Error::InvalidArgument`]
+    /// when the two lists differ in length.
+    pub fn set_scores(&mut self, indices: &[usize], scores: &[Score]) -> Result<()> {
+        if indices.len() != scores.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} scores for {} leads",
+                scores.len(),
+                indices.len()
+            )));
+        }
+        for (&i, s) in indices.iter().zip(scores) {
+            let lead = self.lead(i)?;
+            if !s.is_finite() {
+                return Err(Error::NonFiniteScore {
+                    id: lead.id.to_string(),
+                    row: lead.row,
+                    rank: s.rank,
+                    p_convert: s.p_convert,
+                });
+            }
+            self.scores[i] = Some(*s);
+        }
+        Ok(())
+    }
+
+    /// Every lead's score.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotScored`] naming the first lead without one.
+    pub fn scores(&self) -> Result<Vec<Score>> {
+        self.scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.ok_or_else(|| Error::NotScored {
+                    index: i,
+                    row: self.data.leads[i].row,
+                })
+            })
+            .collect()
+    }
+
+    /// The queue order ([`queue_order`]): indices of the leads, best first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotScored`] until every lead is scored.
+    pub fn order(&self) -> Result<Vec<usize>> {
+        Ok(queue_order(&self.data.leads, &self.scores()?))
+    }
+
+    /// The ranked queue, best first, with grades.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotScored`] until every lead is scored.
+    pub fn ranking(&self) -> Result<Vec<RankedLead>> {
+        let scores = self.scores()?;
+        let order = queue_order(&self.data.leads, &scores);
+        let n = order.len();
+        Ok(order
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| RankedLead {
+                index: i,
+                id: self.data.leads[i].id.to_string(),
+                rank: k + 1,
+                score: scores[i].rank,
+                p_convert: scores[i].p_convert,
+                grade: grade_for_rank(k + 1, n).as_str().to_string(),
+            })
+            .collect())
+    }
+
+    /// Keeps a lead's reasons (one line, e.g. `budget_band (+0.41); …`) for the export.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoLead`] for a bad index.
+    pub fn set_reasons(&mut self, index: usize, reasons: String) -> Result<()> {
+        self.lead(index)?;
+        self.reasons[index] = Some(reasons);
+        Ok(())
+    }
+
+    /// Writes the ranked CSV: every column of the file, then rank, score, p_convert, grade and
+    /// reasons (for the explained leads), in queue order. Returns the rows written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotScored`] until every lead is scored; as [`write_queue_csv`].
+    pub fn write_csv(&self, w: impl Write) -> Result<u64> {
+        let scores = self.scores()?;
+        let order = queue_order(&self.data.leads, &scores);
+        write_queue_csv(w, &self.raw.header, &self.raw, &order, |i| {
+            (scores[i].rank, scores[i].p_convert, self.reasons[i].clone())
+        })
+    }
+
+    /// [`Queue::write_csv`] into a string.
+    pub fn export_csv(&self) -> Result<String> {
+        let mut out = Vec::new();
+        self.write_csv(&mut out)?;
+        String::from_utf8(out).map_err(|e| Error::InvalidArgument(format!("export: {e}")))
+    }
+
+    /// P@K and AUC of the model against recency, the hand tier sort and the file's existing
+    /// score columns, on every loaded lead (no split): the numbers `leadladder audit --score
+    /// score` gives on the ranked CSV, plus lift-curve points. `k_percents` are echoed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoOutcomes`] when the file lacks the outcome columns, [`Error::NotScored`]
+    /// until every lead is scored; as [`audit`].
+    pub fn audit(&self, spec: &Spec, k_percents: &[f64]) -> Result<AuditResult> {
+        if !self.has_outcomes {
+            return Err(Error::NoOutcomes);
+        }
+        let scores = self.scores()?;
+        let present: Vec<String> = self.names.iter().map(|h| normalize_name(h)).collect();
+        let mut audit_spec = spec.clone();
+        audit_spec
+            .columns
+            .score
+            .retain(|c| present.contains(&normalize_name(c)));
+        let full = read_csv(&self.source, &audit_spec, &self.opts)?;
+        let by_row: BTreeMap<u64, usize> = self
+            .data
+            .leads
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.row, i))
+            .collect();
+        let mut model = Vec::with_capacity(full.leads.len());
+        let mut probs = Vec::with_capacity(full.leads.len());
+        for lead in &full.leads {
+            let i = by_row
+                .get(&lead.row)
+                .ok_or_else(|| Error::OutcomeNotScored {
+                    id: lead.id.to_string(),
+                    row: lead.row,
+                })?;
+            model.push(f64::from(scores[*i].rank));
+            probs.push(f64::from(scores[*i].p_convert));
+        }
+        let mut ks: Vec<f64> = k_percents.to_vec();
+        for k in CURVE_KS {
+            if !ks.contains(&k) {
+                ks.push(k);
+            }
+        }
+        let opts = AuditOptions {
+            eval: EvalConfig {
+                k_percents: ks,
+                bootstrap: 0,
+                ..EvalConfig::default()
+            },
+            external: vec![ExternalScore {
+                name: MODEL_METHOD.into(),
+                scores: model,
+                probs: Some(probs),
+            }],
+            title: "Audit of the loaded file".into(),
+            ..AuditOptions::default()
+        };
+        let report = audit(&audit_spec, &full, &opts)?;
+        let methods = report
+            .methods
+            .iter()
+            .map(|m| AuditMethod {
+                name: m.name.clone(),
+                model: m.name == MODEL_METHOD,
+                auc: m.auc.value,
+                at_k: m
+                    .at_k
+                    .iter()
+                    .filter(|a| k_percents.contains(&a.k_percent))
+                    .map(|a| AuditAtK {
+                        k: a.k_percent,
+                        precision: a.precision.value,
+                        lift: a.lift,
+                        hits: a.hits,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let curve = report
+            .methods
+            .iter()
+            .map(|m| {
+                let mut points: Vec<CurvePoint> = m
+                    .at_k
+                    .iter()
+                    .filter(|a| CURVE_KS.contains(&a.k_percent))
+                    .map(|a| CurvePoint {
+                        k: a.k_percent,
+                        precision: a.precision.value,
+                        lift: a.lift,
+                    })
+                    .collect();
+                points.sort_by(|a, b| a.k.total_cmp(&b.k));
+                Curve {
+                    name: m.name.clone(),
+                    model: m.name == MODEL_METHOD,
+                    points,
+                }
+            })
+            .collect();
+        Ok(AuditResult {
+            n: report.n,
+            positives: report.positives,
+            methods,
+            curve,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::dataset::Policy;
+
+    const SPEC: &str = r#"
+[columns]
+id = "lead_id"
+created_at = "created_at"
+categorical = ["channel"]
+text = ["dialogue"]
+score = ["crm_score"]
+[label]
+column = "outcome"
+equals = "won"
+[[tier]]
+name = "web first"
+when = { column = "channel", equals = "web" }
+"#;
+
+    fn spec() -> Spec {
+        Spec::from_toml(SPEC).unwrap()
+    }
+
+    /// `n` leads; every seventh has won, a few dialogues start like formulas.
+    fn csv(n: usize) -> Vec<u8> {
+        let mut out = String::from("lead_id,created_at,channel,dialogue,crm_score,outcome\n");
+        for i in 0..n {
+            let channel = ["web", "shop", "phone"][i % 3];
+            let dialogue = if i % 11 == 0 {
+                "=1+1"
+            } else {
+                "customer: hello"
+            };
+            let outcome = if i % 7 == 0 { "won" } else { "lost" };
+            out += &format!(
+                "L{i:03},2025-01-{:02},{channel},\"{dialogue}\",{},{outcome}\n",
+                1 + i % 28,
+                (i * 13) % 17
+            );
+        }
+        out.into_bytes()
+    }
+
+    /// A stand-in score per lead (the queue never looks inside the model).
+    fn fake(i: usize) -> Score {
+        let r = ((i * 37) % 101) as f32 / 10.0 - 5.0;
+        Score {
+            rank: r,
+            logit: r,
+            p_convert: 1.0 / (1.0 + (-r).exp()),
+        }
+    }
+
+    fn scored(n: usize) -> Queue {
+        let mut q = Queue::read(&spec(), csv(n), IngestOptions::default()).unwrap();
+        assert!(q.has_outcomes());
+        let idx: Vec<usize> = (0..q.len()).collect();
+        let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
+        q.set_scores(&idx, &scores).unwrap();
+        q
+    }
+
+    #[test]
+    fn ranking_is_best_first_with_grades() {
+        let q = scored(120);
+        let ranked = q.ranking().unwrap();
+        assert_eq!(ranked.len(), 120);
+        for w in ranked.windows(2) {
+            assert!(w[0].score >= w[1].score);
+            assert_eq!(w[1].rank, w[0].rank + 1);
+        }
+        assert_eq!(
+            (ranked[0].grade.as_str(), ranked[119].grade.as_str()),
+            ("A", "D")
+        );
+        let mut seen: Vec<usize> = ranked.iter().map(|r| r.index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..120).collect::<Vec<_>>());
+        assert_eq!(q.order().unwrap()[0], ranked[0].index);
+    }
+
+    #[test]
+    fn ties_go_to_the_newer_lead_then_the_smaller_id() {
+        let q = Queue::read(&spec(), csv(4), IngestOptions::default()).unwrap();
+        let same = Score {
+            rank: 1.0,
+            logit: 1.0,
+            p_convert: 0.5,
+        };
+        let order = queue_order(&q.data().leads, &[same; 4]);
+        // created_at 2025-01-01..04: newest first.
+        assert_eq!(order, vec![3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn unscored_and_non_finite_leads_are_refused() {
+        let mut q = Queue::read(&spec(), csv(30), IngestOptions::default()).unwrap();
+        q.set_scores(&[0, 1], &[fake(0), fake(1)]).unwrap();
+        let err = q.ranking().unwrap_err().to_string();
+        assert!(
+            err.contains("lead 2") && err.contains("not scored"),
+            "{err}"
+        );
+        assert!(q.export_csv().is_err());
+        assert_eq!(q.rows(0, 5).rows.len(), 5);
+        assert_eq!(q.rows(28, 99).rows.len(), 2);
+        let (start, end) = (3, 2);
+        assert!(q.leads(start..end).is_err() && q.leads(0..31).is_err());
+        assert!(q.set_scores(&[0], &[]).is_err());
+        assert!(q.set_scores(&[30], &[fake(0)]).is_err());
+        let nan = Score {
+            rank: f32::NAN,
+            ..fake(0)
+        };
+        let err = q.set_scores(&[4], &[nan]).unwrap_err().to_string();
+        assert!(err.contains("`L004`") && err.contains("row 5"), "{err}");
+    }
+
+    #[test]
+    fn export_keeps_the_file_columns_adds_the_ranking_and_neutralises_formulas() {
+        let mut q = scored(40);
+        let first = q.ranking().unwrap()[0].clone();
+        q.set_reasons(first.index, "channel (+0.50)".into())
+            .unwrap();
+        let out = q.export_csv().unwrap();
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "lead_id,created_at,channel,dialogue,crm_score,outcome,rank,score,p_convert,grade,reasons"
+        );
+        let top = lines.next().unwrap();
+        assert!(top.starts_with(first.id.as_str()), "{top}");
+        assert!(top.ends_with(",A,channel (+0.50)"), "{top}");
+        assert!(out.contains(",'=1+1,"), "formula cell not neutralised");
+        assert_eq!(out.lines().count(), 41);
+    }
+
+    #[test]
+    fn audit_names_the_model_and_echoes_k() {
+        let q = scored(300);
+        let ks = [1.0, 5.0, 12.5];
+        let a = q.audit(&spec(), &ks).unwrap();
+        assert_eq!(a.n, 300);
+        let model = a.methods.iter().find(|m| m.name == MODEL_METHOD).unwrap();
+        assert!(model.model);
+        assert_eq!(a.methods.iter().filter(|m| m.model).count(), 1);
+        let got: Vec<f64> = model.at_k.iter().map(|x| x.k).collect();
+        assert_eq!(got, ks.to_vec());
+        // hits at 12.5% are counted among the top ceil(0.125 · 300) = 38 leads.
+        assert!(model.at_k[2].hits <= 38);
+        let names: Vec<&str> = a.methods.iter().map(|m| m.name.as_str()).collect();
+        assert!(
+            names.contains(&"crm_score") && names.len() >= 4,
+            "{names:?}"
+        );
+        let curve = a.curve.iter().find(|c| c.model).unwrap();
+        assert!((curve.points.last().unwrap().lift - 1.0).abs() < 1e-9);
+        // Without the outcome column there is nothing to audit against.
+        let text = String::from_utf8(csv(20))
+            .unwrap()
+            .replace(",outcome\n", ",result\n");
+        let q = Queue::read(&spec(), text.into_bytes(), IngestOptions::default()).unwrap();
+        assert!(matches!(q.audit(&spec(), &ks), Err(Error::NoOutcomes)));
+    }
+
+    #[test]
+    fn a_mapping_reads_renamed_columns_and_the_export_keeps_the_file_header() {
+        let text = String::from_utf8(csv(20)).unwrap();
+        let renamed = text
+            .replacen("channel", "Source", 1)
+            .replacen("outcome", "Result", 1);
+        assert!(
+            Queue::read(
+                &spec(),
+                renamed.clone().into_bytes(),
+                IngestOptions::default()
+            )
+            .is_err()
+        );
+        let mut opts = IngestOptions {
+            policy: Policy::Strict,
+            ..IngestOptions::default()
+        };
+        opts.rename.insert("channel".into(), "Source".into());
+        opts.rename.insert("outcome".into(), "Result".into());
+        let mut q = Queue::read(&spec(), renamed.into_bytes(), opts).unwrap();
+        let report = q.load_report();
+        assert_eq!(report.rows, 20);
+        assert!(report.header.contains(&"Source".to_string()));
+        assert!(report.has_outcomes, "a mapped outcome column counts");
+        let summary = q.summary(&["lead_id".into(), "channel".into(), "nope".into()], 2);
+        assert_eq!(summary[0], vec!["L0…", "we…", ""]);
+        let idx: Vec<usize> = (0..20).collect();
+        let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
+        q.set_scores(&idx, &scores).unwrap();
+        assert!(
+            q.export_csv()
+                .unwrap()
+                .starts_with("lead_id,created_at,Source,")
+        );
+        assert_eq!(q.audit(&spec(), &[10.0]).unwrap().n, 20);
+    }
+
+    #[test]
+    fn filter_finds_every_word_in_any_cell_ignoring_case() {
+        let q = Queue::read(&spec(), csv(30), IngestOptions::default()).unwrap();
+        assert_eq!(q.filter("l007"), vec![7]);
+        let both = q.filter("WEB hello");
+        let expected: Vec<u32> = (0..30u32).filter(|i| i % 3 == 0 && i % 11 != 0).collect();
+        assert_eq!(both, expected);
+        assert_eq!(q.filter("").len(), 30);
+        assert!(q.filter("web phone").is_empty());
+    }
+}
