@@ -1,11 +1,16 @@
-//! The model configuration carried in a bundle's `config` metadata key.
+//! The model configuration carried in a bundle's `config` metadata key: the project's one Qwen2
+//! configuration, used by the trainer, the bundle loader and the Burn scorer alike.
 //!
-//! [`ModelConfig`] holds the Hugging Face Qwen2 fields under their `config.json` names, so an HF
-//! `config.json` deserialises into it (unknown keys ignored). [`BundleConfig`] flattens those
+//! [`ModelConfig`] holds the Hugging Face Qwen2 fields under their `config.json` names and
+//! deserialises straight from an HF `config.json` (unknown keys ignored) with strict rules: a
+//! config that asks for something the runtimes cannot run (another `model_type`, an activation
+//! other than SiLU, sliding-window attention, scaled RoPE, an odd head dimension, inconsistent
+//! head counts…) is refused with a message naming the field. [`BundleConfig`] flattens those
 //! fields next to the ranker's own keys, so the stored JSON is an HF-style config plus
 //! `architecture`, `max_tokens`, `heads`, `dtype`, `calibration`, `pad_token_id`, `eos_token_id`.
 //! [`ModelConfig::expected_tensors`] is the single list of tensor names and shapes that the
-//! exporter, every loader and the tests agree on.
+//! exporter, every loader and the tests agree on; [`ModelConfig::forward_flops`] and
+//! [`BundleConfig::gpu_bytes_needed`] are the cost formulas of a forward pass.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,19 +27,12 @@ pub const HEADS: [&str; 2] = ["rank", "point"];
 /// Largest accepted `num_hidden_layers` (guards loaders against absurd configs).
 pub const MAX_LAYERS: usize = 1024;
 
-fn default_max_position_embeddings() -> usize {
-    32768
-}
-fn default_rope_theta() -> f64 {
-    10000.0
-}
-fn default_rms_norm_eps() -> f64 {
-    1e-6
-}
-
-/// The Hugging Face Qwen2 configuration fields a scorer needs. Field names match `config.json`;
-/// defaults for the optional ones match `transformers.Qwen2Config`.
+/// The Hugging Face Qwen2 configuration fields a model needs. Field names match `config.json`;
+/// defaults for the optional ones match `transformers.Qwen2Config` (`num_key_value_heads`: the
+/// query heads; `max_position_embeddings` 32768; `rope_theta` 10000, also read from
+/// transformers 5's `rope_parameters`; `rms_norm_eps` 1e-6; untied embeddings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawConfig")]
 pub struct ModelConfig {
     /// Rows of the embedding (and of `lm_head` when untied); may exceed the tokenizer's ids.
     pub vocab_size: usize,
@@ -44,22 +42,118 @@ pub struct ModelConfig {
     pub intermediate_size: usize,
     /// Number of decoder layers (at most [`MAX_LAYERS`]).
     pub num_hidden_layers: usize,
-    /// Query heads (divides `hidden_size`).
+    /// Query heads (divides `hidden_size` into an even head dimension).
     pub num_attention_heads: usize,
     /// Grouped-query attention: key/value heads (divides `num_attention_heads`).
     pub num_key_value_heads: usize,
-    /// Longest sequence the RoPE tables cover (default 32768).
-    #[serde(default = "default_max_position_embeddings")]
+    /// Longest sequence the RoPE tables cover.
     pub max_position_embeddings: usize,
-    /// RoPE base (default 10000).
-    #[serde(default = "default_rope_theta")]
+    /// RoPE base.
     pub rope_theta: f64,
-    /// RMSNorm epsilon (default 1e-6).
-    #[serde(default = "default_rms_norm_eps")]
+    /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
     /// When true there is no `lm_head.weight`: the LM head reuses `model.embed_tokens.weight`.
-    #[serde(default)]
     pub tie_word_embeddings: bool,
+}
+
+/// A RoPE block of `config.json` (`rope_parameters` or the older `rope_scaling`).
+#[derive(Deserialize)]
+struct RawRope {
+    rope_theta: Option<f64>,
+    rope_type: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// `config.json` as written, before the rules of [`ModelConfig`] are applied.
+#[derive(Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    rope_theta: Option<f64>,
+    rope_parameters: Option<RawRope>,
+    rope_scaling: Option<RawRope>,
+    rms_norm_eps: Option<f64>,
+    tie_word_embeddings: Option<bool>,
+    hidden_act: Option<String>,
+    use_sliding_window: Option<bool>,
+    head_dim: Option<usize>,
+}
+
+impl TryFrom<RawConfig> for ModelConfig {
+    /// The reason, naming the field.
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> std::result::Result<Self, String> {
+        if let Some(mt) = &raw.model_type
+            && mt != ARCHITECTURE
+        {
+            return Err(format!(
+                "`model_type` is {mt:?}; only {ARCHITECTURE:?} models can be run"
+            ));
+        }
+        if let Some(act) = &raw.hidden_act
+            && act != "silu"
+        {
+            return Err(format!(
+                "`hidden_act` is {act:?}; only \"silu\" (the SwiGLU MLP) is supported"
+            ));
+        }
+        if raw.use_sliding_window == Some(true) {
+            return Err(
+                "`use_sliding_window` is true; sliding-window attention is not supported".into(),
+            );
+        }
+        for (key, rope) in [
+            ("rope_parameters", &raw.rope_parameters),
+            ("rope_scaling", &raw.rope_scaling),
+        ] {
+            let Some(rope) = rope else { continue };
+            let kind = rope
+                .rope_type
+                .as_deref()
+                .or(rope.kind.as_deref())
+                .unwrap_or("default");
+            if kind != "default" {
+                return Err(format!(
+                    "`{key}` asks for RoPE type {kind:?}; only the default RoPE is supported"
+                ));
+            }
+        }
+        let cfg = ModelConfig {
+            vocab_size: raw.vocab_size,
+            hidden_size: raw.hidden_size,
+            intermediate_size: raw.intermediate_size,
+            num_hidden_layers: raw.num_hidden_layers,
+            num_attention_heads: raw.num_attention_heads,
+            num_key_value_heads: raw.num_key_value_heads.unwrap_or(raw.num_attention_heads),
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(32_768),
+            rope_theta: raw
+                .rope_parameters
+                .as_ref()
+                .and_then(|r| r.rope_theta)
+                .or(raw.rope_theta)
+                .unwrap_or(10_000.0),
+            rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+        };
+        cfg.check()?;
+        if let Some(hd) = raw.head_dim
+            && hd != cfg.head_dim()
+        {
+            return Err(format!(
+                "`head_dim` is {hd}, but `hidden_size` / `num_attention_heads` is {}",
+                cfg.head_dim()
+            ));
+        }
+        Ok(cfg)
+    }
 }
 
 impl ModelConfig {
@@ -70,9 +164,17 @@ impl ModelConfig {
             .unwrap_or(0)
     }
 
-    /// Checks that the dimensions are positive and consistent. The error names the field.
+    /// Checks that the runtimes can run this shape: dimensions positive and consistent, an even
+    /// head dimension, finite positive RoPE base and norm epsilon. The error names the field
+    /// (as metadata key `config`).
     pub fn validate(&self) -> Result<()> {
-        let bad = |reason: String| Err(Error::bad_meta("config", reason));
+        self.check()
+            .map_err(|reason| Error::bad_meta("config", reason))
+    }
+
+    /// [`ModelConfig::validate`]'s rules, with the reason as plain text (for callers that
+    /// report it as their own configuration error, like the trainer).
+    pub fn check(&self) -> std::result::Result<(), String> {
         for (name, v) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -83,17 +185,17 @@ impl ModelConfig {
             ("max_position_embeddings", self.max_position_embeddings),
         ] {
             if v == 0 {
-                return bad(format!("`{name}` must be positive"));
+                return Err(format!("`{name}` must be positive"));
             }
         }
         if self.num_hidden_layers > MAX_LAYERS {
-            return bad(format!(
+            return Err(format!(
                 "`num_hidden_layers` is {}, more than the supported {MAX_LAYERS}",
                 self.num_hidden_layers
             ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return bad(format!(
+            return Err(format!(
                 "`hidden_size` {} is not a multiple of `num_attention_heads` {}",
                 self.hidden_size, self.num_attention_heads
             ));
@@ -102,24 +204,75 @@ impl ModelConfig {
             .num_attention_heads
             .is_multiple_of(self.num_key_value_heads)
         {
-            return bad(format!(
+            return Err(format!(
                 "`num_attention_heads` {} is not a multiple of `num_key_value_heads` {}",
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
+        if !self.head_dim().is_multiple_of(2) {
+            return Err(format!(
+                "`hidden_size` / `num_attention_heads` = {} is an odd head dimension; RoPE \
+                 rotates the two halves of each head, so it must be even",
+                self.head_dim()
+            ));
+        }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return bad(format!(
+            return Err(format!(
                 "`rope_theta` must be finite and positive, got {}",
                 self.rope_theta
             ));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return bad(format!(
+            return Err(format!(
                 "`rms_norm_eps` must be finite and positive, got {}",
                 self.rms_norm_eps
             ));
         }
         Ok(())
+    }
+
+    /// The config as a Hugging Face `config.json` value (`Qwen2ForCausalLM`, f32, SiLU, no
+    /// sliding window), which deserialises back to the same [`ModelConfig`]. Writes
+    /// `rope_theta` both at top level and in `rope_parameters`, which old and new transformers
+    /// read.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": ARCHITECTURE,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rope_theta": self.rope_theta,
+            "rope_parameters": {"rope_theta": self.rope_theta, "rope_type": "default"},
+            "rms_norm_eps": self.rms_norm_eps,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "hidden_act": "silu",
+            "use_sliding_window": false,
+            "attention_dropout": 0.0,
+            "torch_dtype": "float32",
+        })
+    }
+
+    /// Forward FLOPs of one batch of `b` sequences padded to `p` tokens (2 per multiply-add).
+    ///
+    /// Per layer and token: q and o projections `h·h` each, k and v `h·kv` each (kv = key/value
+    /// heads × head dim), the SwiGLU MLP `3·h·i`; per layer and sequence the attention scores
+    /// and the weighted sum, `p·p·h` each (every query against every padded key, as computed).
+    /// The two heads add `2·h` per sequence. Norms, RoPE, softmax and the embedding lookup are
+    /// not counted.
+    pub fn forward_flops(&self, b: usize, p: usize) -> f64 {
+        let h = self.hidden_size as f64;
+        let kv = (self.num_key_value_heads * self.head_dim()) as f64;
+        let i = self.intermediate_size as f64;
+        let (b, p) = (b as f64, p as f64);
+        let per_token = 2.0 * (2.0 * h * h + 2.0 * h * kv + 3.0 * h * i);
+        let attention = 2.0 * 2.0 * p * p * h;
+        let per_layer = b * (p * per_token + attention);
+        self.num_hidden_layers as f64 * per_layer + b * 2.0 * 2.0 * h
     }
 
     /// Every tensor a Qwen2 ranker with the [`HEADS`] has, with its shape (`[out, in]` for
@@ -288,6 +441,17 @@ impl BundleConfig {
         }
         Ok(())
     }
+
+    /// Bytes of the largest GPU buffer a forward pass of `batch` sequences of `max_tokens`
+    /// tokens needs: the attention scores, the MLP activations or the embedding matrix (f32).
+    pub fn gpu_bytes_needed(&self, batch: usize) -> u64 {
+        let m = &self.model;
+        let (b, t) = (batch as u64, self.max_tokens as u64);
+        let attention = b * m.num_attention_heads as u64 * t * t * 4;
+        let mlp = b * t * m.intermediate_size as u64 * 4;
+        let embed = m.vocab_size as u64 * m.hidden_size as u64 * 4;
+        attention.max(mlp).max(embed)
+    }
 }
 
 /// The first field of a config JSON object whose value has the wrong type, as a message.
@@ -321,4 +485,89 @@ fn field_error(v: &serde_json::Value) -> Option<String> {
         .or_else(|| check::<Calibration>(v, "calibration"))
         .or_else(|| check::<u32>(v, "pad_token_id"))
         .or_else(|| check::<u32>(v, "eos_token_id"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tiny() -> ModelConfig {
+        ModelConfig {
+            vocab_size: 10,
+            hidden_size: 4,
+            intermediate_size: 6,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            max_position_embeddings: 16,
+            rope_theta: 10000.0,
+            rms_norm_eps: 1e-6,
+            tie_word_embeddings: false,
+        }
+    }
+
+    #[test]
+    fn flops_count_projections_attention_and_heads() {
+        let cfg = tiny();
+        // kv = 1 head × 2 dims = 2. Per token: 2·(2·16 + 2·8 + 3·24) = 240. Attention for p = 3:
+        // 4·9·4 = 144. One sequence of 3 tokens: 2 layers · (3·240 + 144) + 2·2·4 = 1744.
+        assert_eq!(cfg.forward_flops(1, 3), 1744.0);
+        assert_eq!(cfg.forward_flops(2, 3), 2.0 * 1744.0);
+    }
+
+    #[test]
+    fn gpu_bytes_are_the_largest_buffer() {
+        let cfg = BundleConfig::new(tiny(), 16, 0, 1);
+        // attention 8·2·16·16·4 = 16384 > mlp 8·16·6·4 = 3072 > embedding 10·4·4 = 160.
+        assert_eq!(cfg.gpu_bytes_needed(8), 16384);
+        assert_eq!(cfg.gpu_bytes_needed(0), 160);
+    }
+
+    #[test]
+    fn hf_json_round_trips_and_strict_rules_name_the_field() {
+        let cfg = tiny();
+        let back: ModelConfig = serde_json::from_value(cfg.to_hf_json()).unwrap();
+        assert_eq!(back, cfg);
+        // Optional fields take transformers' defaults.
+        let min: ModelConfig = serde_json::from_str(
+            r#"{"vocab_size": 10, "hidden_size": 8, "intermediate_size": 6,
+                "num_hidden_layers": 1, "num_attention_heads": 2,
+                "rope_parameters": {"rope_theta": 500.0, "rope_type": "default"}}"#,
+        )
+        .unwrap();
+        assert_eq!(min.num_key_value_heads, 2);
+        assert_eq!(min.max_position_embeddings, 32768);
+        assert_eq!(min.rope_theta, 500.0);
+        assert!(!min.tie_word_embeddings);
+        for (key, value, needle) in [
+            ("model_type", serde_json::json!("llama"), "model_type"),
+            ("hidden_act", serde_json::json!("gelu"), "hidden_act"),
+            (
+                "use_sliding_window",
+                serde_json::json!(true),
+                "use_sliding_window",
+            ),
+            (
+                "rope_scaling",
+                serde_json::json!({"type": "linear", "factor": 2.0}),
+                "rope_scaling",
+            ),
+            ("head_dim", serde_json::json!(4), "head_dim"),
+            ("hidden_size", serde_json::json!(6), "odd head dimension"),
+            (
+                "num_key_value_heads",
+                serde_json::json!(3),
+                "num_key_value_heads",
+            ),
+            ("rms_norm_eps", serde_json::json!(0.0), "rms_norm_eps"),
+        ] {
+            let mut v = cfg.to_hf_json();
+            v[key] = value;
+            let err = serde_json::from_value::<ModelConfig>(v)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{key}: {err}");
+        }
+    }
 }

@@ -268,6 +268,8 @@ pub struct Bundle {
     /// Every tensor of [`crate::ModelConfig::expected_tensors`] (no `.scale` companions):
     /// shape and row-major f32 values.
     pub tensors: Tensors,
+    /// Size in bytes of the file it was read from.
+    pub size: usize,
 }
 
 impl Bundle {
@@ -287,6 +289,7 @@ impl Bundle {
             ladder,
             provenance,
             tensors,
+            size: bytes.len(),
         })
     }
 

@@ -6,18 +6,22 @@
 //! ([`FORMAT`]), `config` ([`BundleConfig`]), `tokenizer` (`tokenizer.json`), `ladder` (the spec),
 //! `prompt_version`, `metrics`, `provenance` ([`Provenance`]).
 //!
-//! [`write_bundle`] produces it (the trainer); [`Bundle::from_bytes`] checks and loads it (the
-//! native and browser scorers); [`ModelConfig::expected_tensors`] is the tensor list both agree
-//! on. [`LeadTokenizer`] turns a lead into token ids the same way everywhere.
+//! [`write_bundle`] produces it (the trainer); [`Bundle::from_bytes`] checks and loads it, once
+//! per bundle (the native and browser scorers); [`Bundle::info`] describes it. [`ModelConfig`]
+//! is the project's one Qwen2 configuration, parsed strictly from Hugging Face `config.json`,
+//! and [`ModelConfig::expected_tensors`] the tensor list every writer and loader agrees on.
+//! [`LeadTokenizer`] turns a lead into token ids the same way everywhere.
 //!
-//! Builds for `wasm32-unknown-unknown` with default features: no file system (except the
-//! native-only [`read_file`]), no threads, no panics on any input.
+//! Must not: depend on an ML runtime (candle, Burn) or the model; touch the file system (except
+//! the native-only [`read_file`]); use threads; panic on any input. Builds for
+//! `wasm32-unknown-unknown` with default features.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod info;
 pub mod tokenizer;
 
 pub use config::{ARCHITECTURE, BundleConfig, Calibration, HEADS, ModelConfig};
@@ -25,6 +29,7 @@ pub use error::{Error, Result};
 pub use format::{
     Bundle, BundleMeta, FORMAT, Provenance, SCALE_SUFFIX, StoreDtype, Tensors, keys, write_bundle,
 };
+pub use info::BundleInfo;
 pub use tokenizer::{EOS_TOKEN, Encoded, LeadTokenizer, PAD_TOKEN, train_bpe};
 
 /// Reads and checks a bundle file (native targets only).

@@ -29,12 +29,15 @@ fn edit(dtype: StoreDtype, f: impl FnOnce(&mut Parts)) -> Vec<u8> {
     join(&p)
 }
 
+/// Edits the stored config JSON.
+fn with_config(p: &mut Parts, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_str(&p.meta["config"]).unwrap();
+    f(&mut v);
+    p.meta.insert("config".into(), v.to_string());
+}
+
 fn edit_config(dtype: StoreDtype, f: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
-    edit(dtype, |p| {
-        let mut v: serde_json::Value = serde_json::from_str(&p.meta["config"]).unwrap();
-        f(&mut v);
-        p.meta.insert("config".into(), v.to_string());
-    })
+    edit(dtype, |p| with_config(p, f))
 }
 
 /// A container with a hand-written header.
@@ -226,6 +229,25 @@ fn bad_config() {
         ("rms_norm_eps", serde_json::json!(-1.0), "rms_norm_eps"),
         ("eos_token_id", serde_json::json!(1), "eos_token_id"),
         ("pad_token_id", serde_json::json!(10_000), "pad_token_id"),
+        // Shapes and settings the scorers cannot run: refused at load, naming the field.
+        (
+            "num_attention_heads",
+            serde_json::json!(16),
+            "odd head dimension",
+        ),
+        ("head_dim", serde_json::json!(8), "head_dim"),
+        ("hidden_act", serde_json::json!("gelu"), "hidden_act"),
+        ("model_type", serde_json::json!("llama"), "model_type"),
+        (
+            "use_sliding_window",
+            serde_json::json!(true),
+            "use_sliding_window",
+        ),
+        (
+            "rope_scaling",
+            serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+            "rope_scaling",
+        ),
     ] {
         let b = edit_config(StoreDtype::F32, |v| {
             v[field] = value;
@@ -668,6 +690,14 @@ fn corpus_cases() -> Vec<Case> {
             "`config`",
         ),
         case(
+            "odd_head_dim.safetensors",
+            canonical_edit(StoreDtype::Int8, |p| {
+                with_config(p, |v| v["num_attention_heads"] = serde_json::json!(16))
+            }),
+            |e| matches!(e, Error::BadMetadata { key, .. } if key == "config"),
+            "odd head dimension",
+        ),
+        case(
             "bad_ladder_json.safetensors",
             canonical_edit(StoreDtype::Int8, |p| {
                 p.meta.insert("ladder".into(), "{\"columns\": [".into());
@@ -709,9 +739,7 @@ fn corpus_cases() -> Vec<Case> {
         case(
             "tokenizer_vocab_mismatch.safetensors",
             canonical_edit(StoreDtype::Int8, |p| {
-                let mut v: serde_json::Value = serde_json::from_str(&p.meta["config"]).unwrap();
-                v["vocab_size"] = serde_json::json!(280);
-                p.meta.insert("config".into(), v.to_string());
+                with_config(p, |v| v["vocab_size"] = serde_json::json!(280))
             }),
             |e| {
                 matches!(

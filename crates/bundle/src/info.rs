@@ -1,0 +1,59 @@
+//! [`BundleInfo`]: what a bundle is, in the words a page shows (and `inspectBundle` returns).
+
+use leadladder_core::SpecInfo;
+use serde::Serialize;
+
+use crate::format::Bundle;
+
+/// A checked bundle described: format, size, storage, shape, prompt version, the spec it was
+/// trained with, its stored metrics and provenance. Built once per loaded bundle
+/// ([`Bundle::info`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleInfo {
+    /// The `format` tag.
+    pub format: String,
+    /// Size of the bundle file in bytes.
+    pub bytes: usize,
+    /// How the 2-D weights are stored (`f32`, `f16`, `int8`).
+    pub dtype: String,
+    /// Total parameter count ([`Bundle::parameters`]).
+    pub parameters: usize,
+    /// Prompt budget in tokens.
+    pub max_tokens: usize,
+    /// Rows of the embedding.
+    pub vocab_size: usize,
+    /// The prompt rendering version.
+    pub prompt_version: String,
+    /// The columns the model reads, by role, and its label.
+    pub spec: SpecInfo,
+    /// The stored evaluation report.
+    pub metrics: serde_json::Value,
+    /// Data hash, seed, code version, preset, creation time.
+    pub provenance: serde_json::Value,
+}
+
+impl Bundle {
+    /// Number of parameters (elements of every tensor, heads included).
+    pub fn parameters(&self) -> usize {
+        self.tensors.values().map(|(_, v)| v.len()).sum()
+    }
+
+    /// The bundle described.
+    pub fn info(&self) -> BundleInfo {
+        BundleInfo {
+            format: self.meta.format.clone(),
+            bytes: self.size,
+            dtype: self.config.dtype.name().to_string(),
+            parameters: self.parameters(),
+            max_tokens: self.config.max_tokens,
+            vocab_size: self.config.model.vocab_size,
+            prompt_version: self.meta.prompt_version.clone(),
+            spec: SpecInfo::new(&self.ladder),
+            // Both were checked to be JSON when the bundle was read.
+            metrics: serde_json::from_str(&self.meta.metrics_json)
+                .unwrap_or(serde_json::Value::Null),
+            provenance: serde_json::to_value(&self.provenance).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
