@@ -27,6 +27,8 @@ pub mod report;
 pub mod rng;
 pub mod spec;
 pub mod split;
+#[cfg(test)]
+mod testing;
 pub mod value;
 
 pub use dataset::{Column, Dataset, IngestOptions, IngestReport, Lead, Policy, Schema};

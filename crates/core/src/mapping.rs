@@ -139,18 +139,7 @@ pub fn renamed_header(header: &[String], rename: &BTreeMap<String, String>) -> R
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    const SPEC: &str = r#"
-[columns]
-id = "lead_id"
-created_at = "created_at"
-categorical = ["channel", "budget_band"]
-text = ["dialogue"]
-score = ["crm_score"]
-[label]
-column = "outcome"
-equals = "won"
-"#;
+    use crate::testing::spec;
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -158,9 +147,8 @@ equals = "won"
 
     #[test]
     fn suggestion_matches_normalized_names_lists_missing_and_roles() {
-        let spec = Spec::from_toml(SPEC).unwrap();
-        let header = strings(&["Lead ID", "created_at", "Channel", "dialogue", "Outcome"]);
-        let s = suggest(&spec, &header);
+        let header = strings(&["Lead ID", "created_at", "Channel", "Outcome", "notes"]);
+        let s = suggest(&spec(), &header);
         assert_eq!(
             s.mapping.get("lead_id").map(String::as_str),
             Some("Lead ID")
@@ -169,7 +157,7 @@ equals = "won"
             s.mapping.get("channel").map(String::as_str),
             Some("Channel")
         );
-        assert_eq!(s.missing, vec!["budget_band"]);
+        assert_eq!(s.missing, vec!["dialogue"]);
         let listed: Vec<(&str, Role, bool)> = s
             .columns
             .iter()
@@ -181,14 +169,13 @@ equals = "won"
                 ("lead_id", Role::Id, true),
                 ("created_at", Role::CreatedAt, true),
                 ("channel", Role::Categorical, true),
-                ("budget_band", Role::Categorical, true),
                 ("dialogue", Role::Text, true),
                 ("crm_score", Role::Score, false),
                 ("outcome", Role::Outcome, false),
             ]
         );
-        assert_eq!(s.columns[6].file.as_deref(), Some("Outcome"));
-        assert_eq!(s.columns[5].file, None);
+        assert_eq!(s.columns[5].file.as_deref(), Some("Outcome"));
+        assert_eq!(s.columns[4].file, None);
     }
 
     #[test]

@@ -458,6 +458,65 @@ pub fn ece(probs: &[f64], labels: &[bool], bins: usize) -> Result<f64> {
         .sum())
 }
 
+/// Ranks `0..n` of `xs` in increasing order; equal values share their average rank.
+fn average_ranks(xs: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..xs.len()).collect();
+    idx.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));
+    let mut ranks = vec![0.0; xs.len()];
+    let mut start = 0;
+    while start < idx.len() {
+        let mut end = start + 1;
+        while end < idx.len() && xs[idx[end]] == xs[idx[start]] {
+            end += 1;
+        }
+        let average = (start + end - 1) as f64 / 2.0;
+        for &i in &idx[start..end] {
+            ranks[i] = average;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// Spearman's rank correlation of two scorings of the same leads: the Pearson correlation of
+/// their ranks, equal scores sharing their average rank. 1 when both order the leads alike,
+/// −1 when one reverses the other.
+///
+/// Errors when the lengths differ, a score is `NaN`, there are fewer than two scores, or one
+/// scoring gives every lead the same score.
+pub fn spearman(a: &[f64], b: &[f64]) -> Result<f64> {
+    if a.len() != b.len() {
+        return Err(invalid(format!(
+            "the two scorings differ in length ({} vs {})",
+            a.len(),
+            b.len()
+        )));
+    }
+    check_scores(a)?;
+    check_scores(b)?;
+    if a.len() < 2 {
+        return Err(invalid(format!(
+            "rank correlation needs at least 2 scores, got {}",
+            a.len()
+        )));
+    }
+    let (ra, rb) = (average_ranks(a), average_ranks(b));
+    let mean = (a.len() - 1) as f64 / 2.0;
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        let (dx, dy) = (x - mean, y - mean);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        return Err(invalid(
+            "a scoring that gives every lead the same score has no rank correlation".into(),
+        ));
+    }
+    Ok(sab / (saa * sbb).sqrt())
+}
+
 /// What [`evaluate`] computes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -859,5 +918,24 @@ mod tests {
         );
         let (lo, hi) = (r.auc.lo.unwrap(), r.auc.hi.unwrap());
         assert!(lo <= hi);
+    }
+
+    #[test]
+    fn spearman_hand_cases() {
+        let up = [1.0, 2.0, 3.0, 4.0];
+        assert!(close(
+            spearman(&up, &[10.0, 20.0, 30.0, 40.0]).unwrap(),
+            1.0
+        ));
+        assert!(close(spearman(&up, &[4.0, 3.0, 2.0, 1.0]).unwrap(), -1.0));
+        // Without ties it is 1 − 6Σd² / (n(n² − 1)): d = (0, 0, 1, −1) gives 1 − 12/60.
+        assert!(close(spearman(&up, &[1.0, 2.0, 4.0, 3.0]).unwrap(), 0.8));
+        // Ties share their average rank: ranks (0, 1.5, 1.5, 3) against (0, 1, 2, 3).
+        let tied = spearman(&up, &[1.0, 2.0, 2.0, 3.0]).unwrap();
+        assert!(close(tied, 4.5 / (5.0f64 * 4.5).sqrt()), "{tied}");
+        assert!(spearman(&up, &[1.0; 4]).is_err());
+        assert!(spearman(&up, &up[..3]).is_err());
+        assert!(spearman(&[1.0], &[1.0]).is_err());
+        assert!(spearman(&[1.0, f64::NAN], &[1.0, 2.0]).is_err());
     }
 }

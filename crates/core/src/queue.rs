@@ -114,20 +114,12 @@ pub struct AuditAtK {
     pub hits: usize,
 }
 
-/// One point of a lift curve.
-#[derive(Debug, Clone, Serialize)]
-pub struct CurvePoint {
-    pub k: f64,
-    pub precision: f64,
-    pub lift: f64,
-}
-
-/// A method's lift curve.
+/// A method's lift curve: its P@K at fixed K values, in increasing K.
 #[derive(Debug, Clone, Serialize)]
 pub struct Curve {
     pub name: String,
     pub model: bool,
-    pub points: Vec<CurvePoint>,
+    pub points: Vec<AuditAtK>,
 }
 
 /// An audit of the model's queue against the baselines.
@@ -511,48 +503,40 @@ impl Queue {
             ..AuditOptions::default()
         };
         let report = audit(&audit_spec, &full, &opts)?;
-        let methods = report
-            .methods
-            .iter()
-            .map(|m| AuditMethod {
-                name: m.name.clone(),
-                model: m.name == MODEL_METHOD,
-                auc: m.auc.value,
-                at_k: m
-                    .at_k
-                    .iter()
-                    .filter(|a| k_percents.contains(&a.k_percent))
-                    .map(|a| AuditAtK {
-                        k: a.k_percent,
-                        precision: a.precision.value,
-                        lift: a.lift,
-                        hits: a.hits,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let curve = report
+        let (methods, curve) = report
             .methods
             .iter()
             .map(|m| {
-                let mut points: Vec<CurvePoint> = m
-                    .at_k
-                    .iter()
-                    .filter(|a| CURVE_KS.contains(&a.k_percent))
-                    .map(|a| CurvePoint {
-                        k: a.k_percent,
-                        precision: a.precision.value,
-                        lift: a.lift,
-                    })
-                    .collect();
+                // The method's P@K at the given K values.
+                let at_k = |ks: &[f64]| -> Vec<AuditAtK> {
+                    m.at_k
+                        .iter()
+                        .filter(|a| ks.contains(&a.k_percent))
+                        .map(|a| AuditAtK {
+                            k: a.k_percent,
+                            precision: a.precision.value,
+                            lift: a.lift,
+                            hits: a.hits,
+                        })
+                        .collect()
+                };
+                let mut points = at_k(&CURVE_KS);
                 points.sort_by(|a, b| a.k.total_cmp(&b.k));
-                Curve {
+                let model = m.name == MODEL_METHOD;
+                let method = AuditMethod {
                     name: m.name.clone(),
-                    model: m.name == MODEL_METHOD,
+                    model,
+                    auc: m.auc.value,
+                    at_k: at_k(k_percents),
+                };
+                let curve = Curve {
+                    name: m.name.clone(),
+                    model,
                     points,
-                }
+                };
+                (method, curve)
             })
-            .collect();
+            .unzip();
         Ok(AuditResult {
             n: report.n,
             positives: report.positives,
@@ -567,45 +551,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::dataset::Policy;
-
-    const SPEC: &str = r#"
-[columns]
-id = "lead_id"
-created_at = "created_at"
-categorical = ["channel"]
-text = ["dialogue"]
-score = ["crm_score"]
-[label]
-column = "outcome"
-equals = "won"
-[[tier]]
-name = "web first"
-when = { column = "channel", equals = "web" }
-"#;
-
-    fn spec() -> Spec {
-        Spec::from_toml(SPEC).unwrap()
-    }
-
-    /// `n` leads; every seventh has won, a few dialogues start like formulas.
-    fn csv(n: usize) -> Vec<u8> {
-        let mut out = String::from("lead_id,created_at,channel,dialogue,crm_score,outcome\n");
-        for i in 0..n {
-            let channel = ["web", "shop", "phone"][i % 3];
-            let dialogue = if i % 11 == 0 {
-                "=1+1"
-            } else {
-                "customer: hello"
-            };
-            let outcome = if i % 7 == 0 { "won" } else { "lost" };
-            out += &format!(
-                "L{i:03},2025-01-{:02},{channel},\"{dialogue}\",{},{outcome}\n",
-                1 + i % 28,
-                (i * 13) % 17
-            );
-        }
-        out.into_bytes()
-    }
+    use crate::testing::{csv, spec};
 
     /// A stand-in score per lead (the queue never looks inside the model).
     fn fake(i: usize) -> Score {
