@@ -9,6 +9,16 @@ pub enum Error {
     /// A tensor the model needs is missing or has the wrong shape (names the tensor).
     #[error("tensor `{name}`: {reason}")]
     Tensor { name: String, reason: String },
+    /// A queue or lead error from `leadladder-core` (bad lead index, non-finite score…).
+    #[error(transparent)]
+    Core(#[from] leadladder_core::Error),
+    /// A lead could not be turned into token ids.
+    #[error("lead `{id}` (row {row}): {source}")]
+    Encode {
+        id: String,
+        row: u64,
+        source: leadladder_bundle::Error,
+    },
     /// Bad input to the scorer (empty sequence, too long, token id out of range…).
     #[error("{0}")]
     Input(String),

@@ -22,11 +22,20 @@ pub enum FactorKind {
 /// One reason: a field or turn and how much the rank score drops without it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Factor {
-    /// The column name (`budget_band`) or the turn (`dialogue turn 3: "…"`).
+    /// The column name (`budget_band`) or the turn (`dialogue turn 3: "…"`), as the export's
+    /// `reasons` column names it (`factor` in JSON).
+    #[serde(rename = "factor")]
     pub name: String,
     pub kind: FactorKind,
     /// Full rank score minus the score with this factor removed.
     pub delta: f32,
+}
+
+/// The reasons of one lead of a queue, by its index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub index: usize,
+    pub reasons: Vec<Factor>,
 }
 
 /// Longest turn excerpt kept in a factor's name.

@@ -1,11 +1,16 @@
-//! The Burn Qwen2 ranker: bundle loading from bytes (no filesystem, so it runs on wasm32),
-//! batched scoring on Flex CPU or wgpu (Vulkan natively, WebGPU in the browser), and
-//! occlusion explanations.
+//! The Burn Qwen2 ranker: a checked bundle uploaded once to Flex CPU or wgpu (Vulkan natively,
+//! WebGPU in the browser), batched scoring, occlusion explanations, and the model's part of the
+//! ranked queue (scoring and explaining the leads of a [`leadladder_core::Queue`]), which
+//! `leadladder rank` and the page both use.
+//!
+//! Must not: read files (bundles arrive as bytes or as a parsed [`leadladder_bundle::Bundle`],
+//! so it runs on wasm32), parse a bundle more than once per load, or hold pipeline logic the
+//! queue owns (order, export, audit); its config and cost formulas are the bundle crate's.
 //!
 //! ```no_run
-//! # fn main() -> leadladder_model::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use leadladder_model::{DeviceKind, Scorer};
-//! let bytes = std::fs::read("web/models/demo.int8.safetensors").map_err(|e| leadladder_model::Error::Input(e.to_string()))?;
+//! let bytes = std::fs::read("web/models/demo.int8.safetensors")?;
 //! let scorer = Scorer::from_bytes(&bytes, DeviceKind::Cpu)?;
 //! let ids = vec![vec![5u32, 9, 0]];
 //! let scores = scorer.score_ids(&ids)?;
@@ -15,10 +20,12 @@
 
 mod error;
 pub mod explain;
+mod queue;
 pub mod qwen2;
 mod scorer;
 
 pub use error::{Error, Result};
-pub use explain::{Factor, FactorKind};
+pub use explain::{Explanation, Factor, FactorKind};
+pub use queue::SCORE_BLOCK;
 pub use qwen2::Ranker;
-pub use scorer::{BundleInfo, DeviceInfo, DeviceKind, Score, Scorer};
+pub use scorer::{DeviceInfo, DeviceKind, Score, Scorer, gpu_limits_fit};

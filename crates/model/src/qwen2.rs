@@ -5,34 +5,44 @@
 //! `RotaryEncoding`), grouped-query attention with q/k/v biases, a causal AND padding mask, a
 //! SwiGLU MLP, the final norm, last-real-token pooling, then `score.rank` and `score.point`.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use leadladder_bundle::ModelConfig;
+use leadladder_bundle::{ModelConfig, Tensors};
 
 use crate::{Error, Result};
 
 /// Additive attention bias for a blocked (query, key) pair; finite, like the trainer's.
 pub const MASKED: f32 = -1e9;
 
-/// Takes tensors by name from a bundle's f32 tensors, so that each is consumed exactly once;
-/// [`WeightSource::finish`] fails on any tensor left over.
-pub(crate) struct WeightSource {
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+/// Takes tensors by name from a bundle's f32 tensors, each exactly once;
+/// [`WeightSource::finish`] fails on any tensor left over. Borrows the bundle: each tensor is
+/// copied to the device when taken, so the host never holds a second copy of the weights.
+pub(crate) struct WeightSource<'a> {
+    tensors: &'a Tensors,
+    taken: BTreeSet<&'a str>,
     device: Device,
 }
 
-impl WeightSource {
-    pub(crate) fn new(tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>, device: Device) -> Self {
-        Self { tensors, device }
+impl<'a> WeightSource<'a> {
+    pub(crate) fn new(tensors: &'a Tensors, device: Device) -> Self {
+        Self {
+            tensors,
+            taken: BTreeSet::new(),
+            device,
+        }
     }
 
-    fn take_raw(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let (s, v) = self.tensors.remove(name).ok_or_else(|| Error::Tensor {
+    fn take_raw(&mut self, name: &str, shape: &[usize]) -> Result<&'a [f32]> {
+        let missing = || Error::Tensor {
             name: name.to_string(),
             reason: "missing from the bundle".into(),
-        })?;
+        };
+        let (key, (s, v)) = self.tensors.get_key_value(name).ok_or_else(missing)?;
+        if !self.taken.insert(key.as_str()) {
+            return Err(missing());
+        }
         if s != shape {
             return Err(Error::Tensor {
                 name: name.to_string(),
@@ -44,13 +54,16 @@ impl WeightSource {
 
     fn vector(&mut self, name: &str, n: usize) -> Result<Tensor<1>> {
         let v = self.take_raw(name, &[n])?;
-        Ok(Tensor::from_data(TensorData::new(v, [n]), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(v.to_vec(), [n]),
+            &self.device,
+        ))
     }
 
     fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
         let v = self.take_raw(name, &[rows, cols])?;
         Ok(Tensor::from_data(
-            TensorData::new(v, [rows, cols]),
+            TensorData::new(v.to_vec(), [rows, cols]),
             &self.device,
         ))
     }
@@ -76,7 +89,11 @@ impl WeightSource {
     }
 
     pub(crate) fn finish(self) -> Result<()> {
-        match self.tensors.keys().next() {
+        match self
+            .tensors
+            .keys()
+            .find(|n| !self.taken.contains(n.as_str()))
+        {
             None => Ok(()),
             Some(name) => Err(Error::Tensor {
                 name: name.clone(),
@@ -307,11 +324,7 @@ pub struct Ranker {
 impl Ranker {
     /// Builds the model from a bundle's checked f32 tensors, taking every tensor exactly once
     /// (the untied `lm_head.weight`, which scoring never needs, is checked and dropped).
-    pub(crate) fn load(
-        cfg: &ModelConfig,
-        tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-        device: &Device,
-    ) -> Result<Self> {
+    pub(crate) fn load(cfg: &ModelConfig, tensors: &Tensors, device: &Device) -> Result<Self> {
         let h = cfg.hidden_size;
         let mut src = WeightSource::new(tensors, device.clone());
         let embed_tokens = src.matrix("model.embed_tokens.weight", cfg.vocab_size, h)?;

@@ -1,8 +1,11 @@
-//! [`Scorer`]: a loaded bundle on a device, from token ids or leads to scores.
+//! [`Scorer`]: a checked bundle on a device, from token ids or leads to scores.
+
+use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor};
-use leadladder_bundle::{Bundle, BundleConfig, BundleMeta, LeadTokenizer, Provenance};
+use leadladder_bundle::{Bundle, BundleConfig, BundleInfo, LeadTokenizer};
 use leadladder_core::dataset::{Lead, Schema};
+pub use leadladder_core::queue::Score;
 use leadladder_core::spec::Spec;
 use serde::Serialize;
 
@@ -34,17 +37,6 @@ impl std::str::FromStr for DeviceKind {
     }
 }
 
-/// Scores of one lead.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Score {
-    /// Ranking-head score: higher ranks first.
-    pub rank: f32,
-    /// Pointwise-head logit before calibration.
-    pub logit: f32,
-    /// Calibrated probability of conversion, `sigmoid(a * logit + b)`.
-    pub p_convert: f32,
-}
-
 /// Which device a scorer runs on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceInfo {
@@ -54,28 +46,13 @@ pub struct DeviceInfo {
     pub description: String,
 }
 
-/// Everything in a bundle except its weights (those live on the device).
-#[derive(Debug, Clone)]
-pub struct BundleInfo {
-    /// The metadata as stored (format, config, tokenizer, ladder, metrics, provenance…).
-    pub meta: BundleMeta,
-    /// The parsed config (architecture, heads, dtype, calibration, max_tokens…).
-    pub config: BundleConfig,
-    /// The ladder spec the model was trained with.
-    pub spec: Spec,
-    /// Data hash, seed, code version.
-    pub provenance: Provenance,
-    /// Size of the bundle in bytes.
-    pub bytes: usize,
-    /// Number of parameters.
-    pub parameters: usize,
-}
-
 /// A bundle loaded onto a device.
 #[derive(Debug)]
 pub struct Scorer {
     ranker: Ranker,
     tokenizer: LeadTokenizer,
+    config: BundleConfig,
+    spec: Spec,
     info: BundleInfo,
     device_info: DeviceInfo,
 }
@@ -99,7 +76,7 @@ fn native_device(kind: DeviceKind) -> Result<Device> {
         }
         #[cfg(all(feature = "wgpu", target_arch = "wasm32"))]
         DeviceKind::Wgpu => Err(Error::Device(
-            "in a browser the WebGPU device must be created asynchronously: use Scorer::from_bytes_async"
+            "in a browser the WebGPU device must be created asynchronously: use Scorer::from_bundle_async"
                 .into(),
         )),
         #[cfg(not(feature = "wgpu"))]
@@ -107,17 +84,45 @@ fn native_device(kind: DeviceKind) -> Result<Device> {
     }
 }
 
+/// Whether a GPU whose adapter reports `limits` (WebGPU names, e.g. `maxStorageBufferBindingSize`)
+/// can hold a model that needs `needed` bytes in one storage buffer
+/// ([`BundleConfig::gpu_bytes_needed`]); when not, the reason in words a user can act on. An
+/// adapter that reports no such limit is given the benefit of the doubt (the warm-up forward
+/// pass, [`Scorer::check_device_async`], still has to succeed).
+pub fn gpu_limits_fit(
+    limits: &BTreeMap<String, f64>,
+    needed: u64,
+) -> std::result::Result<(), String> {
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    match limits.get("maxStorageBufferBindingSize") {
+        Some(&max) if max < needed as f64 => Err(format!(
+            "this GPU allows storage buffers of at most {:.1} MiB and the model needs {:.1} MiB \
+             (maxStorageBufferBindingSize), so it runs on the CPU",
+            mib(max),
+            mib(needed as f64)
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Scorer {
     /// Checks a bundle ([`Bundle::from_bytes`]: format, metadata, every tensor) and uploads it
     /// to a device created synchronously (native only for wgpu).
     pub fn from_bytes(bytes: &[u8], kind: DeviceKind) -> Result<Self> {
-        let device = native_device(kind)?;
-        Self::on_device(bytes, kind, device)
+        Self::from_bundle(&Bundle::from_bytes(bytes)?, kind)
     }
 
-    /// Like [`Scorer::from_bytes`], creating the device asynchronously (required for WebGPU in
+    /// Uploads a checked bundle to a device created synchronously (native only for wgpu). The
+    /// bundle is not parsed again: a caller that must decide something from it first (the page
+    /// checks the GPU's limits against its config) parses it once and passes it here.
+    pub fn from_bundle(bundle: &Bundle, kind: DeviceKind) -> Result<Self> {
+        let device = native_device(kind)?;
+        Self::on_device(bundle, kind, device)
+    }
+
+    /// Like [`Scorer::from_bundle`], creating the device asynchronously (required for WebGPU in
     /// a browser).
-    pub async fn from_bytes_async(bytes: &[u8], kind: DeviceKind) -> Result<Self> {
+    pub async fn from_bundle_async(bundle: &Bundle, kind: DeviceKind) -> Result<Self> {
         let device = match kind {
             DeviceKind::Cpu => Device::flex(),
             #[cfg(feature = "wgpu")]
@@ -134,33 +139,18 @@ impl Scorer {
             #[cfg(not(feature = "wgpu"))]
             DeviceKind::Wgpu => return Err(no_gpu()),
         };
-        Self::on_device(bytes, kind, device)
+        Self::on_device(bundle, kind, device)
     }
 
-    /// Loads a checked bundle onto an existing device.
-    pub fn on_device(bytes: &[u8], kind: DeviceKind, device: Device) -> Result<Self> {
-        let bundle = Bundle::from_bytes(bytes)?;
-        let Bundle {
-            meta,
-            config,
-            tokenizer,
-            ladder,
-            provenance,
-            tensors,
-        } = bundle;
-        let parameters = tensors.values().map(|(_, v)| v.len()).sum();
-        let ranker = Ranker::load(&config.model, tensors, &device)?;
+    /// Uploads a checked bundle to an existing device.
+    pub fn on_device(bundle: &Bundle, kind: DeviceKind, device: Device) -> Result<Self> {
+        let ranker = Ranker::load(&bundle.config.model, &bundle.tensors, &device)?;
         Ok(Self {
             ranker,
-            tokenizer,
-            info: BundleInfo {
-                meta,
-                config,
-                spec: ladder,
-                provenance,
-                bytes: bytes.len(),
-                parameters,
-            },
+            tokenizer: bundle.tokenizer.clone(),
+            config: bundle.config.clone(),
+            spec: bundle.ladder.clone(),
+            info: bundle.info(),
             device_info: DeviceInfo {
                 kind,
                 description: format!("{device:?}"),
@@ -168,9 +158,19 @@ impl Scorer {
         })
     }
 
-    /// The bundle's metadata, config and spec.
-    pub fn bundle(&self) -> &BundleInfo {
+    /// The bundle described (built once, at load).
+    pub fn info(&self) -> &BundleInfo {
         &self.info
+    }
+
+    /// The bundle's config (architecture, heads, dtype, calibration, max_tokens…).
+    pub fn config(&self) -> &BundleConfig {
+        &self.config
+    }
+
+    /// The ladder spec the model was trained with.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
     }
 
     /// The device in use.
@@ -195,11 +195,32 @@ impl Scorer {
             .encode_lead(
                 schema,
                 lead,
-                &self.info.spec.parse.turn_separator,
-                self.info.config.max_tokens,
+                &self.spec.parse.turn_separator,
+                self.config.max_tokens,
             )
-            .map_err(|e| Error::Input(format!("lead `{}` (row {}): {e}", lead.id, lead.row)))?;
+            .map_err(|source| Error::Encode {
+                id: lead.id.to_string(),
+                row: lead.row,
+                source,
+            })?;
         Ok(enc.ids)
+    }
+
+    /// Proves the device computes before it is trusted: scores one EOS-only sequence and
+    /// checks the result is finite (asynchronous read, for a browser's GPU).
+    pub async fn check_device_async(&self) -> Result<()> {
+        let eos = self.tokenizer.eos_id();
+        let warm = self
+            .score_ids_async(&[vec![eos]])
+            .await
+            .map_err(|e| Error::Device(format!("a test forward pass failed: {e}")))?;
+        if warm.iter().all(|s| s.rank.is_finite()) {
+            Ok(())
+        } else {
+            Err(Error::Device(
+                "a test forward pass gave non-finite scores".into(),
+            ))
+        }
     }
 
     fn forward(&self, batch: &[Vec<u32>]) -> Result<Tensor<2>> {
@@ -214,7 +235,7 @@ impl Scorer {
                 values.len()
             )));
         }
-        let cal = self.info.config.calibration;
+        let cal = self.config.calibration;
         Ok(values
             .chunks_exact(2)
             .map(|c| Score {
@@ -273,31 +294,34 @@ impl Scorer {
     }
 
     /// Scores many sequences in length-sorted batches; results in input order.
+    /// `progress` gets the number of sequences scored so far after each batch.
     pub fn score_many(
         &self,
         ids: &[Vec<u32>],
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Score>> {
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        let mut out = vec![
-            Score {
-                rank: 0.0,
-                logit: 0.0,
-                p_convert: 0.0
-            };
-            ids.len()
-        ];
+        let mut out = vec![UNSCORED; ids.len()];
         let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            let scores = self.score_ids(&batch)?;
-            for (&i, s) in chunk.iter().zip(scores) {
-                out[i] = s;
-            }
+        for chunk in length_sorted_batches(ids, batch_size) {
+            let scores = self.score_ids(&gather(ids, &chunk))?;
+            place(&mut out, &chunk, scores);
             done += chunk.len();
             progress(done);
+        }
+        Ok(out)
+    }
+
+    /// [`Scorer::score_many`] with asynchronous reads (for the browser).
+    pub async fn score_many_async(
+        &self,
+        ids: &[Vec<u32>],
+        batch_size: usize,
+    ) -> Result<Vec<Score>> {
+        let mut out = vec![UNSCORED; ids.len()];
+        for chunk in length_sorted_batches(ids, batch_size) {
+            let scores = self.score_ids_async(&gather(ids, &chunk)).await?;
+            place(&mut out, &chunk, scores);
         }
         Ok(out)
     }
@@ -326,10 +350,7 @@ impl Scorer {
         let (base_ids, variants) = self.explain_inputs(schema, lead)?;
         let mut all = vec![base_ids];
         all.extend(variants.iter().map(|(_, _, ids)| ids.clone()));
-        let mut scores = Vec::with_capacity(all.len());
-        for chunk in all.chunks(16) {
-            scores.extend(self.score_ids_async(chunk).await?);
-        }
+        let scores = self.score_many_async(&all, 16).await?;
         Ok(explain::rank_factors(
             scores[0].rank,
             &with_scores(&variants, &scores[1..]),
@@ -344,11 +365,39 @@ impl Scorer {
         lead: &Lead,
     ) -> Result<(Vec<u32>, Vec<(String, explain::FactorKind, Vec<u32>)>)> {
         let base = self.encode(schema, lead)?;
-        let variants = explain::occlusions(schema, lead, &self.info.spec.parse.turn_separator)
+        let variants = explain::occlusions(schema, lead, &self.spec.parse.turn_separator)
             .into_iter()
             .map(|(name, kind, l)| Ok((name, kind, self.encode(schema, &l)?)))
             .collect::<Result<Vec<_>>>()?;
         Ok((base, variants))
+    }
+}
+
+/// A placeholder for a sequence not scored yet.
+const UNSCORED: Score = Score {
+    rank: 0.0,
+    logit: 0.0,
+    p_convert: 0.0,
+};
+
+/// Indices of `ids` in batches of at most `batch_size`, shortest sequences first (less padding
+/// per batch; the sort is stable, so equal lengths keep their order).
+fn length_sorted_batches(ids: &[Vec<u32>], batch_size: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+fn gather(ids: &[Vec<u32>], chunk: &[usize]) -> Vec<Vec<u32>> {
+    chunk.iter().map(|&i| ids[i].clone()).collect()
+}
+
+fn place(out: &mut [Score], chunk: &[usize], scores: Vec<Score>) {
+    for (&i, s) in chunk.iter().zip(scores) {
+        out[i] = s;
     }
 }
 
@@ -368,4 +417,29 @@ fn no_gpu() -> Error {
     Error::Device(
         "this build has no GPU support (rebuild leadladder-model with the `wgpu` feature)".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::gpu_limits_fit;
+
+    #[test]
+    fn gpu_limits_name_the_limit_and_both_sizes_when_too_small() {
+        let mut limits = BTreeMap::new();
+        limits.insert(
+            "maxStorageBufferBindingSize".to_string(),
+            128.0 * 1024.0 * 1024.0,
+        );
+        assert_eq!(gpu_limits_fit(&limits, 64 << 20), Ok(()));
+        assert_eq!(gpu_limits_fit(&limits, 128 << 20), Ok(()));
+        let err = gpu_limits_fit(&limits, 300 << 20).unwrap_err();
+        assert!(err.contains("128.0 MiB"), "{err}");
+        assert!(err.contains("300.0 MiB"), "{err}");
+        assert!(err.contains("maxStorageBufferBindingSize"), "{err}");
+        assert_eq!(gpu_limits_fit(&BTreeMap::new(), u64::MAX), Ok(()));
+    }
 }

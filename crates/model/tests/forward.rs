@@ -67,13 +67,13 @@ fn padding_in_a_batch_does_not_change_a_score() {
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let scorer = Scorer::from_bytes(&demo_bundle(), DeviceKind::Cpu).unwrap();
-    let vocab = scorer.bundle().config.model.vocab_size as u32;
+    let vocab = scorer.config().model.vocab_size as u32;
     assert!(matches!(scorer.score_ids(&[vec![]]), Err(Error::Input(_))));
     assert!(matches!(
         scorer.score_ids(&[vec![1, vocab]]),
         Err(Error::Input(_))
     ));
-    let too_long = vec![1u32; scorer.bundle().config.model.max_position_embeddings + 1];
+    let too_long = vec![1u32; scorer.config().model.max_position_embeddings + 1];
     assert!(matches!(
         scorer.score_ids(&[too_long]),
         Err(Error::Input(_))

@@ -32,20 +32,21 @@ pub fn synth(leads: usize, seed: u64) -> (Spec, Dataset) {
     .unwrap()
 }
 
-fn ranks(x: &[f32]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut r = vec![0.0; x.len()];
-    for (pos, &i) in idx.iter().enumerate() {
-        r[i] = pos as f64;
-    }
-    r
+/// Spearman rank correlation of two f32 scorings ([`leadladder_core::metrics::spearman`]).
+pub fn spearman(a: &[f32], b: &[f32]) -> f64 {
+    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    leadladder_core::metrics::spearman(&wide(a), &wide(b)).unwrap()
 }
 
-/// Spearman rank correlation (no ties expected in continuous scores).
-pub fn spearman(a: &[f32], b: &[f32]) -> f64 {
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
-    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+/// Runs a future to completion on this thread (the Flex backend's reads are ready at once; a
+/// pending poll just yields and polls again).
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
 }
