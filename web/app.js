@@ -90,9 +90,10 @@ function secondsText(s) {
 
 // ---------------------------------------------------------------- device and model
 
-/** The audit's name for the model's own ranking is its export column, `score`; say what it is. */
-function methodLabel(name) {
-  return name === 'score' ? 'leadladder model (score)' : name;
+/** An audit line's label: the model's own line (flagged by the engine) is named by its export
+ * column; say what it is. */
+function methodLabel(method) {
+  return method.model ? `leadladder model (${method.name})` : method.name;
 }
 
 function renderDevice() {
@@ -129,9 +130,8 @@ async function modelSize() {
 }
 
 function describeModel(info) {
-  const spec = info.spec;
-  const inputs = [...spec.categorical, ...spec.numeric, ...spec.boolean, ...spec.text];
-  return `${info.format}, ${info.dtype} weights, ${num(info.parameters)} parameters (${formatBytes(info.bytes)}), reads ${inputs.length} columns (${inputs.join(', ')}); predicts ${spec.label}.`;
+  const { inputs, label } = info.spec;
+  return `${info.format}, ${info.dtype} weights, ${num(info.parameters)} parameters (${formatBytes(info.bytes)}), reads ${inputs.length} columns (${inputs.join(', ')}); predicts ${label}.`;
 }
 
 function afterModelLoaded(result, label) {
@@ -221,37 +221,32 @@ async function onCsvFile(name, bytes) {
   else $('file-status').textContent = `${name}: ${formatBytes(bytes.length)}, ${sniff.header.length} columns. The column check runs once the model is loaded.`;
 }
 
-function specRoles(spec) {
-  const roles = [
-    ['Lead id', [spec.id], true],
-    ['Created at', [spec.createdAt], true],
-    ['Category', spec.categorical, true],
-    ['Number', spec.numeric, true],
-    ['Yes/no', spec.boolean, true],
-    ['Conversation', spec.text, true],
-    ['Existing score', spec.score, false],
-    ['Outcome (audit only)', spec.outcomeColumns, false],
-  ];
-  return roles.flatMap(([role, cols, required]) => cols.map((col) => ({ role, col, required })));
-}
+/** How the mapping form names each role the engine reports. */
+const ROLE_LABELS = {
+  id: 'Lead id',
+  created_at: 'Created at',
+  categorical: 'Category',
+  numeric: 'Number',
+  boolean: 'Yes/no',
+  text: 'Conversation',
+  score: 'Existing score',
+  outcome: 'Outcome (audit only)',
+};
 
 async function prepareMapping() {
   if (!state.model || !state.header) return;
+  // Every column the model's spec reads, in form order, with its role and matching header cell.
   const suggestion = await client.suggestMapping(state.header);
   const grid = $('mapping-fields');
   grid.replaceChildren();
-  const seen = new Set();
-  specRoles(state.model.spec).forEach(({ role, col, required }, i) => {
-    if (seen.has(col)) return;
-    seen.add(col);
+  suggestion.columns.forEach(({ column, role, required, file }, i) => {
     const id = `map-${i}`;
-    const select = el('select', { id, 'data-spec': col });
+    const select = el('select', { id, 'data-spec': column });
     select.append(el('option', { value: '', text: required ? '— missing —' : '— not in this file —' }));
     for (const h of state.header) select.append(el('option', { value: h, text: h }));
-    const suggested = suggestion.mapping[col] ?? (state.header.includes(col) ? col : '');
-    select.value = suggested;
-    const label = el('label', { for: id }, el('span', { class: 'role', text: role }), ` ${col}`);
-    const wrap = el('div', { class: `map-item${required && !suggested ? ' missing' : ''}` }, label, select);
+    select.value = file ?? '';
+    const label = el('label', { for: id }, el('span', { class: 'role', text: ROLE_LABELS[role] ?? role }), ` ${column}`);
+    const wrap = el('div', { class: `map-item${required && !file ? ' missing' : ''}` }, label, select);
     select.addEventListener('change', () => {
       wrap.classList.toggle('missing', required && !select.value);
     });
@@ -261,7 +256,7 @@ async function prepareMapping() {
   const missing = suggestion.missing || [];
   $('file-status').textContent = missing.length
     ? `${state.csv.name}: the model needs ${missing.join(', ')}; pick the matching columns below.`
-    : `${state.csv.name}: all ${seen.size} columns the model knows were found. Press “Rank my leads”.`;
+    : `${state.csv.name}: all ${suggestion.columns.length} columns the model knows were found. Press “Rank my leads”.`;
 }
 
 function currentMapping() {
@@ -337,11 +332,9 @@ async function showRanking() {
   state.filterSet = null;
   $('filter-input').value = '';
   const spec = state.model.spec;
-  const mapping = currentMapping() || {};
-  const csvCol = (c) => mapping[c] || c;
   state.keyColumns = [...spec.categorical.slice(0, 2), ...spec.numeric.slice(0, 1)];
-  const columns = [csvCol(spec.id), ...state.keyColumns.map(csvCol), csvCol(spec.text[0] || '')];
-  state.cells = await client.summary(columns, 160);
+  // Named as the spec names them; the engine resolves them through the file's column mapping.
+  state.cells = await client.summary([spec.id, ...state.keyColumns, spec.text[0] || ''], 160);
 
   const sort = $('sort-select');
   for (const opt of [...sort.options]) if (opt.dataset.key) opt.remove();
@@ -528,7 +521,7 @@ async function showAudit() {
   );
   const body = el('tbody');
   for (const m of result.methods) {
-    const tr = el('tr', { 'data-method': m.name }, el('th', { scope: 'row', text: methodLabel(m.name) }), el('td', { text: m.auc.toFixed(3), 'data-auc': String(m.auc) }));
+    const tr = el('tr', { 'data-method': m.name }, el('th', { scope: 'row', text: methodLabel(m) }), el('td', { text: m.auc.toFixed(3), 'data-auc': String(m.auc) }));
     for (const a of m.atK) {
       tr.append(el('td', { text: `${pct(a.precision)} (×${a.lift.toFixed(1)})`, 'data-k': String(a.k), 'data-precision': String(a.precision), 'data-lift': String(a.lift), 'data-hits': String(a.hits) }));
     }
@@ -570,7 +563,7 @@ function drawChart() {
     const cls = CURVE_COLORS[i % CURVE_COLORS.length];
     const d = c.points.map((p, j) => `${j ? 'L' : 'M'}${x(p.k).toFixed(1)},${y(p[metric]).toFixed(1)}`).join(' ');
     root.append(svg('path', { d, class: `curve ${cls}`, 'data-method': c.name }));
-    legend.append(el('li', {}, el('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), el('span', { text: methodLabel(c.name) })));
+    legend.append(el('li', {}, el('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), el('span', { text: methodLabel(c) })));
   });
   $('audit-chart').replaceChildren(root, legend);
   $('audit-caption').textContent = metric === 'lift'

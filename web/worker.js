@@ -13,7 +13,7 @@ let build = null; // { name: 'gpu' | 'cpu', reason: string }
 let initPromise = null;
 let scorer = null;
 let bundleInfo = null;
-let loaded = null; // { report, header, rows: string[][] }
+let loaded = null; // the LoadReport of the loaded file (its rows stay in the wasm module)
 let scored = false;
 let cancelRequested = false;
 let lastSpeed = null; // { leads, seconds, leadsPerSec }
@@ -151,18 +151,20 @@ function loadCsv({ bytes, mapping, onError }) {
   needScorer();
   loaded = null;
   scored = false;
-  const report = scorer.loadCsv(bytes, mapping || null, onError || 'strict');
-  const { header, rows } = scorer.rows(0, report.rows);
-  loaded = { report, header, rows, lower: null };
-  return report;
+  loaded = scorer.loadCsv(bytes, mapping || null, onError || 'strict');
+  return loaded;
 }
 
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+function needFile() {
+  if (!loaded) throw new Error('Load a CSV file first.');
+}
+
 async function scoreAll(id) {
   needScorer();
-  if (!loaded) throw new Error('Load a CSV file first.');
-  const total = loaded.report.rows;
+  needFile();
+  const total = loaded.rows;
   cancelRequested = false;
   scored = false;
   const started = performance.now();
@@ -193,94 +195,6 @@ function ranking() {
   return scorer.ranking();
 }
 
-function rows({ start, end }) {
-  if (!loaded) throw new Error('Load a CSV file first.');
-  const s = Math.max(0, start | 0);
-  const e = Math.min(loaded.rows.length, end | 0);
-  return { header: loaded.header, rows: loaded.rows.slice(s, e) };
-}
-
-// Selected columns of every loaded row, long cells cut to `maxLen` characters (for the table).
-function summary({ columns, maxLen }) {
-  if (!loaded) throw new Error('Load a CSV file first.');
-  const at = columns.map((c) => loaded.header.indexOf(c));
-  const limit = Math.max(1, maxLen | 0);
-  return loaded.rows.map((row) =>
-    at.map((i) => {
-      const v = i >= 0 && i < row.length ? row[i] : '';
-      return v.length > limit ? `${v.slice(0, limit)}…` : v;
-    }),
-  );
-}
-
-// Indices (into the loaded rows) whose cells contain every word of the query.
-function filter({ query }) {
-  if (!loaded) throw new Error('Load a CSV file first.');
-  const words = String(query || '').toLowerCase().split(/\s+/).filter(Boolean);
-  if (!loaded.lower) loaded.lower = loaded.rows.map((r) => r.join('\u0001').toLowerCase());
-  const out = [];
-  for (let i = 0; i < loaded.lower.length; i++) {
-    const text = loaded.lower[i];
-    if (words.every((w) => text.includes(w))) out.push(i);
-  }
-  return Uint32Array.from(out);
-}
-
-// Reads the header row of a CSV without loading it (for the column-mapping form).
-function sniffHeader({ bytes }) {
-  let text = null;
-  const view = bytes.subarray(0, Math.min(bytes.length, 256 * 1024));
-  if (view[0] === 0xff && view[1] === 0xfe) text = new TextDecoder('utf-16le').decode(view);
-  else if (view[0] === 0xfe && view[1] === 0xff) text = new TextDecoder('utf-16be').decode(view);
-  else {
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(view);
-    } catch {
-      // a cut multi-byte character at the end, or a legacy encoding
-      try {
-        text = new TextDecoder('utf-8', { fatal: true }).decode(view.subarray(0, view.length - 3));
-      } catch {
-        text = new TextDecoder('gbk').decode(view);
-      }
-    }
-  }
-  text = text.replace(/^\uFEFF/, '');
-  const firstLine = text.split(/\r?\n/).find((l) => l.trim() !== '') || '';
-  const delims = [',', ';', '\t', '|'];
-  let delimiter = ',';
-  let best = -1;
-  for (const d of delims) {
-    const n = firstLine.split(d).length;
-    if (n > best) {
-      best = n;
-      delimiter = d;
-    }
-  }
-  const header = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"' && cell === '') quoted = true;
-    else if (c === delimiter) {
-      header.push(cell.trim());
-      cell = '';
-    } else if (c === '\n' || c === '\r') {
-      if (header.length === 0 && cell.trim() === '') continue;
-      break;
-    } else cell += c;
-  }
-  header.push(cell.trim());
-  while (header.length && header[header.length - 1] === '') header.pop();
-  return { header, delimiter };
-}
-
 async function handle(msg) {
   switch (msg.op) {
     case 'init':
@@ -293,19 +207,10 @@ async function handle(msg) {
       await ensureInit(msg.device);
       return wasm.inspectBundle(msg.bytes);
     }
-    case 'sniffHeader': {
-      // The engine's own sniffing (same rules as loadCsv); the plain reader if it cannot tell.
-      try {
-        await ensureInit(msg.device);
-        if (typeof wasm.sniffHeader === 'function') {
-          const sniff = wasm.sniffHeader(msg.bytes);
-          if (sniff && Array.isArray(sniff.header) && sniff.header.length) return sniff;
-        }
-      } catch {
-        // fall through: loadCsv will report what is wrong with the file
-      }
-      return sniffHeader(msg);
-    }
+    case 'sniffHeader':
+      // Ingest's own sniffing, so the mapping form agrees with what loadCsv will read.
+      await ensureInit(msg.device);
+      return wasm.sniffHeader(msg.bytes);
     case 'suggestMapping':
       needScorer();
       return scorer.suggestMapping(msg.header);
@@ -316,11 +221,14 @@ async function handle(msg) {
     case 'ranking':
       return ranking();
     case 'rows':
-      return rows(msg);
+      needFile();
+      return scorer.rows(msg.start, msg.end);
     case 'summary':
-      return summary(msg);
+      needFile();
+      return scorer.summary(msg.columns, msg.maxLen);
     case 'filter':
-      return filter(msg);
+      needFile();
+      return scorer.filter(String(msg.query || ''));
     case 'explain':
       needScorer();
       return scorer.explain(msg.indices, msg.topN || 5);

@@ -1,18 +1,22 @@
-//! The JavaScript surface (see API.md). Conversions only: the work is in the other modules.
+//! The JavaScript surface (see API.md): conversions between JavaScript values and the Rust API.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use leadladder_model::{DeviceKind, Scorer as ModelScorer};
+use leadladder_bundle::Bundle;
+use leadladder_core::ingest::sniff_header as sniff;
+use leadladder_core::{IngestOptions, Policy, Queue, mapping};
+use leadladder_model::{DeviceKind, Explanation, Scorer as ModelScorer, gpu_limits_fit};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
-use crate::info::BundleInfo;
-use crate::session::Session;
-use crate::{BATCH, Error, gpu_bytes_needed, gpu_limits_fit, mapping};
+use crate::Error;
+
+/// Leads per forward pass of the page (small, to stay inside a GPU's buffer limits).
+const BATCH: usize = 16;
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -35,18 +39,13 @@ pub fn last_panic() -> Option<String> {
     LAST_PANIC.with(|p| p.borrow().clone())
 }
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// An error as the value a rejected promise carries.
+fn js(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(js_err)
-}
-
-fn js_to_value(e: JsError) -> JsValue {
-    JsValue::from(e)
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
 }
 
 /// Crate version.
@@ -64,13 +63,13 @@ pub fn has_webgpu_build() -> bool {
 /// Checks a bundle with the full loader and describes it. Throws on a bad bundle.
 #[wasm_bindgen(js_name = inspectBundle)]
 pub fn inspect_bundle(bytes: &[u8]) -> Result<JsValue, JsError> {
-    to_js(&BundleInfo::inspect(bytes).map_err(js_err)?)
+    to_js(&Bundle::from_bytes(bytes)?.info())
 }
 
-/// The header row, encoding and delimiter of a CSV, read with `loadCsv`'s own sniffing.
+/// The header row, encoding and delimiter of a CSV, read with ingest's own sniffing.
 #[wasm_bindgen(js_name = sniffHeader)]
 pub fn sniff_header(bytes: &[u8]) -> Result<JsValue, JsError> {
-    to_js(&mapping::sniff_header(bytes).map_err(js_err)?)
+    to_js(&sniff(bytes, &IngestOptions::default())?)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,7 +89,7 @@ fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
 
 /// Asks the browser for a WebGPU adapter without touching wgpu (which panics where WebGPU is
 /// missing): its description and limits, or why there is none.
-async fn probe_adapter() -> std::result::Result<(String, BTreeMap<String, f64>), String> {
+async fn probe_adapter() -> Result<(String, BTreeMap<String, f64>), String> {
     let global = js_sys::global();
     let nav = get(&global, "navigator").ok_or("this context has no navigator")?;
     let gpu =
@@ -109,22 +108,19 @@ async fn probe_adapter() -> std::result::Result<(String, BTreeMap<String, f64>),
     if adapter.is_null() || adapter.is_undefined() {
         return Err("no WebGPU adapter is available on this device".into());
     }
-    let mut parts = Vec::new();
-    if let Some(info) = get(&adapter, "info") {
-        for key in ["vendor", "architecture", "description"] {
-            if let Some(s) = get(&info, key).and_then(|v| v.as_string()) {
-                if !s.is_empty() {
-                    parts.push(s);
-                }
-            }
-        }
-    }
-    if get(&adapter, "isFallbackAdapter").and_then(|v| v.as_bool()) == Some(true)
-        || get(&adapter, "info")
-            .and_then(|i| get(&i, "isFallbackAdapter"))
+    let info = get(&adapter, "info");
+    let mut parts: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|key| info.as_ref().and_then(|i| get(i, key)))
+        .filter_map(|v| v.as_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let fallback = |obj: Option<JsValue>| {
+        obj.and_then(|o| get(&o, "isFallbackAdapter"))
             .and_then(|v| v.as_bool())
             == Some(true)
-    {
+    };
+    if fallback(Some(adapter.clone())) || fallback(info) {
         parts.push("(fallback adapter)".into());
     }
     let mut limits = BTreeMap::new();
@@ -143,83 +139,94 @@ async fn probe_adapter() -> std::result::Result<(String, BTreeMap<String, f64>),
     Ok((description, limits))
 }
 
+/// The model on WebGPU, if this adapter can hold it and computes: the scorer, the adapter's
+/// description and its limits (plus the size the model needs); else why not.
+async fn try_gpu(bundle: &Bundle) -> Result<(ModelScorer, String, BTreeMap<String, f64>), String> {
+    let (adapter, mut limits) = probe_adapter().await?;
+    let needed = bundle.config.gpu_bytes_needed(BATCH);
+    limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
+    gpu_limits_fit(&limits, needed)?;
+    let model = ModelScorer::from_bundle_async(bundle, DeviceKind::Wgpu)
+        .await
+        .map_err(|e| e.to_string())?;
+    model
+        .check_device_async()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((model, adapter, limits))
+}
+
 /// A bundle loaded onto WebGPU or the CPU, plus the loaded file.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Scorer {
     model: Rc<ModelScorer>,
-    session: Rc<RefCell<Option<Session>>>,
+    queue: Rc<RefCell<Option<Queue>>>,
     device: DeviceInfo,
 }
 
+/// The loaded queue, taken out of its cell while an asynchronous call works on it (so no
+/// `RefCell` borrow is held across an await); [`restore`] puts it back.
+fn take(cell: &RefCell<Option<Queue>>) -> Result<Queue, JsValue> {
+    cell.borrow_mut().take().ok_or_else(|| js(Error::NoFile))
+}
+
+fn restore(cell: &RefCell<Option<Queue>>, queue: Queue) {
+    let mut slot = cell.borrow_mut();
+    if slot.is_none() {
+        *slot = Some(queue);
+    }
+}
+
 impl Scorer {
-    async fn try_gpu(
-        bytes: &[u8],
-    ) -> std::result::Result<(ModelScorer, String, BTreeMap<String, f64>), String> {
-        let (adapter, mut limits) = probe_adapter().await?;
-        let bundle = leadladder_bundle::Bundle::from_bytes(bytes).map_err(|e| e.to_string())?;
-        let needed = gpu_bytes_needed(&bundle.config, BATCH);
-        drop(bundle);
-        limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
-        gpu_limits_fit(&limits, needed)?;
-        let model = ModelScorer::from_bytes_async(bytes, DeviceKind::Wgpu)
-            .await
-            .map_err(|e| e.to_string())?;
-        // Prove the device computes before trusting it.
-        let eos = model.tokenizer().eos_id();
-        let warm = model
-            .score_ids_async(&[vec![eos]])
-            .await
-            .map_err(|e| format!("a test forward pass on the GPU failed: {e}"))?;
-        if !warm.iter().all(|s| s.rank.is_finite()) {
-            return Err("a test forward pass on the GPU gave non-finite scores".into());
+    fn new(model: ModelScorer, device: DeviceInfo) -> Self {
+        Self {
+            model: Rc::new(model),
+            queue: Rc::new(RefCell::new(None)),
+            device,
         }
-        Ok((model, adapter, limits))
+    }
+
+    fn with_queue<T: Serialize>(&self, f: impl FnOnce(&Queue) -> T) -> Result<JsValue, JsError> {
+        let q = self.queue.borrow();
+        to_js(&f(q.as_ref().ok_or(Error::NoFile)?))
     }
 }
 
 #[wasm_bindgen]
 impl Scorer {
     /// Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
-    /// missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle.
+    /// missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle. The bundle
+    /// is parsed once, whichever device it lands on.
     pub async fn create(bundle_bytes: Vec<u8>, prefer_gpu: bool) -> Result<Scorer, JsError> {
         // Check the bundle first, so a bad one is reported as such and not as a GPU problem.
-        BundleInfo::inspect(&bundle_bytes).map_err(js_err)?;
+        let bundle = Bundle::from_bytes(&bundle_bytes)?;
+        drop(bundle_bytes);
         let mut fallback_reason = None;
-        if prefer_gpu {
-            if cfg!(feature = "webgpu") {
-                match Self::try_gpu(&bundle_bytes).await {
-                    Ok((model, adapter, limits)) => {
-                        return Ok(Scorer {
-                            model: Rc::new(model),
-                            session: Rc::new(RefCell::new(None)),
-                            device: DeviceInfo {
-                                backend: "webgpu",
-                                adapter: Some(adapter),
-                                fallback_reason: None,
-                                limits: Some(limits),
-                            },
-                        });
-                    }
-                    Err(reason) => fallback_reason = Some(reason),
+        if prefer_gpu && cfg!(feature = "webgpu") {
+            match try_gpu(&bundle).await {
+                Ok((model, adapter, limits)) => {
+                    let device = DeviceInfo {
+                        backend: "webgpu",
+                        adapter: Some(adapter),
+                        fallback_reason: None,
+                        limits: Some(limits),
+                    };
+                    return Ok(Scorer::new(model, device));
                 }
-            } else {
-                fallback_reason = Some("this is the CPU-only build".into());
+                Err(reason) => fallback_reason = Some(reason),
             }
+        } else if prefer_gpu {
+            fallback_reason = Some("this is the CPU-only build".into());
         }
-        let model = ModelScorer::from_bytes_async(&bundle_bytes, DeviceKind::Cpu)
-            .await
-            .map_err(js_err)?;
-        Ok(Scorer {
-            model: Rc::new(model),
-            session: Rc::new(RefCell::new(None)),
-            device: DeviceInfo {
-                backend: "cpu",
-                adapter: None,
-                fallback_reason,
-                limits: None,
-            },
-        })
+        let model = ModelScorer::from_bundle_async(&bundle, DeviceKind::Cpu).await?;
+        let device = DeviceInfo {
+            backend: "cpu",
+            adapter: None,
+            fallback_reason,
+            limits: None,
+        };
+        Ok(Scorer::new(model, device))
     }
 
     #[wasm_bindgen(js_name = deviceInfo)]
@@ -229,22 +236,14 @@ impl Scorer {
 
     #[wasm_bindgen(js_name = bundleInfo)]
     pub fn bundle_info(&self) -> Result<JsValue, JsError> {
-        let b = self.model.bundle();
-        to_js(&BundleInfo::new(
-            &b.meta,
-            &b.config,
-            &b.spec,
-            &b.provenance,
-            b.bytes,
-            b.parameters,
-        ))
+        to_js(self.model.info())
     }
 
-    /// Suggested `{ specColumn: csvColumn }` mapping for a header, and the required columns
-    /// that no header cell matches.
+    /// Every column the model's spec reads, with its role and the header cell that matches it,
+    /// plus the `{ specColumn: csvColumn }` mapping and the required columns no cell matches.
     #[wasm_bindgen(js_name = suggestMapping)]
     pub fn suggest_mapping(&self, header: Vec<String>) -> Result<JsValue, JsError> {
-        to_js(&mapping::suggest(&self.model.bundle().spec, &header))
+        to_js(&mapping::suggest(self.model.spec(), &header))
     }
 
     /// Parses a CSV (replacing any loaded file). See API.md.
@@ -255,144 +254,99 @@ impl Scorer {
         mapping: JsValue,
         on_error: String,
     ) -> Result<JsValue, JsError> {
-        let mapping: Option<BTreeMap<String, String>> =
-            if mapping.is_null() || mapping.is_undefined() {
-                None
-            } else {
-                Some(serde_wasm_bindgen::from_value(mapping).map_err(|e| {
-                    js_err(format!(
-                        "the column mapping must be an object of strings: {e}"
-                    ))
-                })?)
-            };
-        *self.session.borrow_mut() = None;
-        let (session, report) = Session::load(
-            &self.model.bundle().spec,
-            bytes,
-            mapping.as_ref(),
-            &on_error,
-        )
-        .map_err(js_err)?;
-        *self.session.borrow_mut() = Some(session);
+        let rename: BTreeMap<String, String> = if mapping.is_null() || mapping.is_undefined() {
+            BTreeMap::new()
+        } else {
+            serde_wasm_bindgen::from_value(mapping).map_err(|e| {
+                Error::Argument(format!(
+                    "the column mapping must be an object of strings: {e}"
+                ))
+            })?
+        };
+        let policy: Policy = on_error.parse().map_err(|_| {
+            Error::Argument(format!(
+                "onError must be \"strict\" or \"skip\", not {on_error:?}"
+            ))
+        })?;
+        *self.queue.borrow_mut() = None;
+        let opts = IngestOptions {
+            policy,
+            rename,
+            ..IngestOptions::default()
+        };
+        let queue = Queue::read(self.model.spec(), bytes.to_vec(), opts)?;
+        let report = queue.load_report();
+        *self.queue.borrow_mut() = Some(queue);
         to_js(&report)
     }
 
-    /// Raw cells of loaded leads `[start, end)`.
+    /// Raw cells of loaded rows `[start, end)`, with the file's header.
     pub fn rows(&self, start: usize, end: usize) -> Result<JsValue, JsError> {
-        let s = self.session.borrow();
-        let s = s.as_ref().ok_or_else(no_file)?;
-        to_js(&s.rows(start, end).map_err(js_err)?)
+        self.with_queue(|q| q.rows(start, end))
+    }
+
+    /// The cells of the given spec columns for every loaded row, cut to `maxLen` characters.
+    pub fn summary(&self, columns: Vec<String>, max_len: usize) -> Result<JsValue, JsError> {
+        self.with_queue(|q| q.summary(&columns, max_len))
+    }
+
+    /// Indices of the loaded rows whose cells contain every word of `query` (any case).
+    pub fn filter(&self, query: &str) -> Result<Vec<u32>, JsError> {
+        let q = self.queue.borrow();
+        Ok(q.as_ref().ok_or(Error::NoFile)?.filter(query))
     }
 
     /// Scores leads `[start, end)`; resolves when done.
     #[wasm_bindgen(js_name = scoreRange)]
     pub fn score_range(&self, start: usize, end: usize) -> Promise {
         let model = Rc::clone(&self.model);
-        let session = Rc::clone(&self.session);
+        let cell = Rc::clone(&self.queue);
         future_to_promise(async move {
-            let encoded = {
-                let s = session.borrow();
-                let s = s.as_ref().ok_or_else(no_file).map_err(js_to_value)?;
-                s.encode_range(start, end, |lead| model.encode(&s.data().schema, lead))
-                    .map_err(js_err)
-                    .map_err(js_to_value)?
-            };
-            for chunk in encoded.chunks(BATCH) {
-                let ids: Vec<Vec<u32>> = chunk.iter().map(|(_, ids)| ids.clone()).collect();
-                let indices: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
-                let scores = model
-                    .score_ids_async(&ids)
-                    .await
-                    .map_err(js_err)
-                    .map_err(js_to_value)?;
-                let mut s = session.borrow_mut();
-                let s = s.as_mut().ok_or_else(no_file).map_err(js_to_value)?;
-                s.set_scores(&indices, &scores)
-                    .map_err(js_err)
-                    .map_err(js_to_value)?;
-            }
+            let mut queue = take(&cell)?;
+            let done = model.score_queue_async(&mut queue, start..end, BATCH).await;
+            restore(&cell, queue);
+            done.map_err(js)?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
     /// The ranked queue, best first (every lead must be scored).
     pub fn ranking(&self) -> Result<JsValue, JsError> {
-        let s = self.session.borrow();
-        let s = s.as_ref().ok_or_else(no_file)?;
-        to_js(&s.ranking().map_err(js_err)?)
+        let q = self.queue.borrow();
+        to_js(&q.as_ref().ok_or(Error::NoFile)?.ranking()?)
     }
 
     /// Occlusion reasons for the given leads; they also go into the export.
     pub fn explain(&self, indices: Vec<usize>, top_n: usize) -> Promise {
         let model = Rc::clone(&self.model);
-        let session = Rc::clone(&self.session);
+        let cell = Rc::clone(&self.queue);
         future_to_promise(async move {
-            #[derive(Serialize)]
-            struct Reason {
-                factor: String,
-                kind: leadladder_model::FactorKind,
-                delta: f32,
-            }
-            #[derive(Serialize)]
-            struct Explanation {
-                index: usize,
-                reasons: Vec<Reason>,
-            }
-            let mut out = Vec::with_capacity(indices.len());
-            for index in indices {
-                let (schema, lead) = {
-                    let s = session.borrow();
-                    let s = s.as_ref().ok_or_else(no_file).map_err(js_to_value)?;
-                    let lead = s.lead(index).map_err(js_err).map_err(js_to_value)?.clone();
-                    (s.data().schema.clone(), lead)
-                };
-                let factors = model
-                    .explain_async(&schema, &lead, top_n)
-                    .await
-                    .map_err(js_err)
-                    .map_err(js_to_value)?;
-                {
-                    let mut s = session.borrow_mut();
-                    let s = s.as_mut().ok_or_else(no_file).map_err(js_to_value)?;
-                    s.set_reasons(index, &factors)
-                        .map_err(js_err)
-                        .map_err(js_to_value)?;
+            let mut queue = take(&cell)?;
+            let explained = async {
+                let mut out = Vec::with_capacity(indices.len());
+                for index in indices {
+                    let reasons = model.explain_queue_async(&mut queue, index, top_n).await?;
+                    out.push(Explanation { index, reasons });
                 }
-                out.push(Explanation {
-                    index,
-                    reasons: factors
-                        .into_iter()
-                        .map(|f| Reason {
-                            factor: f.name,
-                            kind: f.kind,
-                            delta: f.delta,
-                        })
-                        .collect(),
-                });
+                Ok::<_, leadladder_model::Error>(out)
             }
-            to_js(&out).map_err(js_to_value)
+            .await;
+            restore(&cell, queue);
+            to_js(&explained.map_err(js)?).map_err(JsValue::from)
         })
     }
 
     /// The ranked CSV (formula-safe), as `leadladder rank` writes it.
     #[wasm_bindgen(js_name = exportCsv)]
     pub fn export_csv(&self) -> Result<String, JsError> {
-        let s = self.session.borrow();
-        let s = s.as_ref().ok_or_else(no_file)?;
-        s.export_csv().map_err(js_err)
+        let q = self.queue.borrow();
+        Ok(q.as_ref().ok_or(Error::NoFile)?.export_csv()?)
     }
 
     /// P@K of the model vs recency, the hand tier sort and existing scores (files with outcomes).
     pub fn audit(&self, k_percents: Vec<f64>) -> Result<JsValue, JsError> {
-        let s = self.session.borrow();
-        let s = s.as_ref().ok_or_else(no_file)?;
-        to_js(
-            &s.audit(&self.model.bundle().spec, &k_percents)
-                .map_err(js_err)?,
-        )
+        let q = self.queue.borrow();
+        let q = q.as_ref().ok_or(Error::NoFile)?;
+        to_js(&q.audit(self.model.spec(), &k_percents)?)
     }
-}
-
-fn no_file() -> JsError {
-    js_err(Error::State("no CSV is loaded yet".into()))
 }

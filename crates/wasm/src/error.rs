@@ -1,20 +1,15 @@
-//! The crate's one error type; it crosses to JavaScript as a `JsError` with this message.
+//! The binding's own errors; everything else arrives typed from core, bundle and model. All
+//! cross to JavaScript as a thrown `Error` with the `Display` message.
 
-/// What can go wrong in the page's calls.
+/// A call that does not fit the page's state or arguments.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A call that needs a loaded file came first.
+    #[error("no CSV is loaded yet")]
+    NoFile,
+    /// A JavaScript argument of the wrong shape or value.
     #[error("{0}")]
-    Core(#[from] leadladder_core::Error),
-    #[error("{0}")]
-    Bundle(#[from] leadladder_bundle::Error),
-    #[error("{0}")]
-    Model(#[from] leadladder_model::Error),
-    /// A call that does not fit the page's state (no file loaded, leads not scored yet…).
-    #[error("{0}")]
-    State(String),
-    /// Bad arguments from the page (unknown column in a mapping, a bad index…).
-    #[error("{0}")]
-    Input(String),
+    Argument(String),
 }
 
 /// Result with [`Error`].
