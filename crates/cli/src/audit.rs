@@ -158,7 +158,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     println!("{text}");
     if let Some(out) = &args.out {
-        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+        leadladder_core::fs::write_file_atomic(out, text.as_bytes())?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use leadladder_core::ingest::read_csv;
 use leadladder_model::{DeviceKind, Scorer};
 use serde::{Deserialize, Serialize};
 
-use crate::rank::{DeviceArg, load_scorer, scoring_spec};
+use crate::rank::{DeviceArg, load_scorer};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -90,26 +90,9 @@ struct Run {
     flops: f64,
 }
 
-/// Forward FLOPs of one batch of `b` sequences padded to `p` tokens (2 per multiply-add).
-///
-/// Per layer and token: q and o projections `h·h` each, k and v `h·kv` each (kv = key/value
-/// heads × head dim), the SwiGLU MLP `3·h·i`; per layer and sequence the attention scores and
-/// the weighted sum, `p·p·h` each (every query against every padded key, as computed). The two
-/// heads add `2·h` per sequence. Norms, RoPE, softmax and the embedding lookup are not counted.
-pub(crate) fn forward_flops(cfg: &ModelConfig, b: usize, p: usize) -> f64 {
-    let h = cfg.hidden_size as f64;
-    let kv = (cfg.num_key_value_heads * cfg.head_dim()) as f64;
-    let i = cfg.intermediate_size as f64;
-    let (b, p) = (b as f64, p as f64);
-    let per_token = 2.0 * (2.0 * h * h + 2.0 * h * kv + 3.0 * h * i);
-    let attention = 2.0 * 2.0 * p * p * h;
-    let per_layer = b * (p * per_token + attention);
-    cfg.num_hidden_layers as f64 * per_layer + b * 2.0 * 2.0 * h
-}
-
 fn batch_flops(cfg: &ModelConfig, ids: &[Vec<u32>], batch: usize) -> f64 {
     ids.chunks(batch)
-        .map(|c| forward_flops(cfg, c.len(), c.iter().map(Vec::len).max().unwrap_or(0)))
+        .map(|c| cfg.forward_flops(c.len(), c.iter().map(Vec::len).max().unwrap_or(0)))
         .sum()
 }
 
@@ -162,25 +145,21 @@ pub fn run(args: &Args) -> Result<()> {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
         None => synthetic_csv(args.leads)?,
     };
-    let ds = read_csv(
-        &bytes,
-        &scoring_spec(&cpu.bundle().spec),
-        &IngestOptions::default(),
-    )
-    .context("reading the leads")?;
+    let ds = read_csv(&bytes, &cpu.spec().scoring(), &IngestOptions::default())
+        .context("reading the leads")?;
     let ids: Vec<Vec<u32>> = ds
         .leads
         .iter()
         .take(args.leads)
         .map(|l| cpu.encode(&ds.schema, l))
         .collect::<Result<_, _>>()?;
-    let cfg = cpu.bundle().config.model.clone();
+    let cfg = cpu.config().model.clone();
     let tokens: usize = ids.iter().map(Vec::len).sum();
     println!(
         "bundle {} ({} parameters, {} layers, hidden {}); {} leads, {:.1} tokens/lead on average; \
          RAYON_NUM_THREADS={}",
         args.model.display(),
-        cpu.bundle().parameters,
+        cpu.info().parameters,
         cfg.num_hidden_layers,
         cfg.hidden_size,
         ids.len(),
@@ -239,8 +218,7 @@ pub fn run(args: &Args) -> Result<()> {
             ids: &ids,
             scores,
         };
-        std::fs::write(path, serde_json::to_vec(&dump)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        leadladder_core::fs::write_file_atomic(path, &serde_json::to_vec(&dump)?)?;
         eprintln!("wrote the token ids to {}", path.display());
     }
 
@@ -293,25 +271,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flops_count_projections_attention_and_heads() {
-        let cfg = ModelConfig {
-            vocab_size: 10,
-            hidden_size: 4,
-            intermediate_size: 6,
-            num_hidden_layers: 2,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            max_position_embeddings: 16,
-            rope_theta: 10000.0,
-            rms_norm_eps: 1e-6,
-            tie_word_embeddings: false,
-        };
-        // kv = 1 head × 2 dims = 2. Per token: 2·(2·16 + 2·8 + 3·24) = 240. Attention for p = 3:
-        // 4·9·4 = 144. One sequence of 3 tokens: 2 layers · (3·240 + 144) + 2·2·4 = 1744.
-        assert_eq!(forward_flops(&cfg, 1, 3), 1744.0);
-        assert_eq!(forward_flops(&cfg, 2, 3), 2.0 * 1744.0);
-        // Batches pad to their longest sequence.
+    fn batches_pad_to_their_longest_sequence() {
+        let cfg: ModelConfig = serde_json::from_value(serde_json::json!({
+            "vocab_size": 10, "hidden_size": 4, "intermediate_size": 6,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
         let ids = vec![vec![1, 2, 3], vec![1], vec![1, 2, 3]];
-        assert_eq!(batch_flops(&cfg, &ids, 2), 2.0 * 1744.0 + 1744.0);
+        let one = cfg.forward_flops(1, 3);
+        // Two sequences padded to 3 tokens, then one of 3.
+        assert_eq!(batch_flops(&cfg, &ids, 2), 2.0 * one + one);
     }
 }

@@ -1,23 +1,15 @@
-//! `leadladder rank`: score a lead CSV with a model bundle and write the ranked queue.
+//! `leadladder rank`: score a lead CSV with a model bundle and write the ranked queue. The
+//! pipeline is core's [`Queue`] filled by the model's scorer, the same one the page runs.
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use leadladder_core::dataset::Dataset;
-use leadladder_core::export::{grade_for_rank, write_queue_csv};
-use leadladder_core::ingest::read_csv_with_raw;
+use anyhow::{Context, Result};
 use leadladder_core::spec::Spec;
-use leadladder_core::{Error as CoreError, IngestOptions};
-use leadladder_model::explain::format_factors;
-use leadladder_model::{DeviceKind, Score, Scorer};
-pub(crate) use leadladder_wasm::queue::{queue_order, scoring_spec};
+use leadladder_core::{Error as CoreError, IngestOptions, Queue};
+use leadladder_model::{DeviceKind, Scorer};
 
 use crate::audit::OnError;
-
-/// Leads encoded and scored per block: bounds the token ids held at once, whatever the file size.
-pub(crate) const SCORE_BLOCK: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -78,15 +70,11 @@ pub struct Args {
     encoding: Option<String>,
 }
 
-/// Reads `path` with the model's scoring spec; a missing column is named with the spec.
-pub(crate) fn read_leads(
-    path: &Path,
-    spec: &Spec,
-    opts: &IngestOptions,
-) -> Result<(Dataset, leadladder_core::ingest::RawRows)> {
+/// Reads `path` for scoring with the model's spec; a missing column is named with the spec.
+pub(crate) fn read_queue(path: &Path, spec: &Spec, opts: IngestOptions) -> Result<Queue> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    match read_csv_with_raw(&bytes, &scoring_spec(spec), opts) {
-        Ok(read) => Ok(read),
+    match Queue::read(spec, bytes, opts) {
+        Ok(queue) => Ok(queue),
         Err(e @ CoreError::MissingColumns { .. }) => Err(anyhow::Error::new(e).context(format!(
             "{} lacks column(s) that the model reads (ladder spec `{}` in the bundle)",
             path.display(),
@@ -104,86 +92,49 @@ pub(crate) fn load_scorer(path: &Path, device: DeviceKind) -> Result<Scorer> {
         .with_context(|| format!("loading the model {}", path.display()))
 }
 
-/// Scores every lead, [`SCORE_BLOCK`] leads at a time, reporting progress in leads.
-pub(crate) fn score_all(
-    scorer: &Scorer,
-    ds: &Dataset,
-    batch: usize,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Score>> {
-    let mut scores = Vec::with_capacity(ds.leads.len());
-    for block in ds.leads.chunks(SCORE_BLOCK) {
-        let done = scores.len();
-        let block_scores = scorer
-            .score_leads(&ds.schema, block, batch, &mut |n| progress(done + n))
-            .context("scoring")?;
-        scores.extend(block_scores);
-    }
-    if let Some((i, s)) = scores
-        .iter()
-        .enumerate()
-        .find(|(_, s)| !(s.rank.is_finite() && s.p_convert.is_finite()))
-    {
-        let lead = &ds.leads[i];
-        bail!(
-            "the model gave lead `{}` (row {}) a non-finite score ({}, p {})",
-            lead.id,
-            lead.row,
-            s.rank,
-            s.p_convert
-        );
-    }
-    Ok(scores)
-}
-
 pub fn run(args: &Args) -> Result<()> {
     let device = DeviceKind::from(args.device);
     let scorer = load_scorer(&args.model, device)?;
-    let spec = scorer.bundle().spec.clone();
     let opts = IngestOptions {
         policy: args.on_error.into(),
         encoding: args.encoding.clone(),
         ..IngestOptions::default()
     };
-    let (ds, raw) = read_leads(&args.input, &spec, &opts)?;
-    let r = &ds.report;
+    let mut queue = read_queue(&args.input, scorer.spec(), opts)?;
+    let r = queue.report();
     match r.issues.first().filter(|_| r.rows_skipped > 0) {
         Some(first) => eprintln!("{}, first: {first}", crate::read_summary(&args.input, r)),
         None => eprintln!("{}", crate::read_summary(&args.input, r)),
     }
 
-    let n = ds.leads.len();
+    let n = queue.len();
     let bar = crate::progress_bar(n as u64, "ranking");
     let started = Instant::now();
     let batch = usize::try_from(args.batch).unwrap_or(32);
-    let scores = score_all(&scorer, &ds, batch, &mut |done| {
-        bar.set_position(done as u64)
-    })?;
+    scorer
+        .score_queue(&mut queue, 0..n, batch, &mut |done| {
+            bar.set_position(done as u64)
+        })
+        .context("scoring")?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let order = queue_order(&ds.leads, &scores);
+    let ranking = queue.ranking()?;
 
     let explain_n = args.explain.min(n);
-    let mut reasons: Vec<Option<String>> = vec![None; n];
     if explain_n > 0 {
         let bar = crate::progress_bar(explain_n as u64, "explaining");
-        for (k, &i) in order.iter().take(explain_n).enumerate() {
-            let lead = &ds.leads[i];
-            let factors = scorer
-                .explain(&ds.schema, lead, args.reasons)
-                .with_context(|| format!("explaining lead `{}` (row {})", lead.id, lead.row))?;
-            reasons[i] = Some(format_factors(&factors));
+        for (k, lead) in ranking.iter().take(explain_n).enumerate() {
+            let row = queue.lead(lead.index)?.row;
+            scorer
+                .explain_queue(&mut queue, lead.index, args.reasons)
+                .with_context(|| format!("explaining lead `{}` (row {row})", lead.id))?;
             bar.set_position(k as u64 + 1);
         }
         bar.finish_and_clear();
     }
 
-    write_atomically(&args.out, |w| {
-        write_queue_csv(w, &raw.header, &raw, &order, |i| {
-            (scores[i].rank, scores[i].p_convert, reasons[i].take())
-        })?;
-        Ok(())
-    })?;
+    leadladder_core::fs::write_atomic(&args.out, |w| queue.write_csv(w))
+        .with_context(|| format!("writing {}", args.out.display()))?;
 
     let info = scorer.device_info();
     println!(
@@ -194,14 +145,10 @@ pub fn run(args: &Args) -> Result<()> {
         args.out.display()
     );
     println!("top {}:", n.min(5));
-    for (k, &i) in order.iter().take(5).enumerate() {
+    for lead in ranking.iter().take(5) {
         println!(
             "  {:>3}. {}  score {:+.3}  p_convert {:.3}  grade {}",
-            k + 1,
-            ds.leads[i].id,
-            scores[i].rank,
-            scores[i].p_convert,
-            grade_for_rank(k + 1, n)
+            lead.rank, lead.id, lead.score, lead.p_convert, lead.grade
         );
     }
     Ok(())
@@ -212,36 +159,6 @@ impl DeviceArg {
         match self {
             DeviceArg::Cpu => "cpu",
             DeviceArg::Wgpu => "wgpu",
-        }
-    }
-}
-
-/// Writes `path` through a temporary file beside it, renamed into place when complete, so a
-/// failed run never leaves a half-written CSV under the requested name.
-pub(crate) fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<()>,
-) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_string());
-    let tmp = path.with_file_name(format!(".{name}.partial"));
-    let result = (|| -> Result<()> {
-        let file =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        write(&mut w)?;
-        w.flush()?;
-        w.get_ref().sync_all()?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => std::fs::rename(&tmp, path)
-            .with_context(|| format!("moving {} to {}", tmp.display(), path.display())),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e.context(format!("writing {}", path.display())))
         }
     }
 }

@@ -1,10 +1,9 @@
 //! `leadladder synth`.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use leadladder_core::fs::{write_atomic, write_file_atomic};
 use leadladder_synth::{Lang, SynthConfig};
 
 #[derive(Debug, clap::Args)]
@@ -46,16 +45,13 @@ pub fn run(args: &Args) -> Result<()> {
             args.out.display()
         );
     }
-    let file =
-        File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let bar = crate::progress_bar(args.leads as u64, "synth");
-    let summary = leadladder_synth::write_csv(&cfg, BufWriter::with_capacity(1 << 20, file), |n| {
-        bar.set_position(n)
+    let summary = write_atomic(&args.out, |w| {
+        leadladder_synth::write_csv(&cfg, w, |n| bar.set_position(n)).map_err(anyhow::Error::from)
     })
     .with_context(|| format!("writing {}", args.out.display()))?;
     bar.finish_and_clear();
-    std::fs::write(&spec_path, leadladder_synth::spec_toml())
-        .with_context(|| format!("writing {}", spec_path.display()))?;
+    write_file_atomic(&spec_path, leadladder_synth::spec_toml().as_bytes())?;
     let pct = |x: u64| 100.0 * x as f64 / summary.leads.max(1) as f64;
     eprintln!(
         "wrote {} leads to {} and the ladder spec to {}\n  locked_in {:.2}%  defeated {:.2}%  open {:.2}%  test drive {:.2}%  long call {:.2}%",

@@ -160,23 +160,6 @@ fn ranks_every_lead_and_keeps_every_column() {
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
 }
 
-/// Spearman's rank correlation (no ties expected in model scores).
-fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    let ranks = |v: &[f64]| {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0.0; v.len()];
-        for (k, &i) in idx.iter().enumerate() {
-            r[i] = k as f64;
-        }
-        r
-    };
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = a.len() as f64;
-    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
-    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
-}
-
 #[test]
 fn wgpu_agrees_with_cpu() {
     let dir = tmp("wgpu");
@@ -191,7 +174,7 @@ fn wgpu_agrees_with_cpu() {
     let ids: Vec<&String> = cpu.keys().collect();
     let a: Vec<f64> = ids.iter().map(|id| cpu[*id].0).collect();
     let b: Vec<f64> = ids.iter().map(|id| gpu[*id].0).collect();
-    let rho = spearman(&a, &b);
+    let rho = leadladder_core::metrics::spearman(&a, &b).unwrap();
     assert!(rho >= 0.999, "Spearman {rho}");
     for id in ids {
         let (p_cpu, p_gpu) = (cpu[id].1, gpu[id].1);
