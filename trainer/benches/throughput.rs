@@ -66,7 +66,7 @@ fn child(name: &str, steps: u64) -> Result<(), String> {
     let secs = last.0.duration_since(first.0).as_secs_f64();
     let tokens = last.1 - first.1;
     let params = {
-        let m = &opts.model;
+        let m = &opts.model.model;
         let (h, i, l) = (m.hidden_size, m.intermediate_size, m.num_hidden_layers);
         let kv = m.num_key_value_heads * m.head_dim();
         let layer = h * h * 2 + h * kv * 2 + h + 2 * kv + 3 * h * i + 2 * h;

@@ -2,12 +2,12 @@
 //! moments (`adam.m.*`, `adam.v.*`), the best validation snapshot (`best.*`), and the loop's
 //! position and running sums as JSON in the file's metadata (`leadladder.checkpoint`).
 //!
-//! Files are written atomically: `<path>.tmp`, fsync, rename (then fsync of the folder), so a
-//! process killed at any moment leaves either the previous checkpoint or the new one.
+//! Files are written with [`leadladder_core::fs::write_atomic`] (temporary file, fsync, rename,
+//! fsync of the folder), so a process killed at any moment leaves either the previous
+//! checkpoint or the new one.
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::safetensors::Load;
 use candle_core::{Device, Tensor};
@@ -58,43 +58,11 @@ pub struct Checkpoint {
     pub tensors: HashMap<String, Tensor>,
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// 64-bit FNV-1a over bytes, streamed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    pub fn bytes(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    pub fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
-    }
-    pub fn finish(self) -> String {
-        format!("fnv1a64:{:016x}", self.0)
-    }
-}
+/// The fingerprint hash ([`leadladder_core::hash::Fnv`]).
+pub(crate) use leadladder_core::hash::Fnv;
 
 /// Writes `tensors` and `state` to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], state: &LoopState) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
     let json = serde_json::to_string(state).map_err(|source| Error::Json {
         path: path.into(),
         source,
@@ -109,19 +77,7 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], state: &LoopState) -> Res
             path: path.into(),
             message: e.to_string(),
         })?;
-    let tmp = with_suffix(path, ".tmp");
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    // Make the rename itself durable; not every platform lets a folder be opened, so best effort.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
+    leadladder_core::fs::write_file_atomic(path, &bytes)?;
     Ok(())
 }
 

@@ -32,6 +32,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A `leadladder-core` error (spec, ingest, metrics, writing a file).
+    #[error(transparent)]
+    Core(#[from] leadladder_core::Error),
+    /// A `leadladder-bundle` error (tokenizer, bundle config, bundle writing).
+    #[error("bundle: {0}")]
+    Bundle(#[from] leadladder_bundle::Error),
     /// The model configuration is invalid or asks for something this Qwen2 does not implement.
     #[error("model config: {0}")]
     Config(String),

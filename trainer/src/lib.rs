@@ -8,6 +8,11 @@
 //! * [`checkpoint`] — atomic training checkpoints for `--resume`.
 //! * [`device`] — `cpu` / `cuda:N` and the precision of a frozen base.
 //! * [`peft`] — the LoRA adapters as a Hugging Face PEFT adapter folder.
+//!
+//! Must not: define a second model configuration (the shape is `leadladder_bundle::ModelConfig`;
+//! [`Config`] adds only what training reads), render or tokenize leads itself (core and the
+//! bundle's tokenizer do, identically for scoring), or write a file other than through
+//! `leadladder_core::fs::write_atomic`.
 
 pub mod checkpoint;
 pub mod data;

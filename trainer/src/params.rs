@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
+use leadladder_core::hash::Fnv;
 use leadladder_core::rng::Rng;
 
 use crate::error::{Error, Result};
@@ -30,19 +31,10 @@ pub(crate) trait ParamSource {
     fn take(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor>;
 }
 
-/// 64-bit FNV-1a, to give each parameter its own random stream independent of build order.
-fn fnv1a(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// Host values for `init`, drawn from the stream `(seed, name)`.
+/// Host values for `init`, drawn from the stream `(seed, name)`: the name's hash gives each
+/// parameter its own stream, independent of build order.
 fn init_values(init: Init, n: usize, seed: u64, name: &str) -> Vec<f32> {
-    let mut rng = Rng::derive(seed, fnv1a(name));
+    let mut rng = Rng::derive(seed, Fnv::of(name.as_bytes()).value());
     match init {
         Init::Zeros => vec![0.0; n],
         Init::Ones => vec![1.0; n],
@@ -299,33 +291,35 @@ pub fn read_hf_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(out)
 }
 
-/// Writes `value` as pretty-printed JSON to `path`.
+/// Writes `value` as pretty-printed JSON to `path` (atomically).
 pub fn write_json(value: &serde_json::Value, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|source| Error::Json {
         path: path.into(),
         source,
     })?;
-    std::fs::write(path, text).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
-    })
+    Ok(leadladder_core::fs::write_file_atomic(
+        path,
+        text.as_bytes(),
+    )?)
 }
 
-/// Writes `tensors` (any device, any dtype) as one safetensors file.
+/// Writes `tensors` (any device, any dtype) as one safetensors file (atomically).
 pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
-    let mut map = HashMap::with_capacity(tensors.len());
+    let mut cpu = Vec::with_capacity(tensors.len());
+    let mut seen = BTreeSet::new();
     for (name, t) in tensors {
-        if map
-            .insert(name.clone(), t.to_device(&Device::Cpu)?.contiguous()?)
-            .is_some()
-        {
+        if !seen.insert(name.as_str()) {
             return Err(Error::DuplicateTensor(name.clone()));
         }
+        cpu.push((name.as_str(), t.to_device(&Device::Cpu)?.contiguous()?));
     }
-    candle_core::safetensors::save(&map, path).map_err(|e| Error::Safetensors {
-        path: path.into(),
-        message: e.to_string(),
-    })
+    let bytes = safetensors::serialize(cpu.iter().map(|(n, t)| (*n, t)), None).map_err(|e| {
+        Error::Safetensors {
+            path: path.into(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok(leadladder_core::fs::write_file_atomic(path, &bytes)?)
 }
 
 /// The variables in `varmap` with their names, sorted by name (the order is stable across runs,

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarMap;
+use leadladder_bundle::ModelConfig;
 
 use crate::error::{Error, Result};
 use crate::lora::{LoraConfig, LoraLinear};
@@ -26,116 +27,59 @@ use crate::params::{
 /// (finite) softmax instead of NaN, and large enough that `exp` underflows to exactly 0.
 pub const MASKED: f32 = -1e9;
 
-/// Qwen2 hyper-parameters, deserialised straight from a Hugging Face `config.json` (unknown keys
-/// ignored). Both the old top-level `rope_theta` and transformers 5's `rope_parameters` are read.
-/// Serialises to the same flat HF keys (see [`Config::to_hf_json`] for a full `config.json`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "RawConfig")]
+/// The trainer's model configuration: the project's one Qwen2 shape ([`ModelConfig`], owned by
+/// the bundle crate, parsed strictly from a Hugging Face `config.json`, and stored in every
+/// bundle) plus what only training reads, the scale of fresh weights.
+///
+/// Deserialises from `config.json` (the shape by [`ModelConfig`]'s rules; `initializer_range`
+/// defaults to HF's 0.02) and serialises to the same flat HF keys.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub num_key_value_heads: usize,
-    pub max_position_embeddings: usize,
-    pub rope_theta: f64,
-    pub rms_norm_eps: f64,
-    pub tie_word_embeddings: bool,
-    /// Only `"silu"` is supported.
-    pub hidden_act: String,
-    /// Std of the normal init of fresh weights (HF default 0.02).
+    /// The Qwen2 shape: what a bundle stores and every runtime runs.
+    pub model: ModelConfig,
+    /// Std of the normal init of fresh weights (HF `initializer_range`).
     pub initializer_range: f64,
 }
 
-#[derive(serde::Deserialize)]
-struct RawRope {
-    rope_theta: Option<f64>,
-    rope_type: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
+fn default_initializer_range() -> f64 {
+    0.02
 }
 
+/// `config.json` as read: the shape's keys plus the training-only one.
 #[derive(serde::Deserialize)]
 struct RawConfig {
-    model_type: Option<String>,
-    vocab_size: usize,
-    hidden_size: usize,
-    intermediate_size: usize,
-    num_hidden_layers: usize,
-    num_attention_heads: usize,
-    num_key_value_heads: Option<usize>,
-    max_position_embeddings: Option<usize>,
-    rope_theta: Option<f64>,
-    rope_parameters: Option<RawRope>,
-    rope_scaling: Option<RawRope>,
-    rms_norm_eps: Option<f64>,
-    tie_word_embeddings: Option<bool>,
-    hidden_act: Option<String>,
-    initializer_range: Option<f64>,
-    use_sliding_window: Option<bool>,
-    head_dim: Option<usize>,
+    #[serde(flatten)]
+    model: ModelConfig,
+    #[serde(default = "default_initializer_range")]
+    initializer_range: f64,
 }
 
-impl TryFrom<RawConfig> for Config {
-    type Error = Error;
+impl<'de> serde::Deserialize<'de> for Config {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let raw = RawConfig::deserialize(d)?;
+        Ok(Config {
+            model: raw.model,
+            initializer_range: raw.initializer_range,
+        })
+    }
+}
 
-    fn try_from(raw: RawConfig) -> Result<Self> {
-        if let Some(mt) = &raw.model_type
-            && mt != "qwen2"
-        {
-            return Err(Error::Config(format!("model_type `{mt}` is not qwen2")));
+impl serde::Serialize for Config {
+    /// Flat HF keys: the shape's, `hidden_act` (always SiLU) and `initializer_range`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Flat<'a> {
+            #[serde(flatten)]
+            model: &'a ModelConfig,
+            hidden_act: &'static str,
+            initializer_range: f64,
         }
-        if raw.use_sliding_window == Some(true) {
-            return Err(Error::Config(
-                "sliding-window attention is not supported".into(),
-            ));
+        Flat {
+            model: &self.model,
+            hidden_act: "silu",
+            initializer_range: self.initializer_range,
         }
-        for rope in [&raw.rope_parameters, &raw.rope_scaling]
-            .into_iter()
-            .flatten()
-        {
-            let kind = rope
-                .rope_type
-                .as_deref()
-                .or(rope.kind.as_deref())
-                .unwrap_or("default");
-            if kind != "default" {
-                return Err(Error::Config(format!(
-                    "rope type `{kind}` is not supported"
-                )));
-            }
-        }
-        let rope_theta = raw
-            .rope_parameters
-            .as_ref()
-            .and_then(|r| r.rope_theta)
-            .or(raw.rope_theta)
-            .unwrap_or(10_000.0);
-        let cfg = Config {
-            vocab_size: raw.vocab_size,
-            hidden_size: raw.hidden_size,
-            intermediate_size: raw.intermediate_size,
-            num_hidden_layers: raw.num_hidden_layers,
-            num_attention_heads: raw.num_attention_heads,
-            num_key_value_heads: raw.num_key_value_heads.unwrap_or(raw.num_attention_heads),
-            max_position_embeddings: raw.max_position_embeddings.unwrap_or(32_768),
-            rope_theta,
-            rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
-            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-            hidden_act: raw.hidden_act.unwrap_or_else(|| "silu".into()),
-            initializer_range: raw.initializer_range.unwrap_or(0.02),
-        };
-        cfg.validate()?;
-        if let Some(hd) = raw.head_dim
-            && hd != cfg.head_dim()
-        {
-            return Err(Error::Config(format!(
-                "head_dim {hd} != hidden_size / num_attention_heads = {}",
-                cfg.head_dim()
-            )));
-        }
-        Ok(cfg)
+        .serialize(s)
     }
 }
 
@@ -143,70 +87,25 @@ impl Config {
     /// A tiny config for tests and smoke runs: hidden 64, 2 layers, 4 heads, 2 kv heads.
     pub fn tiny(vocab_size: usize) -> Self {
         Self {
-            vocab_size,
-            hidden_size: 64,
-            intermediate_size: 128,
-            num_hidden_layers: 2,
-            num_attention_heads: 4,
-            num_key_value_heads: 2,
-            max_position_embeddings: 512,
-            rope_theta: 10_000.0,
-            rms_norm_eps: 1e-6,
-            tie_word_embeddings: true,
-            hidden_act: "silu".into(),
-            initializer_range: 0.02,
+            model: ModelConfig {
+                vocab_size,
+                hidden_size: 64,
+                intermediate_size: 128,
+                num_hidden_layers: 2,
+                num_attention_heads: 4,
+                num_key_value_heads: 2,
+                max_position_embeddings: 512,
+                rope_theta: 10_000.0,
+                rms_norm_eps: 1e-6,
+                tie_word_embeddings: true,
+            },
+            initializer_range: default_initializer_range(),
         }
     }
 
-    /// Per-head dimension `hidden_size / num_attention_heads`.
-    pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads.max(1)
-    }
-
-    /// Checks that the config describes a Qwen2 this module can run.
+    /// Checks that the shape is one this module (and every scorer) can run.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
-        if self.vocab_size == 0 || self.hidden_size == 0 || self.intermediate_size == 0 {
-            return bad("vocab_size, hidden_size and intermediate_size must be > 0".into());
-        }
-        if self.num_attention_heads == 0 || self.num_key_value_heads == 0 {
-            return bad("head counts must be > 0".into());
-        }
-        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return bad(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
-        }
-        if !self
-            .num_attention_heads
-            .is_multiple_of(self.num_key_value_heads)
-        {
-            return bad(format!(
-                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
-                self.num_attention_heads, self.num_key_value_heads
-            ));
-        }
-        if !self.head_dim().is_multiple_of(2) {
-            return bad(format!(
-                "head_dim {} must be even for RoPE",
-                self.head_dim()
-            ));
-        }
-        if self.hidden_act != "silu" {
-            return bad(format!(
-                "hidden_act `{}` is not supported (only silu)",
-                self.hidden_act
-            ));
-        }
-        if self.rope_theta.is_nan()
-            || self.rope_theta <= 0.0
-            || self.rms_norm_eps.is_nan()
-            || self.rms_norm_eps <= 0.0
-        {
-            return bad("rope_theta and rms_norm_eps must be > 0".into());
-        }
-        Ok(())
+        self.model.check().map_err(Error::Config)
     }
 
     /// Reads and validates `config.json`.
@@ -221,29 +120,12 @@ impl Config {
         })
     }
 
-    /// The config as a Hugging Face `config.json` value (`Qwen2ForCausalLM`, f32). Writes
-    /// `rope_theta` both at top level and in `rope_parameters`, which old and new transformers read.
+    /// The config as a Hugging Face `config.json` value ([`ModelConfig::to_hf_json`] plus
+    /// `initializer_range`).
     pub fn to_hf_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "architectures": ["Qwen2ForCausalLM"],
-            "model_type": "qwen2",
-            "vocab_size": self.vocab_size,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "max_position_embeddings": self.max_position_embeddings,
-            "rope_theta": self.rope_theta,
-            "rope_parameters": {"rope_theta": self.rope_theta, "rope_type": "default"},
-            "rms_norm_eps": self.rms_norm_eps,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "hidden_act": self.hidden_act,
-            "initializer_range": self.initializer_range,
-            "use_sliding_window": false,
-            "attention_dropout": 0.0,
-            "torch_dtype": "float32",
-        })
+        let mut v = self.model.to_hf_json();
+        v["initializer_range"] = serde_json::json!(self.initializer_range);
+        v
     }
 }
 
@@ -330,9 +212,9 @@ pub struct Attention {
 
 impl Attention {
     fn build(src: &mut dyn ParamSource, name: &str, cfg: &Config) -> Result<Self> {
-        let (h, d) = (cfg.hidden_size, cfg.head_dim());
+        let (h, d) = (cfg.model.hidden_size, cfg.model.head_dim());
         let std = cfg.initializer_range;
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let (nh, nkv) = (cfg.model.num_attention_heads, cfg.model.num_key_value_heads);
         Ok(Self {
             q_proj: LoraLinear::build(src, &format!("{name}.q_proj"), h, nh * d, true, std)?,
             k_proj: LoraLinear::build(src, &format!("{name}.k_proj"), h, nkv * d, true, std)?,
@@ -357,16 +239,13 @@ impl Attention {
             .reshape((b, nkv * n_rep, t, d))?)
     }
 
-    /// `x: [b, t, h]`, `cos`/`sin`: `[t, d]`, `mask_bias: [b, 1, t, t]` (0 = attend,
-    /// [`MASKED`] = blocked) → `[b, t, h]`.
-    pub fn forward(
-        &self,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask_bias: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    /// `x: [b, t, h]` → `[b, t, h]`, with the pass's RoPE tables and attention bias.
+    pub fn forward(&self, x: &Tensor, pass: &Pass, train: bool) -> Result<Tensor> {
+        let Pass {
+            cos,
+            sin,
+            mask_bias,
+        } = pass;
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         // `[b, t, n*d]` projection → `[b, n, t, d]`.
@@ -393,6 +272,16 @@ impl Attention {
     }
 }
 
+/// What every layer of one forward pass shares.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    /// RoPE tables `[t, d]` (HF layout, see [`rope_tables`]).
+    pub cos: Tensor,
+    pub sin: Tensor,
+    /// `[b, 1, t, t]`: 0 = attend, [`MASKED`] = blocked (see [`attention_bias`]).
+    pub mask_bias: Tensor,
+}
+
 /// SwiGLU MLP: `down(silu(gate(x)) * up(x))`, no biases.
 #[derive(Debug, Clone)]
 pub struct Mlp {
@@ -404,8 +293,8 @@ pub struct Mlp {
 impl Mlp {
     fn build(src: &mut dyn ParamSource, name: &str, cfg: &Config) -> Result<Self> {
         let (h, i, std) = (
-            cfg.hidden_size,
-            cfg.intermediate_size,
+            cfg.model.hidden_size,
+            cfg.model.intermediate_size,
             cfg.initializer_range,
         );
         Ok(Self {
@@ -434,7 +323,7 @@ pub struct DecoderLayer {
 
 impl DecoderLayer {
     fn build(src: &mut dyn ParamSource, name: &str, cfg: &Config) -> Result<Self> {
-        let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
+        let (h, eps) = (cfg.model.hidden_size, cfg.model.rms_norm_eps);
         Ok(Self {
             self_attn: Attention::build(src, &format!("{name}.self_attn"), cfg)?,
             mlp: Mlp::build(src, &format!("{name}.mlp"), cfg)?,
@@ -448,22 +337,11 @@ impl DecoderLayer {
         })
     }
 
-    /// `x: [b, t, h]` → `[b, t, h]` (see [`Attention::forward`] for the other arguments).
-    pub fn forward(
-        &self,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask_bias: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
-        let a = self.self_attn.forward(
-            &self.input_layernorm.forward(x)?,
-            cos,
-            sin,
-            mask_bias,
-            train,
-        )?;
+    /// `x: [b, t, h]` → `[b, t, h]`.
+    pub fn forward(&self, x: &Tensor, pass: &Pass, train: bool) -> Result<Tensor> {
+        let a = self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x)?, pass, train)?;
         let x = (x + a)?;
         let m = self
             .mlp
@@ -568,17 +446,17 @@ impl Model {
         dtype: DType,
     ) -> Result<Self> {
         cfg.validate()?;
-        let (v, h) = (cfg.vocab_size, cfg.hidden_size);
+        let (v, h) = (cfg.model.vocab_size, cfg.model.hidden_size);
         let embed_tokens = src.take(
             "model.embed_tokens.weight",
             &[v, h],
             Init::Normal(cfg.initializer_range),
         )?;
-        let layers = (0..cfg.num_hidden_layers)
+        let layers = (0..cfg.model.num_hidden_layers)
             .map(|i| DecoderLayer::build(src, &format!("model.layers.{i}"), cfg))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::build(src, "model.norm", h, cfg.rms_norm_eps)?;
-        let lm_head = if cfg.tie_word_embeddings {
+        let norm = RmsNorm::build(src, "model.norm", h, cfg.model.rms_norm_eps)?;
+        let lm_head = if cfg.model.tie_word_embeddings {
             None
         } else {
             Some(LoraLinear::build(
@@ -651,7 +529,7 @@ impl Model {
             )));
         }
         tensors.retain(|name, _| !name.ends_with(".rotary_emb.inv_freq"));
-        if cfg.tie_word_embeddings
+        if cfg.model.tie_word_embeddings
             && let Some(head) = tensors.remove("lm_head.weight")
         {
             let same = match tensors.get("model.embed_tokens.weight") {
@@ -787,10 +665,10 @@ impl Model {
                 input_ids.dims()
             )));
         }
-        if t > self.cfg.max_position_embeddings {
+        if t > self.cfg.model.max_position_embeddings {
             return Err(Error::Input(format!(
                 "sequence length {t} exceeds max_position_embeddings {}",
-                self.cfg.max_position_embeddings
+                self.cfg.model.max_position_embeddings
             )));
         }
         let ids = match input_ids.dtype() {
@@ -803,16 +681,24 @@ impl Model {
             }
         };
         let lengths = mask_lengths(attention_mask)?;
-        let h = self.cfg.hidden_size;
+        let h = self.cfg.model.hidden_size;
         let mut x = self
             .embed_tokens
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, h))?;
-        let (cos, sin) = rope_tables(t, self.cfg.head_dim(), self.cfg.rope_theta, &self.device)?;
-        let (cos, sin) = (cos.to_dtype(self.dtype)?, sin.to_dtype(self.dtype)?);
-        let bias = attention_bias(&lengths, t, &self.device)?.to_dtype(self.dtype)?;
+        let (cos, sin) = rope_tables(
+            t,
+            self.cfg.model.head_dim(),
+            self.cfg.model.rope_theta,
+            &self.device,
+        )?;
+        let pass = Pass {
+            cos: cos.to_dtype(self.dtype)?,
+            sin: sin.to_dtype(self.dtype)?,
+            mask_bias: attention_bias(&lengths, t, &self.device)?.to_dtype(self.dtype)?,
+        };
         for layer in &self.layers {
-            x = layer.forward(&x, &cos, &sin, &bias, train)?;
+            x = layer.forward(&x, &pass, train)?;
         }
         self.norm.forward(&x)
     }
@@ -829,7 +715,7 @@ impl Model {
                 let n: usize = lead.iter().product();
                 let logits = hidden.reshape((n, h))?.matmul(&self.embed_tokens.t()?)?;
                 let mut shape = lead.to_vec();
-                shape.push(self.cfg.vocab_size);
+                shape.push(self.cfg.model.vocab_size);
                 Ok(logits.reshape(shape)?)
             }
         }

@@ -132,7 +132,7 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
     }
     // The heads trained away from their seeded initial values.
     let fresh = ScoreHeads::new(
-        cfg.hidden_size,
+        cfg.model.hidden_size,
         cfg.initializer_range,
         &VarMap::new(),
         o.seed ^ 0x4EAD,
@@ -173,7 +173,7 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
         }
     }
     let merged = Model::from_tensors(&bcfg, tensors, &CPU, None).unwrap();
-    let heads = ScoreHeads::from_tensors(bcfg.hidden_size, heads, &CPU, None).unwrap();
+    let heads = ScoreHeads::from_tensors(bcfg.model.hidden_size, heads, &CPU, None).unwrap();
     let (r, z) = score(&merged, &heads, &test, pad, 32).unwrap();
     let mut worst = 0f32;
     for (a, b) in r.iter().zip(&want_r).chain(z.iter().zip(&want_z)) {
@@ -379,10 +379,8 @@ fn qwen2_lora_with_the_real_qwen_vocabulary() {
     // A random checkpoint with Qwen2's real vocabulary size (151,936 rows, as in the released
     // checkpoints: more than the tokenizer's 151,665 ids) and a tiny trunk.
     let dir = scratch_dir("qwen-vocab");
-    let cfg = Config {
-        max_position_embeddings: 32_768,
-        ..Config::tiny(151_936)
-    };
+    let mut cfg = Config::tiny(151_936);
+    cfg.model.max_position_embeddings = 32_768;
     Model::new(&cfg, &VarMap::new(), 3, &CPU)
         .unwrap()
         .save_hf_dir(&dir)
@@ -412,6 +410,6 @@ fn qwen2_lora_with_the_real_qwen_vocabulary() {
     let bundle =
         Bundle::from_bytes(&trained.export(&spec, StoreDtype::Int8, "h").unwrap()).unwrap();
     let bcfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
-    assert_eq!(bcfg.vocab_size, 151_936);
+    assert_eq!(bcfg.model.vocab_size, 151_936);
     let _ = std::fs::remove_dir_all(&dir);
 }

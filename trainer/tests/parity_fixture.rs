@@ -63,7 +63,7 @@ fn candle_scores(
         }
     }
     let model = Model::from_tensors(&cfg, trunk, &dev, None).unwrap();
-    let heads = ScoreHeads::from_tensors(cfg.hidden_size, head, &dev, None).unwrap();
+    let heads = ScoreHeads::from_tensors(cfg.model.hidden_size, head, &dev, None).unwrap();
     let ladder = Ladder::assign(spec, data).unwrap();
     let indices: Vec<usize> = (0..data.leads.len()).collect();
     let examples = encode(

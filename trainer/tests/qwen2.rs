@@ -90,7 +90,7 @@ fn check_parity(model: &Model, exp: &Expected, tol: f32) {
 #[test]
 fn hf_parity_untied_f32() {
     let model = Model::from_hf_dir(&fixture("untied"), &CPU).unwrap();
-    assert!(!model.config().tie_word_embeddings);
+    assert!(!model.config().model.tie_word_embeddings);
     assert!(model.lm_head.is_some());
     check_parity(&model, &expected("untied"), 1e-4);
 }
@@ -100,7 +100,7 @@ fn hf_parity_tied_bf16_sharded() {
     let dir = fixture("tied_bf16");
     assert!(dir.join("model.safetensors.index.json").exists());
     let model = Model::from_hf_dir(&dir, &CPU).unwrap();
-    assert!(model.config().tie_word_embeddings);
+    assert!(model.config().model.tie_word_embeddings);
     assert!(model.lm_head.is_none());
     assert_eq!(model.embed_tokens.dtype(), DType::F32);
     check_parity(&model, &expected("tied_bf16"), 1e-4);
@@ -211,14 +211,17 @@ fn config_reads_hf_json_variants() {
         "rope_theta":1000000.0,"rms_norm_eps":1e-5,"sliding_window":4096,"use_sliding_window":false,
         "torch_dtype":"bfloat16","bos_token_id":1,"some_future_key":{"x":1}}"#;
     let cfg: Config = serde_json::from_str(old).unwrap();
-    assert_eq!(cfg.num_key_value_heads, 4);
-    assert_eq!(cfg.rope_theta, 1_000_000.0);
-    assert_eq!(cfg.rms_norm_eps, 1e-5);
-    assert!(!cfg.tie_word_embeddings);
-    assert_eq!(cfg.max_position_embeddings, 32_768);
+    assert_eq!(cfg.model.num_key_value_heads, 4);
+    assert_eq!(cfg.model.rope_theta, 1_000_000.0);
+    assert_eq!(cfg.model.rms_norm_eps, 1e-5);
+    assert!(!cfg.model.tie_word_embeddings);
+    assert_eq!(cfg.model.max_position_embeddings, 32_768);
     let new = Config::from_file(&fixture("untied").join("config.json")).unwrap();
-    assert_eq!(new.rope_theta, 10_000.0);
-    assert_eq!((new.num_attention_heads, new.num_key_value_heads), (4, 2));
+    assert_eq!(new.model.rope_theta, 10_000.0);
+    assert_eq!(
+        (new.model.num_attention_heads, new.model.num_key_value_heads),
+        (4, 2)
+    );
     // What we write reads back identically.
     let back: Config = serde_json::from_value(new.to_hf_json()).unwrap();
     assert_eq!(back, new);
@@ -270,7 +273,7 @@ fn tiny_batch(vocab: u32) -> (Tensor, Tensor) {
 fn export_roundtrip_through_hf_folder() {
     let varmap = VarMap::new();
     let mut cfg = Config::tiny(97);
-    cfg.tie_word_embeddings = false;
+    cfg.model.tie_word_embeddings = false;
     let model = Model::new(&cfg, &varmap, 7, &CPU).unwrap();
     let dir = scratch_dir("export");
     model.save_hf_dir(&dir).unwrap();
@@ -385,7 +388,7 @@ fn fully_masked_rows_are_finite_and_bad_masks_rejected() {
 
 /// Point BCE + margin-aware pairwise softplus + LM loss over a tiny batch.
 fn total_loss(model: &Model, heads: &ScoreHeads, train: bool) -> Tensor {
-    let (ids, mask) = tiny_batch(model.config().vocab_size as u32);
+    let (ids, mask) = tiny_batch(model.config().model.vocab_size as u32);
     let hidden = model.forward(&ids, &mask, train).unwrap();
     let pooled = last_token_pool(&hidden, &mask).unwrap();
     let point = heads.point_logits(&pooled).unwrap();
@@ -453,9 +456,9 @@ fn gradients_reach_every_trainable_var_from_scratch() {
     for tied in [false, true] {
         let varmap = VarMap::new();
         let mut cfg = Config::tiny(61);
-        cfg.tie_word_embeddings = tied;
+        cfg.model.tie_word_embeddings = tied;
         let model = Model::new(&cfg, &varmap, 11, &CPU).unwrap();
-        let heads = ScoreHeads::new(cfg.hidden_size, 0.02, &varmap, 11, &CPU).unwrap();
+        let heads = ScoreHeads::new(cfg.model.hidden_size, 0.02, &varmap, 11, &CPU).unwrap();
         let n_vars = named_vars(&varmap).unwrap().len();
         // embed + 2 layers * (4 linears + 3 biases + 3 mlp + 2 norms) + norm (+ lm_head) + 4 head tensors
         assert_eq!(n_vars, 1 + 2 * 12 + 1 + usize::from(!tied) + 4);

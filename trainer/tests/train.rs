@@ -107,7 +107,8 @@ fn exported_bundle_scores_like_the_trained_model() {
             }
         }
         let model = Model::from_tensors(&cfg, tensors, &dev, None).unwrap();
-        let heads = ScoreHeads::from_tensors(cfg.hidden_size, head_tensors, &dev, None).unwrap();
+        let heads =
+            ScoreHeads::from_tensors(cfg.model.hidden_size, head_tensors, &dev, None).unwrap();
         let (r, z) = score(&model, &heads, &test, pad, 32).unwrap();
         match dtype {
             StoreDtype::F32 => {
@@ -127,21 +128,9 @@ fn exported_bundle_scores_like_the_trained_model() {
     }
 }
 
-fn ranks(x: &[f32]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut r = vec![0.0; x.len()];
-    for (pos, &i) in idx.iter().enumerate() {
-        r[i] = pos as f64;
-    }
-    r
-}
-
 fn spearman(a: &[f32], b: &[f32]) -> f64 {
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
-    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    leadladder_core::metrics::spearman(&wide(a), &wide(b)).unwrap()
 }
 
 #[test]
