@@ -58,21 +58,22 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
     match name {
         "tiny" => {
             let mut model = Config::tiny(1024);
-            model.max_position_embeddings = 128;
+            model.model.max_position_embeddings = 128;
             Ok(TrainOptions {
                 epochs: 2,
                 ..base(model, 1024, 128)
             })
         }
         "demo" => {
-            let model = Config {
+            let mut model = Config::tiny(4096);
+            model.model = leadladder_bundle::ModelConfig {
                 hidden_size: 96,
                 intermediate_size: 256,
                 num_hidden_layers: 3,
                 num_attention_heads: 4,
                 num_key_value_heads: 2,
                 max_position_embeddings: 160,
-                ..Config::tiny(4096)
+                ..model.model
             };
             Ok(TrainOptions {
                 epochs: 2,
@@ -98,7 +99,7 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
 /// of 16 with 2 accumulation steps, AdamW at 3e-4 without weight decay (PEFT's usual setting).
 pub fn qwen2_lora(base: &Path, lora: LoraConfig) -> Result<TrainOptions> {
     let (tokenizer, model) = load_base(base)?;
-    let max_tokens = 256.min(model.max_position_embeddings);
+    let max_tokens = 256.min(model.model.max_position_embeddings);
     Ok(TrainOptions {
         preset: LORA_PRESET.to_string(),
         vocab_size: tokenizer.vocab_size(),

@@ -12,8 +12,8 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use leadladder_bundle::{
-    BundleConfig, BundleMeta, Calibration, LeadTokenizer, ModelConfig, Provenance, StoreDtype,
-    train_bpe, write_bundle,
+    BundleConfig, BundleMeta, Calibration, LeadTokenizer, Provenance, StoreDtype, train_bpe,
+    write_bundle,
 };
 use leadladder_core::audit::{AuditOptions, ExternalScore, audit};
 use leadladder_core::ladder::{Ladder, PairBuilder};
@@ -380,10 +380,10 @@ pub fn prepare(
                 dir.display()
             )));
             let (tokenizer, config) = load_base(dir)?;
-            if opts.max_tokens > config.max_position_embeddings {
+            if opts.max_tokens > config.model.max_position_embeddings {
                 return Err(Error::Config(format!(
                     "max_tokens {} exceeds the base's max_position_embeddings {}",
-                    opts.max_tokens, config.max_position_embeddings
+                    opts.max_tokens, config.model.max_position_embeddings
                 )));
             }
             (tokenizer, config)
@@ -401,8 +401,9 @@ pub fn prepare(
             let tokenizer = train_bpe(texts.into_iter(), opts.vocab_size)
                 .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
             let mut config = opts.model.clone();
-            config.vocab_size = tokenizer.vocab_size();
-            config.max_position_embeddings = config.max_position_embeddings.max(opts.max_tokens);
+            config.model.vocab_size = tokenizer.vocab_size();
+            config.model.max_position_embeddings =
+                config.model.max_position_embeddings.max(opts.max_tokens);
             config.validate()?;
             (tokenizer, config)
         }
@@ -497,7 +498,7 @@ pub fn train_prepared(
         None => Model::new(config, &varmap, opts.seed, &device)?,
     };
     let heads = ScoreHeads::new(
-        config.hidden_size,
+        config.model.hidden_size,
         config.initializer_range,
         &varmap,
         opts.seed ^ 0x4EAD,
@@ -837,12 +838,12 @@ pub fn load_base(dir: &std::path::Path) -> Result<(LeadTokenizer, Config)> {
     let tokenizer = LeadTokenizer::from_json(&json)
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     let config = Config::from_file(&dir.join("config.json"))?;
-    if tokenizer.vocab_size() > config.vocab_size {
+    if tokenizer.vocab_size() > config.model.vocab_size {
         return Err(Error::Config(format!(
             "{}: the tokenizer has {} ids but the model's vocab_size is {}",
             dir.display(),
             tokenizer.vocab_size(),
-            config.vocab_size
+            config.model.vocab_size
         )));
     }
     Ok((tokenizer, config))
@@ -891,10 +892,8 @@ impl Trained {
             let values: Vec<f32> = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
             tensors.push((name, shape, values));
         }
-        let model_cfg: ModelConfig = serde_json::from_value(self.config.to_hf_json())
-            .map_err(|e| Error::Input(format!("model config: {e}")))?;
         let mut cfg = BundleConfig::new(
-            model_cfg,
+            self.config.model.clone(),
             self.max_tokens,
             self.tokenizer.pad_id(),
             self.tokenizer.eos_id(),
