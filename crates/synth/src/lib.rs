@@ -12,6 +12,10 @@
 //! assert_eq!(summary.leads, 1000);
 //! ```
 //!
+//! Must not: be a dependency of the trainer, the model or the CLI's ranking path at run time
+//! (it is data for demos, tests and benchmarks), or read anything but its config: no files, no
+//! clock, no ambient randomness.
+//!
 //! Output is deterministic: the same [`SynthConfig`] gives byte-identical output on every
 //! platform. Lead `i` draws from its own stream `Rng::derive(seed, i)` (and its dialogue from a
 //! second, salted one), so leads are independent of each other and generation could run in

@@ -1,25 +1,9 @@
 //! Acceptance tests: funnel rates, determinism, and that the data is learnable but not trivial.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{self, Write};
-
 use leadladder_core::Spec;
+use leadladder_core::hash::Fnv;
 use leadladder_synth::{HEADER, Lang, SynthConfig, SynthSummary, spec_toml, write_csv};
-
-/// FNV-1a over everything written: compares outputs without holding them in memory.
-struct HashWriter(u64);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        for &b in buf {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(leads: usize, seed: u64, lang: Lang) -> SynthConfig {
     SynthConfig {
@@ -30,10 +14,11 @@ fn config(leads: usize, seed: u64, lang: Lang) -> SynthConfig {
     }
 }
 
+/// FNV-1a over everything written: compares outputs without holding them in memory.
 fn hash(cfg: &SynthConfig) -> (u64, SynthSummary) {
-    let mut w = HashWriter(0xcbf2_9ce4_8422_2325);
+    let mut w = Fnv::default();
     let s = write_csv(cfg, &mut w, |_| {}).unwrap();
-    (w.0, s)
+    (w.value(), s)
 }
 
 fn generate(cfg: &SynthConfig) -> (Vec<u8>, SynthSummary) {
