@@ -40,6 +40,10 @@ step "cargo clippy (workspace, all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace"
+# This build also makes the `leadladder` binary (the CLI's integration tests run it), with the
+# features the whole workspace unifies to; the browser step below uses that binary. A separate
+# `cargo build -p leadladder-cli` would unify features differently and compile the Burn and
+# cubecl stack a second time.
 cargo test --workspace --locked
 
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
@@ -60,8 +64,12 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 step "browser tests: WebGPU (SwiftShader) and CPU paths against leadladder rank and audit"
-cargo build -p leadladder-cli --locked
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder"
+if [ ! -x "$bin" ]; then
+  echo "no $bin: the cargo test step builds it (crates/cli's integration tests run it)" >&2
+  exit 1
+fi
 mkdir -p target
-LEADLADDER_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder" node tests/browser/run.mjs
+LEADLADDER_BIN="$bin" node tests/browser/run.mjs
 
 step "all checks passed"

@@ -709,7 +709,7 @@ async function bench() {
 }
 
 if (!existsSync(BIN)) {
-  console.error(`leadladder binary not found at ${BIN}: build it (cargo build -p leadladder-cli) or set LEADLADDER_BIN`);
+  console.error(`leadladder binary not found at ${BIN}: build it (cargo test --workspace builds it, as does cargo build -p leadladder-cli) or set LEADLADDER_BIN`);
   process.exit(2);
 }
 if (!existsSync(join(REPO, 'pkg', 'cpu', 'leadladder_wasm.js'))) {
