@@ -5,6 +5,9 @@
 //!   target directory when missing) without the name section, and records `pkg/SOURCE_HASH`.
 //! - `check-pkg`: fails when `pkg/` is missing or was built from other sources (CI runs it).
 //! - `serve [ARGS]`: `build-web` when `pkg/` is missing or stale, then `leadladder serve ARGS`.
+//!
+//! Must not be a dependency of anything, or hold project logic: it only runs cargo,
+//! wasm-bindgen and the `leadladder` binary.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
