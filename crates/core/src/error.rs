@@ -40,6 +40,11 @@ pub enum Error {
     #[error("ladder spec: {0}")]
     Spec(String),
 
+    /// A field-token table ([`crate::fields::FieldCodec`]) is malformed or does not match the
+    /// spec's input columns.
+    #[error("field tokens: {0}")]
+    Fields(String),
+
     /// A column that defines an outcome (label, rung or tier source) is also declared as an input.
     #[error(
         "ladder spec: column `{column}` is used by {used_by} and is also an input ({role}); \

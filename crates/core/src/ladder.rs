@@ -178,6 +178,20 @@ impl Ladder {
             .position(|m| *m == Membership::Better)
     }
 
+    /// The ladder as one graded relevance per lead, for learning-to-rank peers that take graded
+    /// labels (LightGBM's lambdarank): bit `R - 1 - k` is set when the lead is `better` at rung
+    /// `k` (`R` rungs), so a higher rung outweighs every rung below it. `worse` and "neither"
+    /// both read 0: a grade cannot say "no pair here", which the pairwise ladder can.
+    pub fn grade(&self, i: usize) -> u32 {
+        let r = self.n_rungs();
+        self.rungs_of(i)
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m == Membership::Better)
+            .map(|(k, _)| 1u32 << (r - 1 - k).min(31))
+            .sum()
+    }
+
     /// The oriented pair formed by leads `i` and `j`, if any.
     pub fn pair(&self, i: usize, j: usize) -> Option<Pair> {
         let (a, b) = (self.rungs_of(i), self.rungs_of(j));
@@ -295,6 +309,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use Membership::{Better as B, Neither as N, Worse as W};
+
+    #[test]
+    fn grade_is_lexicographic_in_the_rungs() {
+        let l = ladder(&[[B, W, W], [W, B, B], [N, N, B], [W, W, W]]);
+        assert_eq!(
+            (0..4).map(|i| l.grade(i)).collect::<Vec<_>>(),
+            vec![4, 3, 1, 0]
+        );
+    }
 
     fn ladder(rows: &[[Membership; 3]]) -> Ladder {
         Ladder::from_parts(

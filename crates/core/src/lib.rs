@@ -15,6 +15,7 @@ pub mod baselines;
 pub mod dataset;
 pub mod error;
 pub mod export;
+pub mod fields;
 pub mod fs;
 pub mod hash;
 pub mod ingest;

@@ -20,6 +20,10 @@
 //! Truncation is in tokens of the model's own tokenizer, seen through [`TokenCounter`] so this
 //! crate needs no ML dependency: the field block is always kept whole; the dialogue loses its
 //! OLDEST turns first, and a marker line says how many were dropped.
+//!
+//! `leadladder-prompt/2` (the from-scratch presets) keeps the dialogue section of this layout
+//! ([`render_dialogue`]) and replaces the field block by one token per field
+//! ([`crate::fields`]).
 
 use crate::dataset::{Lead, Schema};
 use crate::spec::Role;
@@ -162,7 +166,46 @@ pub fn render(
     counter: &dyn TokenCounter,
     max_tokens: usize,
 ) -> Prompt {
-    let fields = field_block(schema, lead);
+    render_after(
+        schema,
+        lead,
+        field_block(schema, lead),
+        turn_separator,
+        counter,
+        max_tokens,
+    )
+}
+
+/// Renders only the dialogue section, within `max_tokens`: the text of a
+/// `leadladder-prompt/2` lead, whose structured fields are field tokens
+/// ([`crate::fields::FieldCodec`]) placed before it. Truncation works as in [`render`]; when
+/// not even the omitted-turns marker fits, the text is empty.
+pub fn render_dialogue(
+    schema: &Schema,
+    lead: &Lead,
+    turn_separator: &str,
+    counter: &dyn TokenCounter,
+    max_tokens: usize,
+) -> Prompt {
+    render_after(
+        schema,
+        lead,
+        String::new(),
+        turn_separator,
+        counter,
+        max_tokens,
+    )
+}
+
+/// The prompt `fields` followed by the dialogue, within `max_tokens`.
+fn render_after(
+    schema: &Schema,
+    lead: &Lead,
+    fields: String,
+    turn_separator: &str,
+    counter: &dyn TokenCounter,
+    max_tokens: usize,
+) -> Prompt {
     let turns = turns(schema, lead, turn_separator);
     let total = turns.len();
     let full = assemble(schema, &fields, &turns, 0);
