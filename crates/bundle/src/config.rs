@@ -316,27 +316,56 @@ impl ModelConfig {
     }
 }
 
-/// Platt scaling of the `point` head: `p(convert) = sigmoid(a * point_logit + b)`.
+/// Which head's score a [`Calibration`] turns into p(convert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CalibratedHead {
+    /// The rank head, which orders the queue: p(convert) is then monotone down the queue
+    /// (what `leadladder-bundle/2` trainers write).
+    Rank,
+    /// The pointwise head (every `leadladder-bundle/1` bundle; the default when the key is
+    /// absent).
+    #[default]
+    Point,
+}
+
+/// Platt scaling: `p(convert) = sigmoid(a * s + b)`, where `s` is the score of `head`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     /// Slope.
     pub a: f64,
     /// Intercept.
     pub b: f64,
+    /// The head whose score is calibrated (absent in `leadladder-bundle/1`: the point head).
+    #[serde(default)]
+    pub head: CalibratedHead,
 }
 
 impl Default for Calibration {
-    /// The identity calibration (`a = 1`, `b = 0`).
+    /// The identity calibration (`a = 1`, `b = 0`) of the point head.
     fn default() -> Self {
-        Self { a: 1.0, b: 0.0 }
+        Self {
+            a: 1.0,
+            b: 0.0,
+            head: CalibratedHead::Point,
+        }
     }
 }
 
 impl Calibration {
-    /// p(convert) for a `point` head logit.
-    pub fn probability(&self, point_logit: f64) -> f64 {
-        let z = self.a * point_logit + self.b;
+    /// `sigmoid(a * score + b)` for a score of the calibrated head.
+    pub fn probability(&self, score: f64) -> f64 {
+        let z = self.a * score + self.b;
         1.0 / (1.0 + (-z).exp())
+    }
+
+    /// p(convert) of a lead from both head outputs: the calibrated head's score goes through
+    /// [`Calibration::probability`].
+    pub fn p_convert(&self, rank: f64, point_logit: f64) -> f64 {
+        self.probability(match self.head {
+            CalibratedHead::Rank => rank,
+            CalibratedHead::Point => point_logit,
+        })
     }
 }
 
@@ -354,8 +383,13 @@ pub struct BundleConfig {
     pub heads: Vec<String>,
     /// How the 2-D weights are stored.
     pub dtype: StoreDtype,
-    /// Platt scaling of the `point` head.
+    /// Platt scaling of one head's score into p(convert).
     pub calibration: Calibration,
+    /// When set, the heads read the sum of the final-norm hidden states of the last real token
+    /// and of this position (the last field token of a `leadladder-prompt/2` encoding). Absent:
+    /// the last real token alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_position: Option<usize>,
     /// Padding id (the tokenizer's [`crate::LeadTokenizer::pad_id`]).
     pub pad_token_id: u32,
     /// End-of-sequence id (the tokenizer's [`crate::LeadTokenizer::eos_id`]).
@@ -378,6 +412,7 @@ impl BundleConfig {
             heads: HEADS.iter().map(|h| h.to_string()).collect(),
             dtype: StoreDtype::F32,
             calibration: Calibration::default(),
+            pool_position: None,
             pad_token_id,
             eos_token_id,
         }
@@ -420,6 +455,14 @@ impl BundleConfig {
             return bad(format!(
                 "`max_tokens` is {}, expected 2..={} (`max_position_embeddings`)",
                 self.max_tokens, self.model.max_position_embeddings
+            ));
+        }
+        if let Some(p) = self.pool_position
+            && p + 1 >= self.max_tokens
+        {
+            return bad(format!(
+                "`pool_position` {p} leaves no room for a last token within `max_tokens` {}",
+                self.max_tokens
             ));
         }
         if !(self.calibration.a.is_finite() && self.calibration.b.is_finite()) {
@@ -483,6 +526,7 @@ fn field_error(v: &serde_json::Value) -> Option<String> {
         .or_else(|| check::<Vec<String>>(v, "heads"))
         .or_else(|| check::<StoreDtype>(v, "dtype"))
         .or_else(|| check::<Calibration>(v, "calibration"))
+        .or_else(|| check::<Option<usize>>(v, "pool_position"))
         .or_else(|| check::<u32>(v, "pad_token_id"))
         .or_else(|| check::<u32>(v, "eos_token_id"))
 }

@@ -12,15 +12,29 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use half::f16;
 use leadladder_core::Spec;
+use leadladder_core::fields::FieldCodec;
 use leadladder_core::prompt::PROMPT_VERSION;
 use serde::{Deserialize, Serialize};
 
-use crate::config::BundleConfig;
+use crate::config::{BundleConfig, CalibratedHead};
+use crate::encoder::LeadEncoder;
 use crate::error::{Error, Result};
 use crate::tokenizer::LeadTokenizer;
 
-/// The `format` metadata value of this version of the bundle.
-pub const FORMAT: &str = "leadladder-bundle/1";
+/// The `format` metadata value this build writes.
+///
+/// `leadladder-bundle/2` added field-token encodings (`prompt_version` `leadladder-prompt/2`
+/// with the `fields` metadata key) and a calibration that may apply to the rank head
+/// (`calibration.head`). Builds that only know `/1` refuse `/2` files by their format tag, so no
+/// older scorer can mis-read them.
+pub const FORMAT: &str = "leadladder-bundle/2";
+
+/// The first format: text prompts only (`leadladder-prompt/1`), calibration of the point head.
+/// Still read (and scored exactly as before); never written.
+pub const FORMAT_V1: &str = "leadladder-bundle/1";
+
+/// Every format tag this build reads.
+pub const FORMATS_READ: [&str; 2] = [FORMAT_V1, FORMAT];
 
 /// Metadata keys every bundle carries.
 pub mod keys {
@@ -38,6 +52,9 @@ pub mod keys {
     pub const METRICS: &str = "metrics";
     /// [`crate::Provenance`] as JSON.
     pub const PROVENANCE: &str = "provenance";
+    /// The field tables ([`leadladder_core::fields::FieldCodec`] JSON) of a
+    /// `leadladder-prompt/2` bundle; absent otherwise.
+    pub const FIELDS: &str = "fields";
     /// All required keys, in the order a loader checks them.
     pub const REQUIRED: [&str; 7] = [
         FORMAT,
@@ -118,8 +135,10 @@ pub struct BundleMeta {
     pub tokenizer_json: String,
     /// Ladder spec JSON.
     pub ladder_json: String,
-    /// Prompt rendering version (must equal `PROMPT_VERSION`).
+    /// Prompt rendering version (`leadladder-prompt/1` text or `/2` field tokens).
     pub prompt_version: String,
+    /// Field tables of a `leadladder-prompt/2` bundle (the `fields` key).
+    pub fields_json: Option<String>,
     /// Evaluation report JSON (any JSON value).
     pub metrics_json: String,
     /// [`Provenance`] JSON.
@@ -129,10 +148,11 @@ pub struct BundleMeta {
 }
 
 impl BundleMeta {
-    /// Metadata for the current format and prompt version from typed parts.
+    /// Metadata for the current format from typed parts; the prompt version and field tables
+    /// are the encoder's.
     pub fn new(
         config: &BundleConfig,
-        tokenizer: &LeadTokenizer,
+        encoder: &LeadEncoder,
         ladder: &Spec,
         metrics_json: String,
         provenance: &Provenance,
@@ -140,9 +160,14 @@ impl BundleMeta {
         Ok(Self {
             format: FORMAT.to_string(),
             config_json: config.to_json()?,
-            tokenizer_json: tokenizer.to_json()?,
+            tokenizer_json: encoder.tokenizer().to_json()?,
             ladder_json: ladder.to_json()?,
-            prompt_version: PROMPT_VERSION.to_string(),
+            prompt_version: encoder.prompt_version().to_string(),
+            fields_json: encoder
+                .fields()
+                .map(FieldCodec::to_json)
+                .transpose()
+                .map_err(|e| Error::bad_meta(keys::FIELDS, e))?,
             metrics_json,
             provenance_json: serde_json::to_string(provenance)
                 .map_err(|e| Error::bad_meta(keys::PROVENANCE, e))?,
@@ -163,6 +188,9 @@ impl BundleMeta {
         ] {
             map.insert(k.to_string(), v.clone());
         }
+        if let Some(f) = &self.fields_json {
+            map.insert(keys::FIELDS.to_string(), f.clone());
+        }
         for (k, v) in &self.extra {
             if map.contains_key(k) {
                 return Err(Error::bad_meta(
@@ -182,12 +210,7 @@ impl BundleMeta {
             })
         };
         let format = take(keys::FORMAT)?;
-        if format != FORMAT {
-            return Err(Error::UnknownFormat {
-                found: format,
-                expected: FORMAT.to_string(),
-            });
-        }
+        check_format(&format)?;
         Ok(Self {
             format,
             config_json: take(keys::CONFIG)?,
@@ -196,29 +219,72 @@ impl BundleMeta {
             prompt_version: take(keys::PROMPT_VERSION)?,
             metrics_json: take(keys::METRICS)?,
             provenance_json: take(keys::PROVENANCE)?,
+            fields_json: map.remove(keys::FIELDS),
             extra: map,
         })
     }
 
-    /// Parses and cross-checks every value: format, config, tokenizer (loads; vocab within the
-    /// config's `vocab_size`; EOS/pad ids agree with the config), ladder spec, prompt version,
-    /// metrics JSON, provenance. Errors name the metadata key.
-    pub fn validate(&self) -> Result<(BundleConfig, LeadTokenizer, Spec, Provenance)> {
-        if self.format != FORMAT {
-            return Err(Error::UnknownFormat {
-                found: self.format.clone(),
-                expected: FORMAT.to_string(),
-            });
-        }
+    /// Parses and cross-checks every value: format, config, tokenizer (loads; EOS/pad ids agree
+    /// with the config), prompt version and field tables (the encoder's ids fit the config's
+    /// `vocab_size`; the fields are the spec's inputs), ladder spec, metrics JSON, provenance.
+    /// A `leadladder-bundle/1` file must use the text prompt and the point-head calibration.
+    /// Errors name the metadata key.
+    pub fn validate(&self) -> Result<(BundleConfig, LeadEncoder, Spec, Provenance)> {
+        check_format(&self.format)?;
         let config = BundleConfig::from_json(&self.config_json)?;
         let tokenizer = LeadTokenizer::from_json(&self.tokenizer_json)
             .map_err(|e| Error::bad_meta(keys::TOKENIZER, e))?;
-        if tokenizer.vocab_size() > config.model.vocab_size {
+        if self.format == FORMAT_V1 {
+            if self.prompt_version != PROMPT_VERSION || self.fields_json.is_some() {
+                return Err(Error::bad_meta(
+                    keys::PROMPT_VERSION,
+                    format!(
+                        "a {FORMAT_V1} bundle uses prompt version {PROMPT_VERSION:?} and no \
+                         field tables, found {:?}{}",
+                        self.prompt_version,
+                        if self.fields_json.is_some() {
+                            " with field tables"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+            if config.calibration.head != CalibratedHead::Point || config.pool_position.is_some() {
+                return Err(Error::bad_meta(
+                    keys::CONFIG,
+                    format!(
+                        "a {FORMAT_V1} bundle calibrates the point head and pools the last token only"
+                    ),
+                ));
+            }
+        }
+        let fields = self
+            .fields_json
+            .as_deref()
+            .map(FieldCodec::from_json)
+            .transpose()
+            .map_err(|e| Error::bad_meta(keys::FIELDS, e))?;
+        let encoder = LeadEncoder::for_version(&self.prompt_version, tokenizer, fields)
+            .map_err(|e| Error::bad_meta(keys::PROMPT_VERSION, e))?;
+        if let Some(p) = config.pool_position {
+            let fields = encoder.fields().map_or(0, |f| f.fields.len());
+            if fields == 0 || p != fields - 1 {
+                return Err(Error::bad_meta(
+                    keys::CONFIG,
+                    format!(
+                        "`pool_position` {p} is not the last field token (the encoding has {fields} field tokens)"
+                    ),
+                ));
+            }
+        }
+        if encoder.vocab_size() > config.model.vocab_size {
             return Err(Error::TokenizerVocab {
-                tokenizer: tokenizer.vocab_size(),
+                tokenizer: encoder.vocab_size(),
                 config: config.model.vocab_size,
             });
         }
+        let tokenizer = encoder.tokenizer();
         for (field, ours, theirs) in [
             ("eos_token_id", config.eos_token_id, tokenizer.eos_id()),
             ("pad_token_id", config.pad_token_id, tokenizer.pad_id()),
@@ -232,20 +298,39 @@ impl BundleMeta {
         }
         let ladder =
             Spec::from_json(&self.ladder_json).map_err(|e| Error::bad_meta(keys::LADDER, e))?;
-        if self.prompt_version != PROMPT_VERSION {
-            return Err(Error::bad_meta(
-                keys::PROMPT_VERSION,
-                format!(
-                    "prompt version {:?} is not this build's {PROMPT_VERSION:?}",
-                    self.prompt_version
-                ),
-            ));
+        if let Some(f) = encoder.fields() {
+            let inputs: Vec<String> = ladder
+                .input_columns()
+                .into_iter()
+                .filter(|(_, role)| *role != leadladder_core::Role::Text)
+                .map(|(name, _)| name)
+                .collect();
+            let names: Vec<&str> = f.fields.iter().map(|f| f.name.as_str()).collect();
+            if inputs != names {
+                return Err(Error::bad_meta(
+                    keys::FIELDS,
+                    format!(
+                        "the field tables are for {names:?} but the ladder spec's inputs are {inputs:?}"
+                    ),
+                ));
+            }
         }
         serde_json::from_str::<serde_json::Value>(&self.metrics_json)
             .map_err(|e| Error::bad_meta(keys::METRICS, e))?;
         let provenance: Provenance = serde_json::from_str(&self.provenance_json)
             .map_err(|e| Error::bad_meta(keys::PROVENANCE, e))?;
-        Ok((config, tokenizer, ladder, provenance))
+        Ok((config, encoder, ladder, provenance))
+    }
+}
+
+fn check_format(found: &str) -> Result<()> {
+    if FORMATS_READ.contains(&found) {
+        Ok(())
+    } else {
+        Err(Error::UnknownFormat {
+            found: found.to_string(),
+            expected: FORMATS_READ.join(" or "),
+        })
     }
 }
 
@@ -259,8 +344,8 @@ pub struct Bundle {
     pub meta: BundleMeta,
     /// The parsed `config`.
     pub config: BundleConfig,
-    /// The parsed `tokenizer`.
-    pub tokenizer: LeadTokenizer,
+    /// The parsed `tokenizer`, `prompt_version` and `fields`: how a lead becomes token ids.
+    pub encoder: LeadEncoder,
     /// The parsed `ladder`.
     pub ladder: Spec,
     /// The parsed `provenance`.
@@ -280,12 +365,12 @@ impl Bundle {
     pub fn from_bytes(bytes: &[u8]) -> Result<Bundle> {
         let (meta_map, raw) = read_container(bytes)?;
         let meta = BundleMeta::from_map(meta_map)?;
-        let (config, tokenizer, ladder, provenance) = meta.validate()?;
+        let (config, encoder, ladder, provenance) = meta.validate()?;
         let tensors = decode_tensors(&config, &raw)?;
         Ok(Bundle {
             meta,
             config,
-            tokenizer,
+            encoder,
             ladder,
             provenance,
             tensors,

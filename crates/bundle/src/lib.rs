@@ -4,13 +4,14 @@
 //! weights (Hugging Face tensor names plus the `score.rank` / `score.point` heads; 2-D weights
 //! stored as f32, f16 or per-row int8, 1-D always f32) and string metadata: `format`
 //! ([`FORMAT`]), `config` ([`BundleConfig`]), `tokenizer` (`tokenizer.json`), `ladder` (the spec),
-//! `prompt_version`, `metrics`, `provenance` ([`Provenance`]).
+//! `prompt_version`, `metrics`, `provenance` ([`Provenance`]), and for field-token encodings
+//! `fields` (the fitted field tables, see [`LeadEncoder`]).
 //!
 //! [`write_bundle`] produces it (the trainer); [`Bundle::from_bytes`] checks and loads it, once
 //! per bundle (the native and browser scorers); [`Bundle::info`] describes it. [`ModelConfig`]
 //! is the project's one Qwen2 configuration, parsed strictly from Hugging Face `config.json`,
 //! and [`ModelConfig::expected_tensors`] the tensor list every writer and loader agrees on.
-//! [`LeadTokenizer`] turns a lead into token ids the same way everywhere.
+//! [`LeadEncoder`] turns a lead into token ids the same way everywhere.
 //!
 //! Must not: depend on an ML runtime (candle, Burn) or the model; touch the file system (except
 //! the native-only [`read_file`]); use threads; panic on any input. Builds for
@@ -19,15 +20,18 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod encoder;
 pub mod error;
 pub mod format;
 pub mod info;
 pub mod tokenizer;
 
-pub use config::{ARCHITECTURE, BundleConfig, Calibration, HEADS, ModelConfig};
+pub use config::{ARCHITECTURE, BundleConfig, CalibratedHead, Calibration, HEADS, ModelConfig};
+pub use encoder::LeadEncoder;
 pub use error::{Error, Result};
 pub use format::{
-    Bundle, BundleMeta, FORMAT, Provenance, SCALE_SUFFIX, StoreDtype, Tensors, keys, write_bundle,
+    Bundle, BundleMeta, FORMAT, FORMAT_V1, FORMATS_READ, Provenance, SCALE_SUFFIX, StoreDtype,
+    Tensors, keys, write_bundle,
 };
 pub use info::BundleInfo;
 pub use tokenizer::{EOS_TOKEN, Encoded, LeadTokenizer, PAD_TOKEN, train_bpe};

@@ -112,8 +112,14 @@ fn qwen_tokenizer_loads_counts_encodes_and_bundles() {
         tie_word_embeddings: true,
     };
     let config = BundleConfig::new(model, 512, t.pad_id(), t.eos_id());
-    let meta = leadladder_bundle::BundleMeta::new(&config, &t, &spec(), "{}".into(), &provenance())
-        .unwrap();
+    let meta = leadladder_bundle::BundleMeta::new(
+        &config,
+        &leadladder_bundle::LeadEncoder::text(t.clone()),
+        &spec(),
+        "{}".into(),
+        &provenance(),
+    )
+    .unwrap();
     let t0 = Instant::now();
     let bytes = write_bundle(&weights(&config.model, 5), &meta, StoreDtype::Int8).unwrap();
     let b = Bundle::from_bytes(&bytes).unwrap();
@@ -122,7 +128,7 @@ fn qwen_tokenizer_loads_counts_encodes_and_bundles() {
         bytes.len(),
         t0.elapsed()
     );
-    assert_eq!(b.tokenizer.vocab_size(), t.vocab_size());
+    assert_eq!(b.encoder.tokenizer().vocab_size(), t.vocab_size());
     // The same tokenizer with a smaller embedding is refused.
     let mut small = config.clone();
     small.model.vocab_size = 151_660;

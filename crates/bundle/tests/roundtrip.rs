@@ -25,7 +25,7 @@ fn round_trip_every_dtype_tied_and_untied() {
             assert_eq!(b.config.heads, HEADS);
             assert_eq!(b.ladder, spec());
             assert_eq!(b.provenance, provenance());
-            assert_eq!(b.tokenizer.vocab_size(), tokenizer().vocab_size());
+            assert_eq!(b.encoder.tokenizer().vocab_size(), tokenizer().vocab_size());
             assert_eq!(b.tensors.len(), w.len());
             assert_eq!(
                 b.tensors.contains_key("lm_head.weight"),
@@ -235,7 +235,7 @@ fn writer_refuses_what_a_loader_would() {
     w[1].1 = vec![16, 15];
     assert!(err(&w, StoreDtype::F32).contains(&w[1].0));
     let mut bad = m.clone();
-    bad.format = "leadladder-bundle/2".into();
+    bad.format = "leadladder-bundle/9".into();
     assert!(matches!(
         write_bundle(&good, &bad, StoreDtype::F32),
         Err(Error::UnknownFormat { .. })

@@ -91,7 +91,7 @@ fn truncated_at_many_offsets() {
 #[test]
 fn wrong_format_tag() {
     let b = edit(StoreDtype::F32, |p| {
-        p.meta.insert("format".into(), "leadladder-bundle/2".into());
+        p.meta.insert("format".into(), "leadladder-bundle/9".into());
     });
     rejects(
         "format",
@@ -643,7 +643,7 @@ fn corpus_cases() -> Vec<Case> {
         case(
             "wrong_format_tag.safetensors",
             canonical_edit(StoreDtype::Int8, |p| {
-                p.meta.insert("format".into(), "leadladder-bundle/2".into());
+                p.meta.insert("format".into(), "leadladder-bundle/9".into());
             }),
             |e| matches!(e, Error::UnknownFormat { .. }),
             "`format`",

@@ -97,7 +97,7 @@ pub fn provenance() -> Provenance {
 pub fn meta(config: &BundleConfig) -> BundleMeta {
     BundleMeta::new(
         config,
-        tokenizer(),
+        &leadladder_bundle::LeadEncoder::text(tokenizer().clone()),
         &spec(),
         r#"{"auc": 0.5}"#.into(),
         &provenance(),
