@@ -318,6 +318,9 @@ pub struct Ranker {
     heads_weight: Tensor<2>,
     /// `[1, 2]`.
     heads_bias: Tensor<2>,
+    /// A second pooled position whose hidden state is added to the last token's (the bundle
+    /// config's `pool_position`).
+    pool_also: Option<usize>,
     device: Device,
 }
 
@@ -355,8 +358,15 @@ impl Ranker {
                 TensorData::new(vec![rank_b[0], point_b[0]], [1, 2]),
                 device,
             ),
+            pool_also: None,
             device: device.clone(),
         })
+    }
+
+    /// Also pools position `p` (summed with the last token), as the bundle config says.
+    pub(crate) fn with_pool_position(mut self, p: Option<usize>) -> Self {
+        self.pool_also = p;
+        self
     }
 
     /// The model's configuration.
@@ -375,7 +385,18 @@ impl Ranker {
     /// `vocab_size`), right-padded here with `pad_id` to the longest.
     pub fn forward(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Tensor<2>> {
         let (x, last) = self.trunk(ids, pad_id)?;
-        let pooled = self.norm.forward(x.select(0, last));
+        let mut pooled = self.norm.forward(x.clone().select(0, last));
+        if let Some(p) = self.pool_also {
+            let t = ids.iter().map(Vec::len).max().unwrap_or(0);
+            if let Some(bi) = ids.iter().position(|s| s.len() <= p) {
+                return Err(Error::Input(format!(
+                    "sequence {bi} is too short to pool position {p}"
+                )));
+            }
+            let at: Vec<i32> = (0..ids.len()).map(|bi| (bi * t + p) as i32).collect();
+            let at = Tensor::<1, Int>::from_data(TensorData::new(at, [ids.len()]), &self.device);
+            pooled = pooled + self.norm.forward(x.select(0, at));
+        }
         Ok(pooled.matmul(self.heads_weight.clone()) + self.heads_bias.clone())
     }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor};
-use leadladder_bundle::{Bundle, BundleConfig, BundleInfo, LeadTokenizer};
+use leadladder_bundle::{Bundle, BundleConfig, BundleInfo, LeadEncoder, LeadTokenizer};
 use leadladder_core::dataset::{Lead, Schema};
 pub use leadladder_core::queue::Score;
 use leadladder_core::spec::Spec;
@@ -50,7 +50,7 @@ pub struct DeviceInfo {
 #[derive(Debug)]
 pub struct Scorer {
     ranker: Ranker,
-    tokenizer: LeadTokenizer,
+    encoder: LeadEncoder,
     config: BundleConfig,
     spec: Spec,
     info: BundleInfo,
@@ -144,10 +144,11 @@ impl Scorer {
 
     /// Uploads a checked bundle to an existing device.
     pub fn on_device(bundle: &Bundle, kind: DeviceKind, device: Device) -> Result<Self> {
-        let ranker = Ranker::load(&bundle.config.model, &bundle.tensors, &device)?;
+        let ranker = Ranker::load(&bundle.config.model, &bundle.tensors, &device)?
+            .with_pool_position(bundle.config.pool_position);
         Ok(Self {
             ranker,
-            tokenizer: bundle.tokenizer.clone(),
+            encoder: bundle.encoder.clone(),
             config: bundle.config.clone(),
             spec: bundle.ladder.clone(),
             info: bundle.info(),
@@ -178,9 +179,14 @@ impl Scorer {
         self.device_info.clone()
     }
 
-    /// The bundle's tokenizer.
+    /// The bundle's BPE tokenizer.
     pub fn tokenizer(&self) -> &LeadTokenizer {
-        &self.tokenizer
+        self.encoder.tokenizer()
+    }
+
+    /// The bundle's lead encoding (prompt version, tokenizer and field tables).
+    pub fn encoder(&self) -> &LeadEncoder {
+        &self.encoder
     }
 
     /// The ranker itself.
@@ -188,10 +194,13 @@ impl Scorer {
         &self.ranker
     }
 
-    /// Token ids of a lead: the trainer's rendering, truncation and EOS.
+    /// Token ids of a lead: the trainer's encoding (field tokens or text), truncation and EOS.
     pub fn encode(&self, schema: &Schema, lead: &Lead) -> Result<Vec<u32>> {
+        self.encoder
+            .check_schema(schema)
+            .map_err(|e| Error::Input(e.to_string()))?;
         let enc = self
-            .tokenizer
+            .encoder
             .encode_lead(
                 schema,
                 lead,
@@ -209,7 +218,7 @@ impl Scorer {
     /// Proves the device computes before it is trusted: scores one EOS-only sequence and
     /// checks the result is finite (asynchronous read, for a browser's GPU).
     pub async fn check_device_async(&self) -> Result<()> {
-        let eos = self.tokenizer.eos_id();
+        let eos = self.encoder.tokenizer().eos_id();
         let warm = self
             .score_ids_async(&[vec![eos]])
             .await
@@ -224,7 +233,7 @@ impl Scorer {
     }
 
     fn forward(&self, batch: &[Vec<u32>]) -> Result<Tensor<2>> {
-        self.ranker.forward(batch, self.tokenizer.pad_id())
+        self.ranker.forward(batch, self.encoder.pad_id())
     }
 
     fn finish(&self, values: Vec<f32>, n: usize) -> Result<Vec<Score>> {
@@ -241,7 +250,7 @@ impl Scorer {
             .map(|c| Score {
                 rank: c[0],
                 logit: c[1],
-                p_convert: cal.probability(f64::from(c[1])) as f32,
+                p_convert: cal.p_convert(f64::from(c[0]), f64::from(c[1])) as f32,
             })
             .collect())
     }
