@@ -26,15 +26,25 @@ What it does
      positives, lift@K = P@K / test positive rate. Same rule as
      tests/fixtures/metrics/make_reference.py.
 
-How text enters
-  --text none   dialogue is not an input (variant "lightgbm (fields only)").
-  --text tfidf  the spec's text columns (joined with a newline) -> TfidfVectorizer(word 1-2 grams,
-                max_features=2000, sublinear_tf) -> TruncatedSVD(32) -> 32 dense features
-                appended to the fields (variant "lightgbm (fields + tfidf text)"). Vectorizer
-                and SVD are fit on the fit period only (the training period without the
-                validation slice, like leadladder's tokenizer); validation and test leads are
-                only transformed.
-  --text both   (default) runs both variants on the same split.
+Variants (--variants, comma-separated; default: every one the data allows)
+  fields      binary objective on the label, fields only ("lightgbm binary (fields)").
+  lambdarank  lambdarank on the ladder's grades ("lightgbm lambdarank (ladder grades)"): the
+              graded label is `leadladder audit --rungs-out`'s `grade` (bit R-1-k set when the lead
+              is `better` at rung k, so the top rung outweighs all below), queries are
+              consecutive blocks of 500 leads of the time-ordered fit period (a day's queue, not
+              the whole year at once), early stopping on the validation AUC of the binary label.
+              Needs --rungs.
+  tfidf       binary objective, fields plus the spec's text columns (joined with a newline) ->
+              TfidfVectorizer(word 1-2 grams, max_features=2000, sublinear_tf) ->
+              TruncatedSVD(32) -> 32 dense features ("lightgbm binary (fields + tf-idf)").
+              Vectorizer and SVD are fit on the fit period only (the training period without
+              the validation slice, like leadladder's tokenizer); validation and test leads are
+              only transformed. Only where the spec has text columns.
+  --text none|tfidf|both is the older spelling of --variants fields|tfidf|fields,tfidf.
+
+Labels: with --rungs FILE (written by `leadladder audit --rungs-out FILE`), labels and grades
+are leadladder's own reading of the spec (any condition); without it only `[label]
+column/equals` is supported.
 
 Reproduce (CPU, single thread):
   python3 -m venv /tmp/lgbm-venv
@@ -62,6 +72,7 @@ import math
 import os
 import re
 import sys
+import time
 import tomllib
 from fractions import Fraction
 
@@ -76,8 +87,17 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 K_PERCENTS = ["0.1", "1", "10"]  # decimal strings, read exactly with Fraction
-VARIANTS = {"none": "lightgbm (fields only)", "tfidf": "lightgbm (fields + tfidf text)"}
-SCORE_COLUMNS = {"none": "lightgbm_fields", "tfidf": "lightgbm_fields_tfidf"}
+VARIANTS = {
+    "fields": "lightgbm binary (fields)",
+    "lambdarank": "lightgbm lambdarank (ladder grades)",
+    "tfidf": "lightgbm binary (fields + tf-idf)",
+}
+SCORE_COLUMNS = {
+    "fields": "lightgbm_fields",
+    "lambdarank": "lightgbm_lambdarank",
+    "tfidf": "lightgbm_fields_tfidf",
+}
+QUERY_SIZE = 500
 TFIDF_FEATURES = 2000
 SVD_DIMS = 32
 
@@ -277,13 +297,31 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray) -> dict:
     return {"n": n, "positives": positives, "auc": float(roc_auc_score(label, score)), "at_k": at_k}
 
 
-def run_variant(name, X, y, fit_idx, val_idx, test_file_order, seed):
-    params = dict(LGB_PARAMS, seed=seed)
-    dfit = lgb.Dataset(X.iloc[fit_idx], label=y[fit_idx], free_raw_data=False)
-    dval = lgb.Dataset(X.iloc[val_idx], label=y[val_idx], reference=dfit, free_raw_data=False)
+def groups(n: int) -> list[int]:
+    return [QUERY_SIZE] * (n // QUERY_SIZE) + ([n % QUERY_SIZE] if n % QUERY_SIZE else [])
+
+
+def run_variant(name, X, y, fit_idx, val_idx, test_file_order, seed, grades=None):
+    t0 = time.perf_counter()
     evals: dict = {}
+    if grades is None:
+        params = dict(LGB_PARAMS, seed=seed)
+        dfit = lgb.Dataset(X.iloc[fit_idx], label=y[fit_idx], free_raw_data=False)
+        dval = lgb.Dataset(X.iloc[val_idx], label=y[val_idx], reference=dfit, free_raw_data=False)
+        feval = None
+    else:
+        params = dict(LGB_PARAMS, seed=seed, objective="lambdarank", metric="None")
+        dfit = lgb.Dataset(X.iloc[fit_idx], label=grades[fit_idx], group=groups(len(fit_idx)),
+                           free_raw_data=False)
+        dval = lgb.Dataset(X.iloc[val_idx], label=grades[val_idx], group=groups(len(val_idx)),
+                           reference=dfit, free_raw_data=False)
+        y_val = y[val_idx]
+
+        def feval(preds, _data):  # early stopping on the binary label's AUC, as the others
+            return "auc", float(roc_auc_score(y_val, preds)), True
     booster = lgb.train(
         params, dfit, num_boost_round=MAX_ROUNDS, valid_sets=[dval], valid_names=["val"],
+        feval=feval,
         callbacks=[
             lgb.early_stopping(EARLY_STOP, first_metric_only=True, verbose=False),
             lgb.record_evaluation(evals),
@@ -296,9 +334,11 @@ def run_variant(name, X, y, fit_idx, val_idx, test_file_order, seed):
         "method": name,
         "best_iteration": best,
         "val_auc": float(evals["val"]["auc"][best - 1]),
-        "val_logloss": float(evals["val"]["binary_logloss"][best - 1]),
         "features": list(X.columns),
+        "seconds": time.perf_counter() - t0,
     })
+    if "binary_logloss" in evals["val"]:
+        m["val_logloss"] = float(evals["val"]["binary_logloss"][best - 1])
     return m, all_scores
 
 
@@ -324,7 +364,13 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=0.7)
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--text", choices=["none", "tfidf", "both"], default="both")
+    ap.add_argument("--variants", help="comma-separated: fields, lambdarank, tfidf "
+                    "[default: all the data allows]")
+    ap.add_argument("--text", choices=["none", "tfidf", "both"],
+                    help="older spelling of --variants (none=fields, both=fields,tfidf)")
+    ap.add_argument("--rungs", help="`leadladder audit --rungs-out` CSV: labels and grades")
+    ap.add_argument("--scores-out", help="write the test period's scores here (id plus one "
+                    "column per variant)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--scored-csv", help="write the input CSV plus one score column per variant "
                     f"({', '.join(SCORE_COLUMNS.values())}), for `leadladder audit --score`")
@@ -335,7 +381,20 @@ def main() -> None:
     with open(args.ladder, "rb") as f:
         spec = tomllib.load(f)
     df = load(args.input, spec)
-    y = labels(df, spec["label"])
+    grades = None
+    if args.rungs:
+        rungs = pd.read_csv(args.rungs, dtype=str, keep_default_na=False)
+        by_id = dict(zip(rungs["id"], range(len(rungs))))
+        ids = df[spec["columns"]["id"]].str.strip()
+        missing = [i for i in ids if i not in by_id]
+        if missing or len(rungs) != len(df):
+            sys.exit(f"lightgbm_peer: {args.rungs} does not match {args.input} "
+                     f"({len(rungs)} vs {len(df)} leads; first unmatched id {missing[:1]})")
+        pos = ids.map(by_id).to_numpy()
+        y = rungs["label"].to_numpy()[pos] == "1"
+        grades = rungs["grade"].astype(int).to_numpy()[pos]
+    else:
+        y = labels(df, spec["label"])
     train, test = temporal_split(df, spec, args.train_fraction)
     n_val = round_half_away(len(train) * args.val_fraction)
     if not 0 < n_val < len(train):
@@ -347,26 +406,44 @@ def main() -> None:
          f"validation {len(val_idx)} ({int(y[val_idx].sum())}), "
          f"test {len(test)} ({int(y[test].sum())})")
 
+    if args.variants:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    elif args.text:
+        variants = {"none": ["fields"], "tfidf": ["tfidf"], "both": ["fields", "tfidf"]}[args.text]
+    else:
+        variants = ["fields"] + (["lambdarank"] if grades is not None else []) + (
+            ["tfidf"] if spec["columns"].get("text") else [])
+    for v in variants:
+        if v not in VARIANTS:
+            sys.exit(f"lightgbm_peer: unknown variant {v!r} (known: {', '.join(VARIANTS)})")
+        if v == "lambdarank" and grades is None:
+            sys.exit("lightgbm_peer: the lambdarank variant needs --rungs")
     fields = field_features(df, spec, fit_idx)
-    variants = ["none", "tfidf"] if args.text == "both" else [args.text]
     rows, scored = [], {}
     for v in variants:
-        X = fields if v == "none" else pd.concat(
+        X = fields if v != "tfidf" else pd.concat(
             [fields, text_features(df, spec, fit_idx, args.seed)], axis=1)
         r, all_scores = run_variant(VARIANTS[v], X, y, fit_idx, val_idx, test_file_order,
-                                    args.seed)
-        scored[SCORE_COLUMNS[v]] = [repr(float(x)) for x in all_scores]
+                                    args.seed, grades if v == "lambdarank" else None)
+        scored[SCORE_COLUMNS[v]] = all_scores
         warn(f"{r['method']}: best iteration {r['best_iteration']}, "
-             f"validation AUC {r['val_auc']:.4f}, logloss {r['val_logloss']:.4f}")
+             f"validation AUC {r['val_auc']:.4f}, {r['seconds']:.1f} s")
         rows.append(r)
     print(markdown(rows))
+
+    if args.scores_out:
+        ids = df[spec["columns"]["id"]].str.strip().to_numpy()
+        out = pd.DataFrame({"id": ids[test_file_order]})
+        for name, col in scored.items():
+            out[name] = [repr(float(x)) for x in col[test_file_order]]
+        out.to_csv(args.scores_out, index=False, lineterminator="\n")
 
     if args.scored_csv:
         # Re-read untouched so every original cell is written back as it was.
         raw = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         raw = raw[~raw.apply(lambda col: col.str.strip() == "").all(axis=1)].reset_index(drop=True)
         for name, col in scored.items():
-            raw[name] = col
+            raw[name] = [repr(float(x)) for x in col]
         raw.to_csv(args.scored_csv, index=False, lineterminator="\n")
 
     if args.json:

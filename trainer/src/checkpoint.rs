@@ -19,7 +19,7 @@ use crate::train::EpochLog;
 /// Metadata key holding [`LoopState`] as JSON.
 const META_KEY: &str = "leadladder.checkpoint";
 /// Format tag of [`LoopState`].
-pub const FORMAT: &str = "leadladder-checkpoint/1";
+pub const FORMAT: &str = "leadladder-checkpoint/2";
 
 /// Where the training loop stood, and what it had accumulated, at an optimiser-step boundary.
 /// f64 values round-trip exactly (serde_json's `float_roundtrip`).
@@ -43,8 +43,8 @@ pub struct LoopState {
     pub epoch_seconds: f64,
     pub train_tokens: usize,
     pub train_seconds: f64,
-    /// Validation P@1% of the best snapshot (whose tensors are stored as `best.<name>`).
-    pub best_p_at_1: Option<f64>,
+    /// Validation AUC of the best snapshot (whose tensors are stored as `best.<name>`).
+    pub best_val_auc: Option<f64>,
     pub since_best: usize,
     /// Epoch logs so far.
     pub log: Vec<EpochLog>,

@@ -6,7 +6,9 @@ use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::lora::LoraConfig;
 use crate::qwen2::Config;
-use crate::train::{Objective, TrainOptions, load_base};
+use leadladder_core::fields::FitOptions;
+
+use crate::train::{Encoding, Objective, TrainOptions, load_base};
 
 /// Presets that train a model from scratch, accepted by [`preset`].
 pub const PRESETS: &[&str] = &["tiny", "demo"];
@@ -26,6 +28,9 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
         model,
         vocab_size,
         max_tokens,
+        encoding: Encoding::Fields,
+        field_fit: FitOptions::default(),
+        pool_fields: false,
         objective: Objective::Hpro,
         lambda_point: 1.0,
         lambda_pair: 1.0,
@@ -113,6 +118,7 @@ pub fn qwen2_lora(base: &Path, lora: LoraConfig) -> Result<TrainOptions> {
         train_sample: Some(24_000),
         base: Some(base.to_path_buf()),
         lora: Some(lora),
+        encoding: Encoding::Text,
         ..preset("tiny")?
     })
 }

@@ -422,6 +422,25 @@ pub fn last_token_pool(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tenso
     Ok(hidden.reshape((b * t, h))?.index_select(&idx, 0)?)
 }
 
+/// What the score heads read, `[b, h]`: the hidden state of each sequence's last real token
+/// ([`last_token_pool`]), plus, with `also = Some(p)`, the hidden state at position `p` (the last
+/// field token of a `leadladder-prompt/2` lead, which sees the fields alone under causal
+/// attention). `hidden: [b, t, h]`, `attention_mask: [b, t]`.
+pub fn pool(hidden: &Tensor, attention_mask: &Tensor, also: Option<usize>) -> Result<Tensor> {
+    let last = last_token_pool(hidden, attention_mask)?;
+    let Some(p) = also else { return Ok(last) };
+    let (_, t, _) = hidden.dims3()?;
+    if let Some(bi) = mask_lengths(attention_mask)?
+        .iter()
+        .position(|&len| len <= p)
+    {
+        return Err(Error::Input(format!(
+            "sequence {bi} is too short to pool position {p} (of {t})"
+        )));
+    }
+    Ok((last + hidden.narrow(1, p, 1)?.squeeze(1)?)?)
+}
+
 /// `Qwen2ForCausalLM`: `model.embed_tokens`, `model.layers.{i}`, `model.norm`, and `lm_head`
 /// (absent when `tie_word_embeddings`: the embedding matrix is used instead).
 #[derive(Debug, Clone)]

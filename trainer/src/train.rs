@@ -12,13 +12,14 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use leadladder_bundle::{
-    BundleConfig, BundleMeta, Calibration, LeadTokenizer, Provenance, StoreDtype, train_bpe,
-    write_bundle,
+    BundleConfig, BundleMeta, CalibratedHead, Calibration, LeadEncoder, LeadTokenizer, Provenance,
+    StoreDtype, train_bpe, write_bundle,
 };
 use leadladder_core::audit::{AuditOptions, ExternalScore, audit};
+use leadladder_core::fields::{FieldCodec, FitOptions};
 use leadladder_core::ladder::{Ladder, PairBuilder};
-use leadladder_core::metrics::{EvalConfig, precision_at_k};
-use leadladder_core::prompt::{ApproxCounter, render};
+use leadladder_core::metrics::{EvalConfig, auc, precision_at_k};
+use leadladder_core::prompt::{ApproxCounter, render, render_dialogue};
 use leadladder_core::report::AuditReport;
 use leadladder_core::rng::Rng;
 use leadladder_core::split::temporal_split;
@@ -33,7 +34,20 @@ use crate::heads::{RANK_BIAS, ScoreHeads, lm_loss, pairwise_softplus, softplus};
 use crate::lora::LoraConfig;
 use crate::optim::{AdamW, AdamWConfig, GradAccumulator, clip_grad_norm, lr_at};
 use crate::params::named_vars;
-use crate::qwen2::{Config, Model, last_token_pool};
+use crate::qwen2::{Config, Model, pool};
+
+/// How a lead becomes token ids (the bundle's `prompt_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// `leadladder-prompt/1`: every field as `name: value` text, then the dialogue (what a
+    /// pretrained checkpoint reads).
+    #[default]
+    Text,
+    /// `leadladder-prompt/2`: one token per structured field (fitted on the fit period), then
+    /// the dialogue as text.
+    Fields,
+}
 
 /// What the ranking head learns from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +69,16 @@ pub struct TrainOptions {
     pub vocab_size: usize,
     /// Prompt budget in tokens (EOS included).
     pub max_tokens: usize,
+    /// Field tokens or text (see [`Encoding`]).
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// How field tokens are fitted (bins, rare values); [`Encoding::Fields`] only.
+    #[serde(default)]
+    pub field_fit: FitOptions,
+    /// [`Encoding::Fields`] only: the heads also read the hidden state of the last field token
+    /// (which, under causal attention, sees the fields alone), summed with the last token's.
+    #[serde(default)]
+    pub pool_fields: bool,
     pub objective: Objective,
     pub lambda_point: f64,
     pub lambda_pair: f64,
@@ -125,9 +149,11 @@ pub struct EpochLog {
     pub loss_point: f64,
     pub loss_pair: f64,
     pub loss_sem: f64,
+    /// Validation ROC AUC of the rank score against the label: the early-stopping metric.
+    pub val_auc: f64,
+    /// Validation P@1% and P@10% (logged; too few leads at small K to select on).
     pub val_p_at_1: f64,
-    pub test_p_at_1: f64,
-    pub test_p_at_0_1: f64,
+    pub val_p_at_10: f64,
     pub tokens_per_s: f64,
     pub seconds: f64,
 }
@@ -152,25 +178,31 @@ pub enum Progress {
 pub struct Trained {
     pub model: Model,
     pub heads: ScoreHeads,
-    pub tokenizer: LeadTokenizer,
+    pub encoder: LeadEncoder,
     pub config: Config,
     pub calibration: Calibration,
     pub max_tokens: usize,
+    /// The heads' second pooled position ([`crate::qwen2::pool`]), if any.
+    pub pool_position: Option<usize>,
     /// The test-period audit: baselines and this model, with bootstrap CIs.
     pub report: AuditReport,
+    /// The test period's leads (dataset indices) and their rank scores, in the same order.
+    pub test_scores: Vec<(usize, f32)>,
     pub log: Vec<EpochLog>,
     /// Training throughput (real tokens per second of training steps).
     pub tokens_per_s: f64,
     pub options: TrainOptions,
 }
 
-/// Scores examples: (ranking scores, pointwise logits), in example order.
+/// Scores examples: (ranking scores, pointwise logits), in example order. `pool_also` is the
+/// model's second pooled position ([`crate::qwen2::pool`]; `Trained::pool_position`).
 pub fn score(
     model: &Model,
     heads: &ScoreHeads,
     examples: &[Example],
     pad_id: u32,
     batch: usize,
+    pool_also: Option<usize>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&k| examples[k].ids.len());
@@ -186,7 +218,7 @@ pub fn score(
             model.device(),
         )?;
         let hidden = model.forward(&b.input_ids, &b.attention_mask, false)?;
-        let pooled = last_token_pool(&hidden, &b.attention_mask)?;
+        let pooled = pool(&hidden, &b.attention_mask, pool_also)?;
         let rs: Vec<f32> = heads.rank_scores(&pooled)?.detach().to_vec1()?;
         let zs: Vec<f32> = heads.point_logits(&pooled)?.detach().to_vec1()?;
         for (i, &k) in chunk.iter().enumerate() {
@@ -209,7 +241,11 @@ fn weighted_bce(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<Te
 pub fn fit_platt(z: &[f32], y: &[bool]) -> Calibration {
     let (mut a, mut b) = (1.0f64, 0.0f64);
     if z.is_empty() || y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
-        return Calibration { a, b };
+        return Calibration {
+            a,
+            b,
+            ..Calibration::default()
+        };
     }
     for _ in 0..50 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
@@ -237,7 +273,11 @@ pub fn fit_platt(z: &[f32], y: &[bool]) -> Calibration {
         }
     }
     if a.is_finite() && b.is_finite() {
-        Calibration { a, b }
+        Calibration {
+            a,
+            b,
+            ..Calibration::default()
+        }
     } else {
         Calibration::default()
     }
@@ -273,44 +313,6 @@ fn fingerprint(opts: &TrainOptions, spec: &Spec, sets: [&[Example]; 3]) -> Resul
     Ok(h.finish())
 }
 
-/// Called after every optimiser step (the gradient accumulator is empty): writes a checkpoint
-/// when one is due or this run's step budget is spent, and stops in the latter case.
-fn at_step_boundary(
-    opts: &TrainOptions,
-    run_steps: u64,
-    step: u64,
-    params: &[(String, candle_core::Var)],
-    opt: &AdamW,
-    best: Option<&(f64, Vec<(String, Tensor)>)>,
-    state: impl FnOnce() -> LoopState,
-) -> Result<()> {
-    let stop = opts.max_steps_this_run.is_some_and(|m| run_steps >= m);
-    let due = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
-    if (stop || due)
-        && let Some(path) = &opts.checkpoint_path
-    {
-        let mut tensors: Vec<(String, Tensor)> = params
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-            .collect();
-        let mut adam: Vec<(String, Tensor)> = opt.state().into_iter().collect();
-        adam.sort_by(|a, b| a.0.cmp(&b.0));
-        tensors.extend(adam);
-        if let Some((_, snapshot)) = best {
-            tensors.extend(
-                snapshot
-                    .iter()
-                    .map(|(n, t)| (format!("best.{n}"), t.clone())),
-            );
-        }
-        checkpoint::save(path, &tensors, &state())?;
-    }
-    if stop {
-        return Err(Error::Stopped { step });
-    }
-    Ok(())
-}
-
 /// The data side of a run: the ladder, the temporal split, the tokenizer, the model config and
 /// the encoded fit / validation / test examples. It depends only on the options in
 /// [`data_key`], so runs that differ only in their objective or loss weights (an ablation) can
@@ -319,11 +321,25 @@ fn at_step_boundary(
 pub struct Prepared {
     key: String,
     ladder: Ladder,
-    tokenizer: LeadTokenizer,
+    encoder: LeadEncoder,
     config: Config,
+    /// The second pooled position, if any (see [`TrainOptions::pool_fields`]).
+    pool_position: Option<usize>,
     fit: Vec<Example>,
     val: Vec<Example>,
     test: Vec<Example>,
+}
+
+impl Prepared {
+    /// How leads became token ids (tokenizer, and field tables for the fields encoding).
+    pub fn encoder(&self) -> &LeadEncoder {
+        &self.encoder
+    }
+
+    /// The model configuration (vocabulary sized to the encoder).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
 }
 
 /// The options that decide a [`Prepared`]: preset, model shape, vocabulary, prompt budget, split
@@ -334,6 +350,9 @@ pub fn data_key(opts: &TrainOptions) -> Result<String> {
         &opts.model,
         opts.vocab_size,
         opts.max_tokens,
+        opts.encoding,
+        opts.field_fit,
+        opts.pool_fields,
         opts.train_fraction,
         opts.val_fraction,
         opts.train_sample,
@@ -373,8 +392,13 @@ pub fn prepare(
     }
     let sep = spec.parse.turn_separator.as_str();
 
-    let (tokenizer, config) = match &opts.base {
+    let (encoder, config) = match &opts.base {
         Some(dir) => {
+            if opts.encoding != Encoding::Text {
+                return Err(Error::Config(
+                    "a pretrained base reads text: LoRA fine-tuning uses the text encoding".into(),
+                ));
+            }
             progress(Progress::Stage(format!(
                 "loading the tokenizer and config of {}",
                 dir.display()
@@ -386,7 +410,7 @@ pub fn prepare(
                     opts.max_tokens, config.model.max_position_embeddings
                 )));
             }
-            (tokenizer, config)
+            (LeadEncoder::text(tokenizer), config)
         }
         None => {
             progress(Progress::Stage(format!(
@@ -394,18 +418,42 @@ pub fn prepare(
                 opts.vocab_size,
                 fit_idx.len()
             )));
-            let texts: Vec<String> = fit_idx
-                .iter()
-                .map(|&i| render(&data.schema, &data.leads[i], sep, &ApproxCounter, 0).text)
-                .collect();
+            let text_of = |i: usize| {
+                let lead = &data.leads[i];
+                match opts.encoding {
+                    Encoding::Text => render(&data.schema, lead, sep, &ApproxCounter, 0).text,
+                    Encoding::Fields => {
+                        render_dialogue(&data.schema, lead, sep, &ApproxCounter, 0).text
+                    }
+                }
+            };
+            let texts: Vec<String> = fit_idx.iter().map(|&i| text_of(i)).collect();
             let tokenizer = train_bpe(texts.into_iter(), opts.vocab_size)
                 .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
+            let encoder = match opts.encoding {
+                Encoding::Text => LeadEncoder::text(tokenizer),
+                Encoding::Fields => {
+                    let codec = FieldCodec::fit(
+                        &data.schema,
+                        fit_idx.iter().map(|&i| &data.leads[i]),
+                        &opts.field_fit,
+                    )
+                    .map_err(|e| Error::Input(e.to_string()))?;
+                    progress(Progress::Stage(format!(
+                        "fitted {} field tokens for {} input fields on {} leads",
+                        codec.len(),
+                        codec.fields.len(),
+                        fit_idx.len()
+                    )));
+                    LeadEncoder::with_fields(tokenizer, codec)
+                }
+            };
             let mut config = opts.model.clone();
-            config.model.vocab_size = tokenizer.vocab_size();
+            config.model.vocab_size = encoder.vocab_size();
             config.model.max_position_embeddings =
                 config.model.max_position_embeddings.max(opts.max_tokens);
             config.validate()?;
-            (tokenizer, config)
+            (encoder, config)
         }
     };
 
@@ -415,13 +463,43 @@ pub fn prepare(
         val_idx.len(),
         split.test.len()
     )));
-    let fit = encode(&tokenizer, data, &ladder, &fit_idx, sep, opts.max_tokens)?;
-    let val = encode(&tokenizer, data, &ladder, val_idx, sep, opts.max_tokens)?;
-    let test = encode(&tokenizer, data, &ladder, &split.test, sep, opts.max_tokens)?;
+    let fit = encode(&encoder, data, &ladder, &fit_idx, sep, opts.max_tokens)?;
+    let val = encode(&encoder, data, &ladder, val_idx, sep, opts.max_tokens)?;
+    let test = encode(&encoder, data, &ladder, &split.test, sep, opts.max_tokens)?;
+    if !fit.is_empty() {
+        let mut lens: Vec<usize> = fit.iter().map(|e| e.ids.len()).collect();
+        lens.sort_unstable();
+        let cut = fit
+            .iter()
+            .filter(|e| e.ids.len() >= opts.max_tokens)
+            .count();
+        progress(Progress::Stage(format!(
+            "training leads: {:.1} tokens on average, median {}, 95th percentile {}; {} at the {}-token budget",
+            lens.iter().sum::<usize>() as f64 / lens.len() as f64,
+            lens[lens.len() / 2],
+            lens[lens.len() * 95 / 100],
+            cut,
+            opts.max_tokens
+        )));
+    }
+    let pool_position = match (opts.pool_fields, encoder.fields()) {
+        (false, _) => None,
+        (true, Some(f)) if !f.is_empty() && f.fields.len() + 1 < opts.max_tokens => {
+            Some(f.fields.len() - 1)
+        }
+        (true, _) => {
+            return Err(Error::Config(
+                "pooling the last field token needs field tokens (the fields encoding, at least \
+                 one input field) and room for the dialogue in max_tokens"
+                    .into(),
+            ));
+        }
+    };
     Ok(Prepared {
         key: data_key(opts)?,
         ladder,
-        tokenizer,
+        encoder,
+        pool_position,
         config,
         fit,
         val,
@@ -441,7 +519,9 @@ pub fn train(
     train_prepared(spec, data, opts, &prepared, progress)
 }
 
-/// [`train`] on data already [`prepare`]d with the same [`data_key`] options.
+/// [`train`] on data already [`prepare`]d with the same [`data_key`] options: build the model,
+/// resume from a checkpoint if asked, train epoch by epoch with early stopping on the validation
+/// AUC, then calibrate and audit the test period once.
 pub fn train_prepared(
     spec: &Spec,
     data: &Dataset,
@@ -449,120 +529,210 @@ pub fn train_prepared(
     prepared: &Prepared,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Trained> {
-    let device = opts.device.open()?;
-    if opts.base.is_none() && opts.precision != Precision::F32 {
-        return Err(Error::Config(format!(
-            "precision {:?} applies to a frozen LoRA base; the `{}` preset trains from scratch in f32",
-            opts.precision, opts.preset
-        )));
-    }
-    if data_key(opts)? != prepared.key {
-        return Err(Error::Input(
-            "the prepared data was made with other split, sample, tokenizer or model options"
-                .into(),
-        ));
-    }
-    let Prepared {
-        ladder,
-        tokenizer,
-        config,
-        fit,
-        val,
-        test,
-        ..
-    } = prepared;
-    let pad = tokenizer.pad_id();
-
-    let varmap = VarMap::new();
-    let model = match &opts.base {
-        Some(dir) => {
-            let Some(lora) = &opts.lora else {
-                return Err(Error::Config(
-                    "a base checkpoint is fine-tuned with LoRA: the options need `lora`".into(),
-                ));
-            };
-            progress(Progress::Stage(format!(
-                "loading the frozen base from {} ({:?}) and adding rank-{} LoRA adapters",
-                dir.display(),
-                opts.precision,
-                lora.r
-            )));
-            let mut model = Model::from_hf_dir_as(dir, &device, opts.precision.dtype())?;
-            let lora = LoraConfig {
-                seed: opts.seed ^ 0x10_4A,
-                ..lora.clone()
-            };
-            model.enable_lora(&lora, &varmap)?;
-            model
+    let mut run = Run::build(spec, opts, prepared, progress)?;
+    run.resume(progress)?;
+    while run.epoch < opts.epochs {
+        let sums = run.train_epoch(progress)?;
+        if run.end_epoch(sums, progress)? {
+            break;
         }
-        None => Model::new(config, &varmap, opts.seed, &device)?,
-    };
-    let heads = ScoreHeads::new(
-        config.model.hidden_size,
-        config.initializer_range,
-        &varmap,
-        opts.seed ^ 0x4EAD,
-        &device,
-    )?;
-    let mut params = named_vars(&varmap)?;
-    if opts.objective == Objective::Hpro {
-        // The pairwise loss depends on rank scores only through differences, so the rank head's
-        // bias gets exactly zero gradient in theory; in floating point it gets a ~1e-9 residue
-        // (the +g and -g of each pair summed in different orders), which Adam's normalisation
-        // (m / sqrt(v)) would turn into full learning-rate steps. It stays at its initial zero.
-        params.retain(|(name, _)| name != RANK_BIAS);
     }
-    let mut opt = AdamW::new(
-        params.clone(),
-        AdamWConfig {
-            weight_decay: opts.weight_decay,
-            ..AdamWConfig::default()
-        },
-    )?;
-    let sampler = Sampler::new(
-        fit,
-        ladder,
-        2.min(ladder.n_rungs().max(1)),
-        opts.boost_share,
-    );
-    let pairs = PairBuilder {
-        cap: opts.pair_cap,
-        seed: opts.seed,
-    };
-    let steps_per_epoch = fit
-        .len()
-        .div_ceil(opts.batch_size.max(1))
-        .div_ceil(opts.grad_accum.max(1)) as u64;
-    let total = steps_per_epoch * opts.epochs as u64;
-    let warmup = ((total as f64) * opts.warmup_fraction).round() as u64;
+    run.finish(spec, data, progress)
+}
 
-    let val_labels: Vec<bool> = val.iter().map(|e| e.label).collect();
-    let test_labels: Vec<bool> = test.iter().map(|e| e.label).collect();
-    let p_at = |scores: &[f32], labels: &[bool], k: f64| -> f64 {
-        let s: Vec<f64> = scores.iter().map(|&x| f64::from(x)).collect();
-        precision_at_k(&s, labels, k).unwrap_or(0.0)
-    };
+/// Running sums of the epoch in progress (what a checkpoint saves mid-epoch).
+#[derive(Debug, Clone, Copy, Default)]
+struct EpochSums {
+    /// Total, point, pair and semantic loss, summed over micro-batches.
+    loss: [f64; 4],
+    /// Micro-batches summed.
+    count: usize,
+    /// Real tokens trained on.
+    tokens: usize,
+    /// Seconds spent in the epoch before this process (resume); timing only.
+    seconds_before: f64,
+}
 
-    let fingerprint = fingerprint(opts, spec, [fit, val, test])?;
-    let mut log = Vec::new();
-    let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
-    let mut since_best = 0;
-    let mut step = 0u64;
-    let (mut train_tokens, mut train_secs) = (0usize, 0f64);
-    // Where to start: (epoch, batches of it already done, its running sums, count, tokens, secs).
-    let mut start = (0usize, 0usize, [0f64; 4], 0usize, 0usize, 0f64);
-    if opts.resume
-        && let Some(path) = &opts.checkpoint_path
-        && path.exists()
-    {
+/// The best epoch so far: its validation AUC, weights and validation scores (the latter absent
+/// when it was restored from a checkpoint).
+#[derive(Debug)]
+struct Best {
+    auc: f64,
+    weights: Vec<(String, Tensor)>,
+    val_scores: Option<Vec<f32>>,
+}
+
+/// One training run: the model, its optimiser and where the loop stands.
+struct Run<'a> {
+    opts: &'a TrainOptions,
+    prepared: &'a Prepared,
+    device: candle_core::Device,
+    model: Model,
+    heads: ScoreHeads,
+    params: Vec<(String, candle_core::Var)>,
+    opt: AdamW,
+    sampler: Sampler,
+    pairs: PairBuilder,
+    /// Planned optimiser steps and warm-up steps.
+    total: u64,
+    warmup: u64,
+    fingerprint: String,
+    /// Optimiser steps taken in total, and by this process.
+    step: u64,
+    run_steps: u64,
+    /// Real tokens trained on by this process (progress only).
+    run_tokens: usize,
+    /// The epoch to run next, and how many of its batches a resumed run skips.
+    epoch: usize,
+    skip: usize,
+    resumed_sums: EpochSums,
+    train_tokens: usize,
+    train_secs: f64,
+    best: Option<Best>,
+    since_best: usize,
+    log: Vec<EpochLog>,
+    acc: GradAccumulator,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("step", &self.step)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Run<'a> {
+    /// The model (fresh, or the frozen base with LoRA adapters), heads, optimiser and sampler.
+    fn build(
+        spec: &Spec,
+        opts: &'a TrainOptions,
+        prepared: &'a Prepared,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self> {
+        let device = opts.device.open()?;
+        if opts.base.is_none() && opts.precision != Precision::F32 {
+            return Err(Error::Config(format!(
+                "precision {:?} applies to a frozen LoRA base; the `{}` preset trains from scratch in f32",
+                opts.precision, opts.preset
+            )));
+        }
+        if data_key(opts)? != prepared.key {
+            return Err(Error::Input(
+                "the prepared data was made with other split, sample, tokenizer or model options"
+                    .into(),
+            ));
+        }
+        let config = &prepared.config;
+        let varmap = VarMap::new();
+        let model = match &opts.base {
+            Some(dir) => {
+                let Some(lora) = &opts.lora else {
+                    return Err(Error::Config(
+                        "a base checkpoint is fine-tuned with LoRA: the options need `lora`".into(),
+                    ));
+                };
+                progress(Progress::Stage(format!(
+                    "loading the frozen base from {} ({:?}) and adding rank-{} LoRA adapters",
+                    dir.display(),
+                    opts.precision,
+                    lora.r
+                )));
+                let mut model = Model::from_hf_dir_as(dir, &device, opts.precision.dtype())?;
+                let lora = LoraConfig {
+                    seed: opts.seed ^ 0x10_4A,
+                    ..lora.clone()
+                };
+                model.enable_lora(&lora, &varmap)?;
+                model
+            }
+            None => Model::new(config, &varmap, opts.seed, &device)?,
+        };
+        let heads = ScoreHeads::new(
+            config.model.hidden_size,
+            config.initializer_range,
+            &varmap,
+            opts.seed ^ 0x4EAD,
+            &device,
+        )?;
+        let mut params = named_vars(&varmap)?;
+        if opts.objective == Objective::Hpro {
+            // The pairwise loss depends on rank scores only through differences, so the rank
+            // head's bias gets exactly zero gradient in theory; in floating point it gets a ~1e-9
+            // residue (the +g and -g of each pair summed in different orders), which Adam's
+            // normalisation (m / sqrt(v)) would turn into full learning-rate steps. It stays at
+            // its initial zero.
+            params.retain(|(name, _)| name != RANK_BIAS);
+        }
+        let opt = AdamW::new(
+            params.clone(),
+            AdamWConfig {
+                weight_decay: opts.weight_decay,
+                ..AdamWConfig::default()
+            },
+        )?;
+        let ladder = &prepared.ladder;
+        let sampler = Sampler::new(
+            &prepared.fit,
+            ladder,
+            2.min(ladder.n_rungs().max(1)),
+            opts.boost_share,
+        );
+        let steps_per_epoch = prepared
+            .fit
+            .len()
+            .div_ceil(opts.batch_size.max(1))
+            .div_ceil(opts.grad_accum.max(1)) as u64;
+        let total = steps_per_epoch * opts.epochs as u64;
+        Ok(Self {
+            opts,
+            prepared,
+            device,
+            model,
+            heads,
+            params,
+            opt,
+            sampler,
+            pairs: PairBuilder {
+                cap: opts.pair_cap,
+                seed: opts.seed,
+            },
+            total,
+            warmup: ((total as f64) * opts.warmup_fraction).round() as u64,
+            fingerprint: fingerprint(opts, spec, [&prepared.fit, &prepared.val, &prepared.test])?,
+            step: 0,
+            run_steps: 0,
+            run_tokens: 0,
+            epoch: 0,
+            skip: 0,
+            resumed_sums: EpochSums::default(),
+            train_tokens: 0,
+            train_secs: 0.0,
+            best: None,
+            since_best: 0,
+            log: Vec::new(),
+            acc: GradAccumulator::default(),
+        })
+    }
+
+    /// Continues from the checkpoint when `resume` is set and one exists (refusing one written
+    /// by a run with other options or data).
+    fn resume(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let Some(path) = &self.opts.checkpoint_path else {
+            return Ok(());
+        };
+        if !self.opts.resume || !path.exists() {
+            return Ok(());
+        }
         let ck = checkpoint::load(path)?;
         let st = ck.state;
-        if st.fingerprint != fingerprint {
+        if st.fingerprint != self.fingerprint {
             return Err(Error::Input(format!(
                 "{}: the checkpoint was written by a run with other options or data \
                  ({} here, {} in the checkpoint); delete it or train without resume",
                 path.display(),
-                fingerprint,
+                self.fingerprint,
                 st.fingerprint
             )));
         }
@@ -572,258 +742,397 @@ pub fn train_prepared(
                 .cloned()
                 .ok_or_else(|| Error::Input(format!("{}: lacks `{name}`", path.display())))
         };
-        for (name, var) in &params {
+        for (name, var) in &self.params {
             var.set(&take(name)?)?;
         }
-        opt.load_state(&ck.tensors, st.step)?;
-        if let Some(p) = st.best_p_at_1 {
-            let snapshot = params
+        self.opt.load_state(&ck.tensors, st.step)?;
+        if let Some(auc) = st.best_val_auc {
+            let weights = self
+                .params
                 .iter()
                 .map(|(n, _)| Ok((n.clone(), take(&format!("best.{n}"))?)))
                 .collect::<Result<Vec<_>>>()?;
-            best = Some((p, snapshot));
+            self.best = Some(Best {
+                auc,
+                weights,
+                val_scores: None,
+            });
         }
-        step = st.step;
-        since_best = st.since_best;
-        train_tokens = st.train_tokens;
-        train_secs = st.train_seconds;
-        start = (
-            st.epoch,
-            st.batch,
-            st.sums,
-            st.count,
-            st.epoch_tokens,
-            st.epoch_seconds,
-        );
+        self.step = st.step;
+        self.since_best = st.since_best;
+        self.train_tokens = st.train_tokens;
+        self.train_secs = st.train_seconds;
+        self.epoch = st.epoch;
+        self.skip = st.batch;
+        self.resumed_sums = EpochSums {
+            loss: st.sums,
+            count: st.count,
+            tokens: st.epoch_tokens,
+            seconds_before: st.epoch_seconds,
+        };
         progress(Progress::Stage(format!(
-            "resuming from {} at step {step} (epoch {}, batch {})",
+            "resuming from {} at step {} (epoch {}, batch {})",
             path.display(),
+            st.step,
             st.epoch,
             st.batch
         )));
         for e in &st.log {
             progress(Progress::Epoch(e.clone()));
         }
-        log = st.log;
+        self.log = st.log;
+        Ok(())
     }
-    let mut run_steps = 0u64;
-    let mut best_scores: Option<(Vec<f32>, Vec<f32>, Vec<f32>)> = None;
-    let mut run_tokens = 0usize;
-    let mut acc = GradAccumulator::default();
-    for epoch in start.0..opts.epochs {
+
+    /// The batches of epoch `self.epoch` (from the resume point), each forward and backward,
+    /// an optimiser step every `grad_accum` micro-batches and one for any remainder.
+    fn train_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<EpochSums> {
         let t0 = Instant::now();
-        let (
-            skip,
-            [mut sum, mut sum_point, mut sum_pair, mut sum_sem],
-            mut count,
-            mut epoch_tokens,
-            secs_before,
-        ) = if epoch == start.0 {
-            (start.1, start.2, start.3, start.4, start.5)
+        let (skip, mut sums) = if self.skip > 0 || self.resumed_sums.count > 0 {
+            (self.skip, self.resumed_sums)
         } else {
-            (0, [0.0; 4], 0, 0, 0.0)
+            (0, EpochSums::default())
         };
-        let batches = sampler.epoch(fit, opts.batch_size, opts.seed, epoch as u64);
+        self.skip = 0;
+        self.resumed_sums = EpochSums::default();
+        let fit = &self.prepared.fit;
+        let batches =
+            self.sampler
+                .epoch(fit, self.opts.batch_size, self.opts.seed, self.epoch as u64);
         let n_batches = batches.len();
-        // One optimiser step on accumulated gradients, then a checkpoint when one is due. `$batch`
-        // is how many batches of the epoch are done (the resume point).
-        macro_rules! optimiser_step {
-            ($grads:expr, $batch:expr) => {{
-                let mut grads = $grads;
-                clip_grad_norm(&mut grads, &params, opts.grad_clip)?;
-                opt.step(
-                    &grads,
-                    lr_at(step, total, warmup, opts.lr, opts.min_lr_ratio),
-                )?;
-                step += 1;
-                run_steps += 1;
-                at_step_boundary(opts, run_steps, step, &params, &opt, best.as_ref(), || {
-                    LoopState {
-                        format: checkpoint::FORMAT.into(),
-                        fingerprint: fingerprint.clone(),
-                        step,
-                        epoch,
-                        batch: $batch,
-                        sums: [sum, sum_point, sum_pair, sum_sem],
-                        count,
-                        epoch_tokens,
-                        epoch_seconds: secs_before + t0.elapsed().as_secs_f64(),
-                        train_tokens,
-                        train_seconds: train_secs,
-                        best_p_at_1: best.as_ref().map(|b| b.0),
-                        since_best,
-                        log: log.clone(),
-                    }
-                })?;
-            }};
-        }
         for (bi, members) in batches.into_iter().enumerate().skip(skip) {
-            let weights: Vec<f32> = members.iter().map(|&k| sampler.weight(k)).collect();
-            let b = make_batch(fit, &members, &weights, pad, &device)?;
-            epoch_tokens += b.tokens;
-            run_tokens += b.tokens;
-            let hidden = model.forward(&b.input_ids, &b.attention_mask, true)?;
-            let pooled = last_token_pool(&hidden, &b.attention_mask)?;
-            let r = heads.rank_scores(&pooled)?;
-            let z = heads.point_logits(&pooled)?;
-            let loss_point = weighted_bce(&z, &b.labels, &b.weights)?;
-            let loss_pair = match opts.objective {
-                Objective::Binary => weighted_bce(&r, &b.labels, &b.weights)?,
-                Objective::Hpro => {
-                    let leads: Vec<usize> = members.iter().map(|&k| fit[k].lead).collect();
-                    let ps = pairs.build(
-                        ladder,
-                        &leads,
-                        step * opts.grad_accum.max(1) as u64 + acc.len() as u64,
-                    );
-                    if ps.is_empty() {
-                        Tensor::zeros((), DType::F32, &device)?
-                    } else {
-                        let hi: Vec<u32> = ps.iter().map(|p| p.better as u32).collect();
-                        let lo: Vec<u32> = ps.iter().map(|p| p.worse as u32).collect();
-                        let m: Vec<f32> = ps.iter().map(|p| p.margin as f32).collect();
-                        let n = ps.len();
-                        pairwise_softplus(
-                            &r.index_select(&Tensor::from_vec(hi, n, &device)?, 0)?,
-                            &r.index_select(&Tensor::from_vec(lo, n, &device)?, 0)?,
-                            Some(&Tensor::from_vec(m, n, &device)?),
-                        )?
-                    }
-                }
-            };
-            let mut loss = ((&loss_point * opts.lambda_point)? + (&loss_pair * opts.lambda_pair)?)?;
-            let mut sem_value = 0.0;
-            if opts.lambda_sem > 0.0 {
-                let sem = lm_loss(&model, &hidden, &b.input_ids, &b.text_mask)?;
-                sem_value = f64::from(sem.to_scalar::<f32>()?);
-                loss = (loss + (sem * opts.lambda_sem)?)?;
+            let (loss, parts, tokens) = self.batch_loss(&members)?;
+            sums.tokens += tokens;
+            self.run_tokens += tokens;
+            self.acc.add(loss.backward()?, &self.params)?;
+            for (s, p) in sums.loss.iter_mut().zip(parts) {
+                *s += p;
             }
-            let loss_value = f64::from(loss.to_scalar::<f32>()?);
-            if !loss_value.is_finite() {
-                return Err(Error::Input(format!(
-                    "loss became {loss_value} at step {step} (epoch {epoch})"
-                )));
-            }
-            acc.add(loss.backward()?, &params)?;
-            sum += loss_value;
-            sum_point += f64::from(loss_point.to_scalar::<f32>()?);
-            sum_pair += f64::from(loss_pair.to_scalar::<f32>()?);
-            sum_sem += sem_value;
-            count += 1;
-            if acc.len() >= opts.grad_accum.max(1)
-                && let Some(grads) = acc.finish(&params)?
+            sums.count += 1;
+            if self.acc.len() >= self.opts.grad_accum.max(1)
+                && let Some(grads) = self.acc.finish(&self.params)?
             {
-                optimiser_step!(grads, bi + 1);
+                self.optimiser_step(grads, bi + 1, &sums, t0)?;
                 progress(Progress::Step {
-                    step,
-                    total,
-                    loss: loss_value,
-                    tokens: run_tokens,
+                    step: self.step,
+                    total: self.total,
+                    loss: parts[0],
+                    tokens: self.run_tokens,
                 });
             }
         }
-        if let Some(grads) = acc.finish(&params)? {
-            optimiser_step!(grads, n_batches);
+        if let Some(grads) = self.acc.finish(&self.params)? {
+            self.optimiser_step(grads, n_batches, &sums, t0)?;
         }
-        let secs = secs_before + t0.elapsed().as_secs_f64();
-        train_tokens += epoch_tokens;
-        train_secs += secs;
-        let (val_r, val_z) = score(&model, &heads, val, pad, 64)?;
-        let (test_r, test_z) = score(&model, &heads, test, pad, 64)?;
-        let n = count.max(1) as f64;
+        sums.seconds_before += t0.elapsed().as_secs_f64();
+        Ok(sums)
+    }
+
+    /// One micro-batch: the loss and its parts (total, point, pair, semantic) and its real tokens.
+    fn batch_loss(&self, members: &[usize]) -> Result<(Tensor, [f64; 4], usize)> {
+        let (opts, device) = (self.opts, &self.device);
+        let fit = &self.prepared.fit;
+        let weights: Vec<f32> = members.iter().map(|&k| self.sampler.weight(k)).collect();
+        let b = make_batch(
+            fit,
+            members,
+            &weights,
+            self.prepared.encoder.pad_id(),
+            device,
+        )?;
+        let hidden = self.model.forward(&b.input_ids, &b.attention_mask, true)?;
+        let pooled = pool(&hidden, &b.attention_mask, self.prepared.pool_position)?;
+        let r = self.heads.rank_scores(&pooled)?;
+        let z = self.heads.point_logits(&pooled)?;
+        let loss_point = weighted_bce(&z, &b.labels, &b.weights)?;
+        let loss_pair = match opts.objective {
+            Objective::Binary => weighted_bce(&r, &b.labels, &b.weights)?,
+            Objective::Hpro => {
+                let leads: Vec<usize> = members.iter().map(|&k| fit[k].lead).collect();
+                let ps = self.pairs.build(
+                    &self.prepared.ladder,
+                    &leads,
+                    self.step * opts.grad_accum.max(1) as u64 + self.acc.len() as u64,
+                );
+                if ps.is_empty() {
+                    Tensor::zeros((), DType::F32, device)?
+                } else {
+                    let hi: Vec<u32> = ps.iter().map(|p| p.better as u32).collect();
+                    let lo: Vec<u32> = ps.iter().map(|p| p.worse as u32).collect();
+                    let m: Vec<f32> = ps.iter().map(|p| p.margin as f32).collect();
+                    let n = ps.len();
+                    pairwise_softplus(
+                        &r.index_select(&Tensor::from_vec(hi, n, device)?, 0)?,
+                        &r.index_select(&Tensor::from_vec(lo, n, device)?, 0)?,
+                        Some(&Tensor::from_vec(m, n, device)?),
+                    )?
+                }
+            }
+        };
+        let mut loss = ((&loss_point * opts.lambda_point)? + (&loss_pair * opts.lambda_pair)?)?;
+        let mut sem_value = 0.0;
+        if opts.lambda_sem > 0.0 {
+            let sem = lm_loss(&self.model, &hidden, &b.input_ids, &b.text_mask)?;
+            sem_value = f64::from(sem.to_scalar::<f32>()?);
+            loss = (loss + (sem * opts.lambda_sem)?)?;
+        }
+        let loss_value = f64::from(loss.to_scalar::<f32>()?);
+        if !loss_value.is_finite() {
+            return Err(Error::Input(format!(
+                "loss became {loss_value} at step {} (epoch {})",
+                self.step, self.epoch
+            )));
+        }
+        let parts = [
+            loss_value,
+            f64::from(loss_point.to_scalar::<f32>()?),
+            f64::from(loss_pair.to_scalar::<f32>()?),
+            sem_value,
+        ];
+        Ok((loss, parts, b.tokens))
+    }
+
+    /// Clips and applies accumulated gradients, then checkpoints when one is due (or this run's
+    /// step budget is spent, which stops it). `batch` is how many batches of the epoch are done
+    /// (the resume point); `sums` and `t0` describe the epoch so far.
+    fn optimiser_step(
+        &mut self,
+        mut grads: candle_core::backprop::GradStore,
+        batch: usize,
+        sums: &EpochSums,
+        t0: Instant,
+    ) -> Result<()> {
+        let opts = self.opts;
+        clip_grad_norm(&mut grads, &self.params, opts.grad_clip)?;
+        self.opt.step(
+            &grads,
+            lr_at(
+                self.step,
+                self.total,
+                self.warmup,
+                opts.lr,
+                opts.min_lr_ratio,
+            ),
+        )?;
+        self.step += 1;
+        self.run_steps += 1;
+        let stop = opts.max_steps_this_run.is_some_and(|m| self.run_steps >= m);
+        let due = opts.checkpoint_every > 0 && self.step.is_multiple_of(opts.checkpoint_every);
+        if (stop || due)
+            && let Some(path) = &opts.checkpoint_path
+        {
+            let state = LoopState {
+                format: checkpoint::FORMAT.into(),
+                fingerprint: self.fingerprint.clone(),
+                step: self.step,
+                epoch: self.epoch,
+                batch,
+                sums: sums.loss,
+                count: sums.count,
+                epoch_tokens: sums.tokens,
+                epoch_seconds: sums.seconds_before + t0.elapsed().as_secs_f64(),
+                train_tokens: self.train_tokens,
+                train_seconds: self.train_secs,
+                best_val_auc: self.best.as_ref().map(|b| b.auc),
+                since_best: self.since_best,
+                log: self.log.clone(),
+            };
+            let mut tensors: Vec<(String, Tensor)> = self
+                .params
+                .iter()
+                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+                .collect();
+            let mut adam: Vec<(String, Tensor)> = self.opt.state().into_iter().collect();
+            adam.sort_by(|a, b| a.0.cmp(&b.0));
+            tensors.extend(adam);
+            if let Some(best) = &self.best {
+                tensors.extend(
+                    best.weights
+                        .iter()
+                        .map(|(n, t)| (format!("best.{n}"), t.clone())),
+                );
+            }
+            checkpoint::save(path, &tensors, &state)?;
+        }
+        if stop {
+            return Err(Error::Stopped { step: self.step });
+        }
+        Ok(())
+    }
+
+    /// Scores the validation slice (the test period is read once, at the end), logs the epoch,
+    /// keeps the weights of the best validation AUC, and says whether to stop early.
+    fn end_epoch(&mut self, sums: EpochSums, progress: &mut dyn FnMut(Progress)) -> Result<bool> {
+        let epoch = self.epoch;
+        self.epoch += 1;
+        self.train_tokens += sums.tokens;
+        self.train_secs += sums.seconds_before;
+        let pad = self.prepared.encoder.pad_id();
+        let val = &self.prepared.val;
+        let (val_r, _) = score(
+            &self.model,
+            &self.heads,
+            val,
+            pad,
+            64,
+            self.prepared.pool_position,
+        )?;
+        let labels: Vec<bool> = val.iter().map(|e| e.label).collect();
+        let s = as_f64(&val_r);
+        let n = sums.count.max(1) as f64;
         let entry = EpochLog {
             epoch,
-            step,
-            train_loss: sum / n,
-            loss_point: sum_point / n,
-            loss_pair: sum_pair / n,
-            loss_sem: sum_sem / n,
-            val_p_at_1: p_at(&val_r, &val_labels, 1.0),
-            test_p_at_1: p_at(&test_r, &test_labels, 1.0),
-            test_p_at_0_1: p_at(&test_r, &test_labels, 0.1),
-            tokens_per_s: epoch_tokens as f64 / secs.max(1e-9),
-            seconds: secs,
+            step: self.step,
+            train_loss: sums.loss[0] / n,
+            loss_point: sums.loss[1] / n,
+            loss_pair: sums.loss[2] / n,
+            loss_sem: sums.loss[3] / n,
+            val_auc: auc(&s, &labels).unwrap_or(0.5),
+            val_p_at_1: precision_at_k(&s, &labels, 1.0).unwrap_or(0.0),
+            val_p_at_10: precision_at_k(&s, &labels, 10.0).unwrap_or(0.0),
+            tokens_per_s: sums.tokens as f64 / sums.seconds_before.max(1e-9),
+            seconds: sums.seconds_before,
         };
         progress(Progress::Epoch(entry.clone()));
-        let improved = best.as_ref().is_none_or(|(b, _)| entry.val_p_at_1 > *b);
-        log.push(entry);
+        let improved = self.best.as_ref().is_none_or(|b| entry.val_auc > b.auc);
+        let auc_now = entry.val_auc;
+        self.log.push(entry);
         if improved {
-            let snapshot = params
+            let weights = self
+                .params
                 .iter()
                 .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
                 .collect::<Result<Vec<_>>>()?;
-            best = Some((log[log.len() - 1].val_p_at_1, snapshot));
-            best_scores = Some((val_z, test_r, test_z));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= opts.patience.max(1) {
-                progress(Progress::Stage(format!(
-                    "early stop after epoch {epoch}: validation P@1% stopped improving"
-                )));
-                break;
-            }
+            self.best = Some(Best {
+                auc: auc_now,
+                weights,
+                val_scores: Some(val_r),
+            });
+            self.since_best = 0;
+            return Ok(false);
         }
-    }
-    if let Some((_, snapshot)) = &best {
-        for ((_, var), (_, t)) in params.iter().zip(snapshot) {
-            var.set(t)?;
+        self.since_best += 1;
+        if self.since_best >= self.opts.patience.max(1) {
+            progress(Progress::Stage(format!(
+                "early stop after epoch {epoch}: validation AUC stopped improving"
+            )));
+            return Ok(true);
         }
+        Ok(false)
     }
 
-    progress(Progress::Stage(
-        "calibrating on the validation slice and auditing the test period".into(),
-    ));
-    // The best epoch's weights scored these sets when that epoch ended; scoring is deterministic,
-    // so reuse those scores (a resumed run whose best epoch came before the checkpoint rescores).
-    let (val_z, test_r, test_z) = match best_scores {
-        Some(s) => s,
-        None => {
-            let (_, val_z) = score(&model, &heads, val, pad, 64)?;
-            let (test_r, test_z) = score(&model, &heads, test, pad, 64)?;
-            (val_z, test_r, test_z)
+    /// Restores the best epoch's weights, calibrates the rank score on the validation slice and
+    /// audits the test period once, next to the baselines.
+    fn finish(
+        self,
+        spec: &Spec,
+        data: &Dataset,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Trained> {
+        let (opts, prepared) = (self.opts, self.prepared);
+        let pad = prepared.encoder.pad_id();
+        let mut best_val = None;
+        if let Some(best) = self.best {
+            for ((_, var), (_, t)) in self.params.iter().zip(&best.weights) {
+                var.set(t)?;
+            }
+            best_val = best.val_scores;
         }
-    };
-    let calibration = fit_platt(&val_z, &val_labels);
-    let mut scores = vec![f64::NAN; data.len()];
-    let mut probs = vec![0.0; data.len()];
-    for (k, e) in test.iter().enumerate() {
-        scores[e.lead] = f64::from(test_r[k]);
-        probs[e.lead] = calibration.probability(f64::from(test_z[k]));
+        progress(Progress::Stage(
+            "calibrating on the validation slice and auditing the test period".into(),
+        ));
+        // The best epoch's weights scored the validation slice when that epoch ended; scoring
+        // is deterministic, so reuse those scores (a resumed run whose best epoch came before
+        // the checkpoint rescores).
+        let val_r = match best_val {
+            Some(s) => s,
+            None => {
+                score(
+                    &self.model,
+                    &self.heads,
+                    &prepared.val,
+                    pad,
+                    64,
+                    prepared.pool_position,
+                )?
+                .0
+            }
+        };
+        let val_labels: Vec<bool> = prepared.val.iter().map(|e| e.label).collect();
+        // p(convert) calibrates the rank score, which orders the queue, so the probability shown
+        // beside the queue never rises going down it.
+        let calibration = Calibration {
+            head: CalibratedHead::Rank,
+            ..fit_platt(&val_r, &val_labels)
+        };
+        let (test_r, _) = score(
+            &self.model,
+            &self.heads,
+            &prepared.test,
+            pad,
+            64,
+            prepared.pool_position,
+        )?;
+        let mut scores = vec![f64::NAN; data.len()];
+        let mut probs = vec![0.0; data.len()];
+        for (k, e) in prepared.test.iter().enumerate() {
+            scores[e.lead] = f64::from(test_r[k]);
+            probs[e.lead] = calibration.probability(f64::from(test_r[k]));
+        }
+        let name = format!("leadladder {} ({})", opts.preset, objective_label(opts));
+        let tokens_per_s = self.train_tokens as f64 / self.train_secs.max(1e-9);
+        let report = audit(
+            spec,
+            data,
+            &AuditOptions {
+                eval: EvalConfig {
+                    bootstrap: opts.bootstrap,
+                    seed: opts.seed,
+                    ..EvalConfig::default()
+                },
+                temporal_split: Some(opts.train_fraction),
+                external: vec![ExternalScore {
+                    name,
+                    scores,
+                    probs: Some(probs),
+                }],
+                title: format!("Test period of a {} model", opts.preset),
+                ..AuditOptions::default()
+            },
+        )
+        .map_err(|e| Error::Input(e.to_string()))?
+        .with_note(format!(
+            "trained on {} leads of the training period ({} validation leads, newest); {} epochs run, {} optimiser steps; {:.0} tokens/s",
+            prepared.fit.len(),
+            prepared.val.len(),
+            self.log.len(),
+            self.step,
+            tokens_per_s
+        ));
+        Ok(Trained {
+            model: self.model,
+            heads: self.heads,
+            encoder: prepared.encoder.clone(),
+            config: prepared.config.clone(),
+            calibration,
+            max_tokens: opts.max_tokens,
+            pool_position: prepared.pool_position,
+            report,
+            test_scores: prepared
+                .test
+                .iter()
+                .map(|e| e.lead)
+                .zip(test_r.iter().copied())
+                .collect(),
+            log: self.log,
+            tokens_per_s,
+            options: opts.clone(),
+        })
     }
-    let name = format!("leadladder {} ({})", opts.preset, objective_label(opts));
-    let report = audit(
-        spec,
-        data,
-        &AuditOptions {
-            eval: EvalConfig { bootstrap: opts.bootstrap, seed: opts.seed, ..EvalConfig::default() },
-            temporal_split: Some(opts.train_fraction),
-            external: vec![ExternalScore { name, scores, probs: Some(probs) }],
-            title: format!("Test period of a {} model", opts.preset),
-            ..AuditOptions::default()
-        },
-    )
-    .map_err(|e| Error::Input(e.to_string()))?
-    .with_note(format!(
-        "trained on {} leads of the training period ({} validation leads, newest); {} epochs run, {} optimiser steps; {:.0} tokens/s",
-        fit.len(),
-        val.len(),
-        log.len(),
-        step,
-        train_tokens as f64 / train_secs.max(1e-9)
-    ));
-    Ok(Trained {
-        model,
-        heads,
-        tokenizer: tokenizer.clone(),
-        config: config.clone(),
-        calibration,
-        max_tokens: opts.max_tokens,
-        report,
-        log,
-        tokens_per_s: train_tokens as f64 / train_secs.max(1e-9),
-        options: opts.clone(),
-    })
+}
+
+fn as_f64(scores: &[f32]) -> Vec<f64> {
+    scores.iter().map(|&x| f64::from(x)).collect()
 }
 
 /// The tokenizer (`tokenizer.json`, through [`LeadTokenizer`]: EOS `<|endoftext|>`, pad
@@ -847,6 +1156,50 @@ pub fn load_base(dir: &std::path::Path) -> Result<(LeadTokenizer, Config)> {
         )));
     }
     Ok((tokenizer, config))
+}
+
+/// The ablation's runs on the options of one: binary (no semantic loss), hpro (no semantic
+/// loss) and hpro+semantic (the options' semantic weight, at least 0.1), in that order. They
+/// share one [`prepare`] (same split, tokenizer and encoded leads).
+pub fn ablation(opts: &TrainOptions) -> Vec<TrainOptions> {
+    vec![
+        TrainOptions {
+            objective: Objective::Binary,
+            lambda_sem: 0.0,
+            ..opts.clone()
+        },
+        TrainOptions {
+            objective: Objective::Hpro,
+            lambda_sem: 0.0,
+            ..opts.clone()
+        },
+        TrainOptions {
+            objective: Objective::Hpro,
+            lambda_sem: opts.lambda_sem.max(0.1),
+            ..opts.clone()
+        },
+    ]
+}
+
+/// One test-period report for several runs on the same split: the first run's report (its
+/// baselines and its model) plus every later run's model row and notes. With more than one run,
+/// the table ends with the last run's lift over the first (the binary run of an [`ablation`]).
+pub fn combine_reports(reports: &[AuditReport], preset: &str) -> Option<AuditReport> {
+    let (first, rest) = reports.split_first()?;
+    let mut report = first.clone();
+    for r in rest {
+        if let Some(m) = r.methods.last() {
+            report.methods.push(m.clone());
+        }
+        report.notes.extend(r.notes.iter().cloned());
+    }
+    if !rest.is_empty() {
+        let first_model = report.methods.len() - reports.len();
+        let name = report.methods[first_model].name.clone();
+        report = report.relative_to(name);
+        report.title = format!("Ablation on the test period ({preset} preset)");
+    }
+    Some(report)
 }
 
 /// "binary", "hpro" or "hpro+semantic".
@@ -895,10 +1248,11 @@ impl Trained {
         let mut cfg = BundleConfig::new(
             self.config.model.clone(),
             self.max_tokens,
-            self.tokenizer.pad_id(),
-            self.tokenizer.eos_id(),
+            self.encoder.pad_id(),
+            self.encoder.eos_id(),
         );
         cfg.calibration = self.calibration;
+        cfg.pool_position = self.pool_position;
         let provenance = Provenance {
             data_hash: data_hash.to_string(),
             seed: self.options.seed,
@@ -918,8 +1272,7 @@ impl Trained {
         })
         .to_string();
         let bad = |e: leadladder_bundle::Error| Error::Input(format!("bundle: {e}"));
-        let meta =
-            BundleMeta::new(&cfg, &self.tokenizer, spec, metrics, &provenance).map_err(bad)?;
+        let meta = BundleMeta::new(&cfg, &self.encoder, spec, metrics, &provenance).map_err(bad)?;
         write_bundle(&tensors, &meta, dtype).map_err(bad)
     }
 }

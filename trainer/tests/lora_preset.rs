@@ -98,12 +98,12 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
     let json = std::fs::read_to_string(base().join("tokenizer.json")).unwrap();
     let folder = LeadTokenizer::from_json(&json).unwrap();
     assert_eq!(
-        trained.tokenizer.to_json().unwrap(),
+        trained.encoder.tokenizer().to_json().unwrap(),
         folder.to_json().unwrap()
     );
-    assert_eq!(trained.tokenizer.eos_id(), 509);
-    assert_eq!(trained.tokenizer.pad_id(), 509);
-    assert_eq!(trained.tokenizer.vocab_size(), 512);
+    assert_eq!(trained.encoder.eos_id(), 509);
+    assert_eq!(trained.encoder.pad_id(), 509);
+    assert_eq!(trained.encoder.vocab_size(), 512);
 
     // The base is bit-identical to the checkpoint and not a variable.
     let stored = read_hf_weights(&base()).unwrap();
@@ -156,7 +156,7 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
 
     // The merged f32 bundle scores the test period like the unmerged model.
     let (test, want_r, want_z) = score_test_period(&trained, &spec, &data, o.train_fraction, 120);
-    let pad = trained.tokenizer.pad_id();
+    let pad = trained.encoder.pad_id();
     let bytes = trained.export(&spec, StoreDtype::F32, "test-hash").unwrap();
     let bundle = Bundle::from_bytes(&bytes).unwrap();
     assert_eq!(bundle.meta.tokenizer_json, folder.to_json().unwrap());
@@ -174,7 +174,7 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
     }
     let merged = Model::from_tensors(&bcfg, tensors, &CPU, None).unwrap();
     let heads = ScoreHeads::from_tensors(bcfg.model.hidden_size, heads, &CPU, None).unwrap();
-    let (r, z) = score(&merged, &heads, &test, pad, 32).unwrap();
+    let (r, z) = score(&merged, &heads, &test, pad, 32, None).unwrap();
     let mut worst = 0f32;
     for (a, b) in r.iter().zip(&want_r).chain(z.iter().zip(&want_z)) {
         worst = worst.max((a - b).abs());
@@ -182,7 +182,7 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
     assert!(worst <= 1e-5, "merged bundle vs unmerged model: {worst}");
     // ... and the merge is not a no-op: the base alone scores differently.
     let plain = Model::from_hf_dir(&base(), &CPU).unwrap();
-    let (r0, _) = score(&plain, &trained.heads, &test, pad, 32).unwrap();
+    let (r0, _) = score(&plain, &trained.heads, &test, pad, 32, None).unwrap();
     let moved = r0
         .iter()
         .zip(&want_r)
@@ -403,7 +403,7 @@ fn qwen2_lora_with_the_real_qwen_vocabulary() {
         trained.log[0].loss_sem > 10.0,
         "LM loss over 151,936 ids starts near ln(151936)"
     );
-    let t = &trained.tokenizer;
+    let t = trained.encoder.tokenizer();
     assert_eq!(t.eos_id(), 151_643, "<|endoftext|>");
     assert_eq!(t.pad_id(), 151_643, "Qwen pads with <|endoftext|>");
     assert!(t.vocab_size() <= 151_936);

@@ -67,7 +67,7 @@ fn candle_scores(
     let ladder = Ladder::assign(spec, data).unwrap();
     let indices: Vec<usize> = (0..data.leads.len()).collect();
     let examples = encode(
-        &bundle.tokenizer,
+        &bundle.encoder,
         data,
         &ladder,
         &indices,
@@ -75,7 +75,15 @@ fn candle_scores(
         bundle.config.max_tokens,
     )
     .unwrap();
-    let (r, z) = score(&model, &heads, &examples, bundle.tokenizer.pad_id(), 16).unwrap();
+    let (r, z) = score(
+        &model,
+        &heads,
+        &examples,
+        bundle.encoder.pad_id(),
+        16,
+        bundle.config.pool_position,
+    )
+    .unwrap();
     let cal = bundle.config.calibration;
     let scores = r
         .iter()

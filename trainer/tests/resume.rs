@@ -56,8 +56,8 @@ fn losses(t: &Trained) -> Vec<[u64; 9]> {
                 e.loss_pair.to_bits(),
                 e.loss_sem.to_bits(),
                 e.val_p_at_1.to_bits(),
-                e.test_p_at_1.to_bits(),
-                e.test_p_at_0_1.to_bits(),
+                e.val_auc.to_bits(),
+                e.val_p_at_10.to_bits(),
             ]
         })
         .collect()

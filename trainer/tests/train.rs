@@ -72,14 +72,14 @@ fn exported_bundle_scores_like_the_trained_model() {
 
     // The test-period leads, encoded as the trainer encodes them.
     let (test, want_r, want_z) = score_test_period(&trained, &spec, &data, o.train_fraction, 200);
-    let pad = trained.tokenizer.pad_id();
+    let pad = trained.encoder.pad_id();
 
     let mut f32_scores = Vec::new();
     for dtype in [StoreDtype::F32, StoreDtype::F16, StoreDtype::Int8] {
         let bytes = trained.export(&spec, dtype, "test-hash").unwrap();
         let bundle = Bundle::from_bytes(&bytes).unwrap();
         let m = &bundle.meta;
-        assert_eq!(m.format, "leadladder-bundle/1");
+        assert_eq!(m.format, leadladder_bundle::FORMAT);
         for (key, value) in [
             ("config", &m.config_json),
             ("tokenizer", &m.tokenizer_json),
@@ -109,7 +109,7 @@ fn exported_bundle_scores_like_the_trained_model() {
         let model = Model::from_tensors(&cfg, tensors, &dev, None).unwrap();
         let heads =
             ScoreHeads::from_tensors(cfg.model.hidden_size, head_tensors, &dev, None).unwrap();
-        let (r, z) = score(&model, &heads, &test, pad, 32).unwrap();
+        let (r, z) = score(&model, &heads, &test, pad, 32, bundle.config.pool_position).unwrap();
         match dtype {
             StoreDtype::F32 => {
                 for (a, b) in r.iter().zip(&want_r).chain(z.iter().zip(&want_z)) {

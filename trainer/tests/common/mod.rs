@@ -27,7 +27,7 @@ pub fn score_test_period(
     let split =
         leadladder_core::split::temporal_split(data, ladder.labels(), train_fraction).unwrap();
     let test = leadladder_trainer::data::encode(
-        &trained.tokenizer,
+        &trained.encoder,
         data,
         &ladder,
         &split.test[..n],
@@ -35,9 +35,16 @@ pub fn score_test_period(
         trained.max_tokens,
     )
     .unwrap();
-    let pad = trained.tokenizer.pad_id();
-    let (rank, logit) =
-        leadladder_trainer::train::score(&trained.model, &trained.heads, &test, pad, 32).unwrap();
+    let pad = trained.encoder.pad_id();
+    let (rank, logit) = leadladder_trainer::train::score(
+        &trained.model,
+        &trained.heads,
+        &test,
+        pad,
+        32,
+        trained.pool_position,
+    )
+    .unwrap();
     (test, rank, logit)
 }
 
