@@ -70,6 +70,11 @@ pub struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write what the ladder says about every lead to this CSV: id, file row, label (0/1), one
+    /// column per rung (`better`, `worse` or empty) and the lexicographic grade (for peers that
+    /// learn from graded labels).
+    #[arg(long, value_name = "CSV")]
+    rungs_out: Option<PathBuf>,
 }
 
 impl From<OnError> for Policy {
@@ -127,6 +132,10 @@ pub fn run(args: &Args) -> Result<()> {
             c.name, c.margin, c.better, c.worse
         );
     }
+    if let Some(path) = &args.rungs_out {
+        write_rungs(path, &data, &ladder)?;
+        eprintln!("  wrote the rung of every lead to {}", path.display());
+    }
     if args.split == SplitArg::None && args.train_fraction != 0.7 {
         bail!("--train-fraction needs --split temporal");
     }
@@ -161,4 +170,37 @@ pub fn run(args: &Args) -> Result<()> {
         leadladder_core::fs::write_file_atomic(out, text.as_bytes())?;
     }
     Ok(())
+}
+
+/// The `--rungs-out` CSV.
+fn write_rungs(
+    path: &std::path::Path,
+    data: &leadladder_core::Dataset,
+    ladder: &Ladder,
+) -> Result<()> {
+    use leadladder_core::ladder::Membership;
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_path(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut header = vec!["id".to_string(), "row".into(), "label".into()];
+    header.extend(ladder.rung_names().iter().cloned());
+    header.push("grade".into());
+    w.write_record(&header)?;
+    for (i, lead) in data.leads.iter().enumerate() {
+        let mut rec = vec![
+            lead.id.to_string(),
+            lead.row.to_string(),
+            u8::from(ladder.labels()[i]).to_string(),
+        ];
+        rec.extend(ladder.rungs_of(i).iter().map(|m| match m {
+            Membership::Better => "better".to_string(),
+            Membership::Worse => "worse".to_string(),
+            Membership::Neither => String::new(),
+        }));
+        rec.push(ladder.grade(i).to_string());
+        w.write_record(&rec)?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }

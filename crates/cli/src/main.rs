@@ -8,6 +8,7 @@
 
 mod audit;
 mod bench;
+mod progress;
 mod rank;
 mod serve;
 mod synth;

@@ -10,7 +10,8 @@ use leadladder_core::report::AuditReport;
 use leadladder_core::{IngestOptions, Spec};
 use leadladder_trainer::preset::{LORA_PRESET, qwen2_lora};
 use leadladder_trainer::train::{
-    Objective, Prepared, Progress, TrainOptions, Trained, objective_label, prepare, train_prepared,
+    Objective, Prepared, Progress, TrainOptions, Trained, ablation, combine_reports,
+    objective_label, prepare, train_prepared,
 };
 use leadladder_trainer::{DeviceSpec, LoraConfig, Precision};
 
@@ -27,6 +28,12 @@ pub enum DtypeArg {
 pub enum PrecisionArg {
     F32,
     Bf16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoolArg {
+    Last,
+    Fields,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -134,6 +141,14 @@ pub struct Args {
     /// Continue from <out>.ckpt if it exists (same data and options required).
     #[arg(long)]
     resume: bool,
+    /// What the score heads read (overrides the preset): the last token, or the last token plus
+    /// the last field token (field-token presets).
+    #[arg(long, value_enum)]
+    pool: Option<PoolArg>,
+    /// Also write the test period's scores to this CSV (id, score, p_convert), for benchmarks
+    /// that audit several methods on one split.
+    #[arg(long, value_name = "CSV")]
+    scores_out: Option<PathBuf>,
 }
 
 fn fnv1a(bytes: &[u8]) -> String {
@@ -196,6 +211,9 @@ pub fn run(args: &Args) -> Result<()> {
     opts.max_tokens = args.max_tokens.unwrap_or(opts.max_tokens);
     opts.batch_size = args.batch_size.unwrap_or(opts.batch_size);
     opts.lr = args.lr.unwrap_or(opts.lr);
+    if let Some(p) = args.pool {
+        opts.pool_fields = p == PoolArg::Fields;
+    }
     let spec_text = std::fs::read_to_string(&args.ladder)
         .with_context(|| format!("reading the ladder spec {}", args.ladder.display()))?;
     let spec =
@@ -229,22 +247,7 @@ pub fn run(args: &Args) -> Result<()> {
         DtypeArg::Int8 => StoreDtype::Int8,
     };
     let runs: Vec<TrainOptions> = if args.ablate {
-        let binary = TrainOptions {
-            objective: Objective::Binary,
-            lambda_sem: 0.0,
-            ..opts.clone()
-        };
-        let hpro = TrainOptions {
-            objective: Objective::Hpro,
-            lambda_sem: 0.0,
-            ..opts.clone()
-        };
-        let sem = TrainOptions {
-            objective: Objective::Hpro,
-            lambda_sem: opts.lambda_sem.max(0.1),
-            ..opts
-        };
-        vec![binary, hpro, sem]
+        ablation(&opts)
     } else {
         vec![opts]
     };
@@ -268,34 +271,41 @@ pub fn run(args: &Args) -> Result<()> {
     let log_path = with_suffix(&args.out, ".metrics.jsonl");
     let mut log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    let mut combined: Option<AuditReport> = None;
+    let mut reports: Vec<AuditReport> = Vec::new();
     let mut last: Option<Trained> = None;
     let mut prepared: Option<Prepared> = None;
     for run in &runs {
         let label = objective_label(run);
         eprintln!("training `{}` ({label})", run.preset);
-        let bar = crate::progress_bar(0, label);
+        let mut bar = crate::progress::Progress::new(label, 0, "steps");
+        // Throughput since the first optimiser step (tokenising comes before it).
+        let mut first_step: Option<(std::time::Instant, usize)> = None;
         let mut on_progress = |p: Progress| match p {
-            Progress::Stage(s) => bar.suspend(|| eprintln!("  {s}")),
+            Progress::Stage(s) => bar.println(&format!("  {s}")),
             Progress::Step {
-                step, total, loss, ..
+                step,
+                total,
+                loss,
+                tokens,
             } => {
-                bar.set_length(total);
-                bar.set_position(step);
-                bar.set_message(format!("loss {loss:.4}"));
+                bar.set_total(total);
+                let (t0, tokens0) = *first_step.get_or_insert((std::time::Instant::now(), tokens));
+                let tps = (tokens - tokens0) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                bar.set(step, &format!("loss {loss:.4}, {tps:.0} tokens/s"));
             }
             Progress::Epoch(e) => {
-                bar.suspend(|| eprintln!(
-                    "  epoch {}: loss {:.4} (point {:.4}, pair {:.4}, sem {:.4}); val P@1% {:.2}%; test P@1% {:.2}%, P@0.1% {:.2}%; {:.0} tokens/s",
+                bar.println(&format!(
+                    "  epoch {}: loss {:.4} (point {:.4}, pair {:.4}, sem {:.4}); validation AUC {:.4}, P@1% {:.2}%, P@10% {:.2}%; {:.0} tokens/s, {:.0} s",
                     e.epoch,
                     e.train_loss,
                     e.loss_point,
                     e.loss_pair,
                     e.loss_sem,
+                    e.val_auc,
                     100.0 * e.val_p_at_1,
-                    100.0 * e.test_p_at_1,
-                    100.0 * e.test_p_at_0_1,
-                    e.tokens_per_s
+                    100.0 * e.val_p_at_10,
+                    e.tokens_per_s,
+                    e.seconds
                 ));
                 let line = serde_json::json!({ "objective": label, "epoch": e });
                 let _ = writeln!(log, "{line}");
@@ -309,31 +319,16 @@ pub fn run(args: &Args) -> Result<()> {
             anyhow::bail!("no prepared data");
         };
         let trained = train_prepared(&spec, &data, run, p, &mut on_progress)?;
-        bar.finish_and_clear();
-        combined = Some(match combined {
-            None => trained.report.clone(),
-            Some(mut c) => {
-                if let Some(m) = trained.report.methods.last() {
-                    c.methods.push(m.clone());
-                }
-                c.notes.extend(trained.report.notes.iter().cloned());
-                c
-            }
-        });
+        bar.finish();
+        reports.push(trained.report.clone());
         last = Some(trained);
     }
-    let (Some(mut report), Some(trained)) = (combined, last) else {
+    let Some(trained) = last else {
         anyhow::bail!("no training run");
     };
-    if args.ablate {
-        let first_model = report.methods.len() - 3;
-        let name = report.methods[first_model].name.clone();
-        report = report.relative_to(name);
-        report.title = format!(
-            "Ablation on the test period ({} preset)",
-            trained.options.preset
-        );
-    }
+    let Some(report) = combine_reports(&reports, &trained.options.preset) else {
+        anyhow::bail!("no training run");
+    };
     let bundle = trained.export(&spec, dtype, &fnv1a(&bytes))?;
     write_atomic(&args.out, &bundle)?;
     if trained.options.lora.is_some() {
@@ -342,6 +337,23 @@ pub fn run(args: &Args) -> Result<()> {
             .export_peft(&dir)
             .with_context(|| format!("writing the PEFT adapter to {}", dir.display()))?;
         eprintln!("wrote the PEFT adapter to {}", dir.display());
+    }
+    if let Some(path) = &args.scores_out {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_path(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        w.write_record(["id", "score", "p_convert"])?;
+        for &(lead, score) in &trained.test_scores {
+            let p = trained.calibration.probability(f64::from(score));
+            w.write_record([
+                data.leads[lead].id.to_string(),
+                score.to_string(),
+                p.to_string(),
+            ])?;
+        }
+        w.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let md = report.to_markdown();
     write_atomic(&with_suffix(&args.out, ".report.md"), md.as_bytes())?;
