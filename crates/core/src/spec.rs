@@ -683,7 +683,12 @@ impl Spec {
             );
         }
         for (col, by) in &used_by {
-            if let Some((name, role)) = roles.get(&normalize_name(col)) {
+            // `ignore` means "deliberately not an input", which an outcome column is: listing
+            // it there is accepted; every other declared role would make it an input.
+            if let Some((name, role)) = roles
+                .get(&normalize_name(col))
+                .filter(|(_, role)| *role != "ignore")
+            {
                 return Err(Error::Leakage {
                     column: name.clone(),
                     role: (*role).to_string(),
@@ -852,6 +857,24 @@ when = { any = [{ column = "calls_so_far", gte = 2 }] }
             r#"when = { column = "outcome", equals = "x" }"#,
         );
         assert!(matches!(Spec::from_toml(&bad), Err(Error::Leakage { .. })));
+    }
+
+    #[test]
+    fn an_outcome_listed_under_ignore_is_not_an_input() {
+        // `ignore` = deliberately unused as an input, which an outcome column is.
+        let ok = SPEC.replace(
+            r#"score = ["crm_score"]"#,
+            "score = [\"crm_score\"]\nignore = [\"Test Drive\", \"notes\"]",
+        );
+        let s = Spec::from_toml(&ok).unwrap();
+        assert!(s.input_columns().iter().all(|(n, _)| n != "Test Drive"));
+        assert!(
+            s.column_uses()
+                .iter()
+                .any(|u| u.name == "test_drive" && u.role == Role::Outcome),
+            "the rung still reads it as an outcome"
+        );
+        // As an input role it is still refused (leakage_is_refused_naming_the_column).
     }
 
     #[test]
