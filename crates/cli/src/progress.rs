@@ -15,8 +15,9 @@ pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last_line: Instant,
-    /// Position and time at the previous plain line (for the rate).
-    last_pos: u64,
+    /// Position and time of the first update: the rate counts from there, so set-up time
+    /// before the first unit of work does not inflate the ETA.
+    first: Option<(u64, Instant)>,
     unit: &'static str,
 }
 
@@ -36,7 +37,7 @@ impl Progress {
             bar,
             started: now,
             last_line: now,
-            last_pos: 0,
+            first: None,
             unit,
         }
     }
@@ -57,17 +58,23 @@ impl Progress {
             return;
         }
         let now = Instant::now();
-        if now.duration_since(self.last_line) >= LINE_EVERY {
+        let (first_pos, _) = *self.first.get_or_insert((pos, now));
+        // The first line waits for a second update, so it can give a rate.
+        if pos > first_pos && now.duration_since(self.last_line) >= LINE_EVERY {
             eprintln!("{}", self.line(pos, detail, now));
             self.last_line = now;
-            self.last_pos = pos;
         }
     }
 
     /// The plain progress line at `pos`.
     fn line(&self, pos: u64, detail: &str, now: Instant) -> String {
-        let elapsed = now.duration_since(self.started).as_secs_f64();
-        let rate = pos as f64 / elapsed.max(1e-9);
+        let (from, since) = self.first.unwrap_or((0, self.started));
+        let elapsed = now.duration_since(since).as_secs_f64();
+        let rate = if elapsed > 0.0 {
+            pos.saturating_sub(from) as f64 / elapsed
+        } else {
+            0.0
+        };
         let mut out = format!("  {}: {pos}", self.what);
         if self.total > 0 {
             out.push_str(&format!(
@@ -133,6 +140,16 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("loss 0.5000"), "{line}");
+        // Set-up before the first unit of work (30 s here) does not count toward the rate.
+        let mut p = Progress::with_terminal("training", 100, "steps", false);
+        let t0 = Instant::now();
+        p.started = t0 - Duration::from_secs(40);
+        p.first = Some((1, t0 - Duration::from_secs(10)));
+        let line = p.line(21, "", t0);
+        assert!(
+            line.starts_with("  training: 21/100 steps (21%), 2.0 steps/s, eta 40s"),
+            "{line}"
+        );
         assert_eq!(human_duration(3725.0), "1h02m");
         assert_eq!(human_duration(312.0), "5m12s");
     }
