@@ -19,9 +19,11 @@ pub const LORA_PRESET: &str = "qwen2-lora";
 /// The options of a named preset.
 ///
 /// * `tiny` — for tests and smoke runs: hidden 64, 2 layers, a 1k-token BPE, 128-token prompts.
-/// * `demo` — the built-in demo model: hidden 96, 3 layers, a 4k-token BPE, 160-token prompts,
-///   2 epochs over a 24k-lead sample of the training period;
-///   sized to train on 50k synthetic leads on two CPU cores and to rank in the browser's CPU path.
+/// * `demo` — the built-in demo model: `tiny`'s shape with 64-token prompts (the field tokens,
+///   then the newest dialogue turns), 2 epochs over the whole training period. Chosen on the
+///   validation slice of `synth --leads 50000 --seed 7` (bench/quality/tuning.md): a hidden-96,
+///   3-layer model ran at 0.43x the tokens/s and was no better after an epoch; 128-token prompts
+///   made an epoch 2.5x longer. About 6 minutes on one core for 50k synthetic leads.
 pub fn preset(name: &str) -> Result<TrainOptions> {
     let base = |model: Config, vocab_size, max_tokens| TrainOptions {
         preset: name.to_string(),
@@ -70,20 +72,11 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
             })
         }
         "demo" => {
-            let mut model = Config::tiny(4096);
-            model.model = leadladder_bundle::ModelConfig {
-                hidden_size: 96,
-                intermediate_size: 256,
-                num_hidden_layers: 3,
-                num_attention_heads: 4,
-                num_key_value_heads: 2,
-                max_position_embeddings: 160,
-                ..model.model
-            };
+            let mut model = Config::tiny(1024);
+            model.model.max_position_embeddings = 64;
             Ok(TrainOptions {
                 epochs: 2,
-                train_sample: Some(24_000),
-                ..base(model, 4096, 160)
+                ..base(model, 1024, 64)
             })
         }
         LORA_PRESET => Err(Error::Config(format!(
