@@ -4,8 +4,17 @@
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-/// How often a plain progress line is printed when stderr is not a terminal.
+/// How often a plain progress line is printed when stderr is not a terminal (the environment
+/// variable `LEADLADDER_PROGRESS_EVERY`, in seconds, overrides it).
 const LINE_EVERY: Duration = Duration::from_secs(30);
+
+fn line_every() -> Duration {
+    std::env::var("LEADLADDER_PROGRESS_EVERY")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(LINE_EVERY, Duration::from_secs_f64)
+}
 
 /// One job's progress: `set(position, message)` as work advances.
 #[derive(Debug)]
@@ -15,6 +24,7 @@ pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last_line: Instant,
+    every: Duration,
     /// Position and time of the first update: the rate counts from there, so set-up time
     /// before the first unit of work does not inflate the ETA.
     first: Option<(u64, Instant)>,
@@ -37,6 +47,7 @@ impl Progress {
             bar,
             started: now,
             last_line: now,
+            every: line_every(),
             first: None,
             unit,
         }
@@ -60,7 +71,7 @@ impl Progress {
         let now = Instant::now();
         let (first_pos, _) = *self.first.get_or_insert((pos, now));
         // The first line waits for a second update, so it can give a rate.
-        if pos > first_pos && now.duration_since(self.last_line) >= LINE_EVERY {
+        if pos > first_pos && now.duration_since(self.last_line) >= self.every {
             eprintln!("{}", self.line(pos, detail, now));
             self.last_line = now;
         }

@@ -108,29 +108,29 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     let n = queue.len();
-    let bar = crate::progress_bar(n as u64, "ranking");
+    let mut bar = crate::progress::Progress::new("ranking", n as u64, "leads");
     let started = Instant::now();
     let batch = usize::try_from(args.batch).unwrap_or(32);
     scorer
         .score_queue(&mut queue, 0..n, batch, &mut |done| {
-            bar.set_position(done as u64)
+            bar.set(done as u64, "")
         })
         .context("scoring")?;
     let seconds = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    bar.finish();
     let ranking = queue.ranking()?;
 
     let explain_n = args.explain.min(n);
     if explain_n > 0 {
-        let bar = crate::progress_bar(explain_n as u64, "explaining");
+        let mut bar = crate::progress::Progress::new("explaining", explain_n as u64, "leads");
         for (k, lead) in ranking.iter().take(explain_n).enumerate() {
             let row = queue.lead(lead.index)?.row;
             scorer
                 .explain_queue(&mut queue, lead.index, args.reasons)
                 .with_context(|| format!("explaining lead `{}` (row {row})", lead.id))?;
-            bar.set_position(k as u64 + 1);
+            bar.set(k as u64 + 1, "");
         }
-        bar.finish_and_clear();
+        bar.finish();
     }
 
     leadladder_core::fs::write_atomic(&args.out, |w| queue.write_csv(w))

@@ -45,12 +45,12 @@ pub fn run(args: &Args) -> Result<()> {
             args.out.display()
         );
     }
-    let bar = crate::progress_bar(args.leads as u64, "synth");
+    let mut bar = crate::progress::Progress::new("synth", args.leads as u64, "leads");
     let summary = write_atomic(&args.out, |w| {
-        leadladder_synth::write_csv(&cfg, w, |n| bar.set_position(n)).map_err(anyhow::Error::from)
+        leadladder_synth::write_csv(&cfg, w, |n| bar.set(n, "")).map_err(anyhow::Error::from)
     })
     .with_context(|| format!("writing {}", args.out.display()))?;
-    bar.finish_and_clear();
+    bar.finish();
     write_file_atomic(&spec_path, leadladder_synth::spec_toml().as_bytes())?;
     let pct = |x: u64| 100.0 * x as f64 / summary.leads.max(1) as f64;
     eprintln!(

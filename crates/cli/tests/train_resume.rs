@@ -58,12 +58,26 @@ fn training_killed_with_sigkill_resumes_to_the_same_bundle() {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("leadladder-cli-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // With stderr not a terminal, long jobs print plain progress lines (every 30 s by default;
+    // at every update here) with position, rate and ETA.
+    let synth_log = run(bin()
+        .args(["synth", "--leads", "25000", "--seed", "7", "--out"])
+        .arg(dir.join("big.csv"))
+        .env("LEADLADDER_PROGRESS_EVERY", "0"));
+    assert!(
+        synth_log.contains("  synth: 20000/25000 leads (80%), ") && synth_log.contains(" eta "),
+        "{synth_log}"
+    );
     run(bin()
         .args(["synth", "--leads", "1500", "--seed", "7", "--out"])
         .arg(dir.join("leads.csv")));
 
     let reference = dir.join("ref.safetensors");
-    run(&mut train_cmd(&dir, &reference));
+    let train_log = run(train_cmd(&dir, &reference).env("LEADLADDER_PROGRESS_EVERY", "0"));
+    assert!(
+        train_log.contains(" steps/s, eta ") && train_log.contains("tokens/s"),
+        "{train_log}"
+    );
 
     let out = dir.join("killed.safetensors");
     let ckpt = dir.join("killed.safetensors.ckpt");
