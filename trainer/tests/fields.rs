@@ -157,6 +157,11 @@ fn quality_floor_beats_the_hand_tier_sort_and_a_shuffled_label_model() {
     );
 }
 
-/// Margins chosen from measured runs (see the closing comment of this file).
-const QUALITY_MARGIN: f64 = 0.02;
-const SHUFFLE_MARGIN: f64 = 0.15;
+/// Margins chosen from a measured run of this test (funnel of 4,000 leads, seed 11, tiny preset
+/// with 40-token prompts, 2 epochs, hpro): test AUC 0.8361 trained, 0.6880 for the hand tier sort
+/// (a gap of 0.148) and 0.2782 for the model trained on shuffled labels (a gap of 0.558). The
+/// margins sit at about a third of each gap, leaving room for run-to-run variation (training is
+/// deterministic for a seed, so the test itself gives the same numbers every run), while a model
+/// that learns nothing (AUC near 0.5-0.69) fails.
+const QUALITY_MARGIN: f64 = 0.05;
+const SHUFFLE_MARGIN: f64 = 0.2;
