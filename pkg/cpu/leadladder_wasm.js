@@ -46,7 +46,8 @@ export class Scorer {
     }
     /**
      * Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
-     * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle.
+     * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle. The bundle
+     * is parsed once, whichever device it lands on.
      * @param {Uint8Array | number[]} bundle_bytes
      * @param {boolean} prefer_gpu
      * @returns {Promise<Scorer>}
@@ -104,6 +105,22 @@ export class Scorer {
         }
     }
     /**
+     * Indices of the loaded rows whose cells contain every word of `query` (any case).
+     * @param {string} query
+     * @returns {Uint32Array}
+     */
+    filter(query) {
+        const ptr0 = passStringToWasm0(query, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.scorer_filter(this.__wbg_ptr, ptr0, len0);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v2 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v2;
+    }
+    /**
      * Parses a CSV (replacing any loaded file). See API.md.
      * @param {Uint8Array | number[]} bytes
      * @param {any} mapping
@@ -140,7 +157,7 @@ export class Scorer {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
-     * Raw cells of loaded leads `[start, end)`.
+     * Raw cells of loaded rows `[start, end)`, with the file's header.
      * @param {number} start
      * @param {number} end
      * @returns {any}
@@ -163,8 +180,8 @@ export class Scorer {
         return ret;
     }
     /**
-     * Suggested `{ specColumn: csvColumn }` mapping for a header, and the required columns
-     * that no header cell matches.
+     * Every column the model's spec reads, with its role and the header cell that matches it,
+     * plus the `{ specColumn: csvColumn }` mapping and the required columns no cell matches.
      * @param {string[]} header
      * @returns {any}
      */
@@ -172,6 +189,22 @@ export class Scorer {
         const ptr0 = passArrayJsValueToWasm0(header, wasm.__wbindgen_malloc);
         const len0 = WASM_VECTOR_LEN;
         const ret = wasm.scorer_suggestMapping(this.__wbg_ptr, ptr0, len0);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * The cells of the given spec columns for every loaded row, cut to `maxLen` characters.
+     * @param {string[]} columns
+     * @param {number} max_len
+     * @returns {any}
+     */
+    summary(columns, max_len) {
+        const val2 = +max_len;
+        const ptr0 = passArrayJsValueToWasm0(columns, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.scorer_summary(this.__wbg_ptr, ptr0, len0, val2);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
@@ -219,7 +252,7 @@ export function lastPanic() {
 }
 
 /**
- * The header row, encoding and delimiter of a CSV, read with `loadCsv`'s own sniffing.
+ * The header row, encoding and delimiter of a CSV, read with ingest's own sniffing.
  * @param {Uint8Array | number[]} bytes
  * @returns {any}
  */
@@ -347,6 +380,10 @@ function __wbg_get_imports() {
         __wbg_error_d1fc0193610e0e39: function(arg0) {
             console.error(arg0);
         },
+        __wbg_fromCodePoint_84793ae8d520c4b9: function() { return handleError(function (arg0) {
+            const ret = String.fromCodePoint(arg0 >>> 0);
+            return ret;
+        }, arguments); },
         __wbg_getRandomValues_5d8c030b527203a6: function() { return handleError(function (arg0, arg1) {
             globalThis.crypto.getRandomValues(getArrayU8FromWasm0(arg0, arg1));
         }, arguments); },
@@ -507,7 +544,7 @@ function __wbg_get_imports() {
             return ret;
         },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 417, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1677, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h7fedd328869f3f8d);
             return ret;
         },
@@ -627,6 +664,11 @@ function debugString(val) {
         // Per MDN: 'This list of values is exhaustive.'
         // https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Operators/typeof#description
     }
+}
+
+function getArrayU32FromWasm0(ptr, len) {
+    ptr = ptr >>> 0;
+    return getUint32ArrayMemory0().subarray(ptr / 4, ptr / 4 + len);
 }
 
 function getArrayU8FromWasm0(ptr, len) {

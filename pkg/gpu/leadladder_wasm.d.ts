@@ -15,7 +15,8 @@ export class Scorer {
     bundleInfo(): any;
     /**
      * Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
-     * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle.
+     * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle. The bundle
+     * is parsed once, whichever device it lands on.
      */
     static create(bundle_bytes: Uint8Array | number[], prefer_gpu: boolean): Promise<Scorer>;
     deviceInfo(): any;
@@ -28,6 +29,10 @@ export class Scorer {
      */
     exportCsv(): string;
     /**
+     * Indices of the loaded rows whose cells contain every word of `query` (any case).
+     */
+    filter(query: string): Uint32Array;
+    /**
      * Parses a CSV (replacing any loaded file). See API.md.
      */
     loadCsv(bytes: Uint8Array | number[], mapping: any, on_error: string): any;
@@ -36,7 +41,7 @@ export class Scorer {
      */
     ranking(): any;
     /**
-     * Raw cells of loaded leads `[start, end)`.
+     * Raw cells of loaded rows `[start, end)`, with the file's header.
      */
     rows(start: number, end: number): any;
     /**
@@ -44,10 +49,14 @@ export class Scorer {
      */
     scoreRange(start: number, end: number): Promise<any>;
     /**
-     * Suggested `{ specColumn: csvColumn }` mapping for a header, and the required columns
-     * that no header cell matches.
+     * Every column the model's spec reads, with its role and the header cell that matches it,
+     * plus the `{ specColumn: csvColumn }` mapping and the required columns no cell matches.
      */
     suggestMapping(header: string[]): any;
+    /**
+     * The cells of the given spec columns for every loaded row, cut to `maxLen` characters.
+     */
+    summary(columns: string[], max_len: number): any;
 }
 
 /**
@@ -66,7 +75,7 @@ export function inspectBundle(bytes: Uint8Array | number[]): any;
 export function lastPanic(): string | undefined;
 
 /**
- * The header row, encoding and delimiter of a CSV, read with `loadCsv`'s own sniffing.
+ * The header row, encoding and delimiter of a CSV, read with ingest's own sniffing.
  */
 export function sniffHeader(bytes: Uint8Array | number[]): any;
 
@@ -95,21 +104,23 @@ export interface InitOutput {
     readonly scorer_deviceInfo: (a: number) => [number, number, number];
     readonly scorer_explain: (a: number, b: number, c: number, d: number) => any;
     readonly scorer_exportCsv: (a: number) => [number, number, number, number];
+    readonly scorer_filter: (a: number, b: number, c: number) => [number, number, number, number];
     readonly scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number, f: number) => [number, number, number];
     readonly scorer_ranking: (a: number) => [number, number, number];
     readonly scorer_rows: (a: number, b: number, c: number) => [number, number, number];
     readonly scorer_scoreRange: (a: number, b: number, c: number) => any;
     readonly scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
+    readonly scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly sniffHeader: (a: number, b: number) => [number, number, number];
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_22: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_23: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_24: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_25: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_21: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_23: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;
