@@ -6,7 +6,15 @@
 // `{ op: 'cancel' }` (no id needed) stops a running scoring job between two chunks.
 
 const CHUNK = 32;
-const MODEL_CACHE = 'leadladder-models-v1';
+// Bumped whenever a model shipped under the same URL changes (v2: the field-token demo model),
+// so a returning browser downloads the new one; older model caches are deleted.
+const MODEL_CACHE = 'leadladder-models-v2';
+
+async function dropStaleModelCaches() {
+  for (const name of await caches.keys()) {
+    if (name.startsWith('leadladder-models-') && name !== MODEL_CACHE) await caches.delete(name);
+  }
+}
 
 let wasm = null; // the imported module (pkg/gpu or pkg/cpu)
 let build = null; // { name: 'gpu' | 'cpu', reason: string }
@@ -85,6 +93,7 @@ function ensureInit(device) {
 async function fetchModel(url) {
   let cache = null;
   try {
+    await dropStaleModelCaches();
     cache = await caches.open(MODEL_CACHE);
   } catch {
     cache = null; // storage disabled: download every time
