@@ -530,7 +530,7 @@ async function suite() {
       await page.click('#banner-close');
       await page.setInputFiles('#bundle-input', MODEL);
       await page.waitForSelector('#bundle-check:not([hidden])', { timeout: 60_000 });
-      assert(/leadladder-bundle\/1/.test(await page.locator('#bundle-summary').textContent()), 'bundle summary');
+      assert(/leadladder-bundle\/2/.test(await page.locator('#bundle-summary').textContent()), 'bundle summary');
       await page.click('#bundle-use');
       await page.waitForFunction(() => /demo\.int8/.test(document.querySelector('#model-status').textContent));
       await uploadAndRank(page, f.leads);
