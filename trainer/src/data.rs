@@ -118,8 +118,8 @@ pub fn make_batch(
 /// Batches are NOT bucketed by length by default: HPRO pairs are formed within a batch, and
 /// dialogue length follows activity (more calls, longer talks), so length-sorted batches would
 /// only ever compare leads of similar activity and leave the ranking across activity levels
-/// unlearned (measured: validation AUC 0.81 with bucketing against 0.84 for fields alone).
-/// [`Sampler::bucketed`] turns it on for objectives without pairs.
+/// unlearned (bench/quality/tuning.md: validation AUC 0.81 with bucketing against 0.84 for
+/// fields alone). [`Sampler::bucketed`] turns it on; the trainer never does, for any objective.
 #[derive(Debug, Clone)]
 pub struct Sampler {
     boosted: Vec<usize>,
