@@ -106,6 +106,7 @@ function renderDevice() {
   const build = state.build;
   if (build) add('Engine', build.name === 'gpu' ? 'WebGPU build' : 'CPU build');
   if (build) add('Why', build.reason);
+  if (build) add('Network policy', build.policy);
   const d = state.device?.device;
   if (d) {
     add('Running on', d.backend === 'webgpu' ? 'GPU (WebGPU)' : 'CPU');

@@ -21,11 +21,34 @@ export function keepForOffline(buildName) {
     .catch(() => false);
 }
 
+/**
+ * Starts web/worker.js from a one-line blob: module that imports it. A worker started from a blob:
+ * URL runs under the Content-Security-Policy of the page that creates it (its `<meta>` tag or its
+ * headers), whereas a worker started from its own URL takes the policy of its own response only,
+ * which a static host may send without one. So the worker that holds the CSV is always bound by
+ * the page's `connect-src 'self'`, wherever the files are hosted. The page's policy must allow
+ * `worker-src blob:` (ours does).
+ */
+function startWorker() {
+  const script = new URL('./worker.js', import.meta.url).href;
+  const boot = URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};\n`], { type: 'text/javascript' }));
+  const worker = new Worker(boot, { type: 'module', name: 'leadladder' });
+  const revoke = () => URL.revokeObjectURL(boot);
+  worker.addEventListener('message', revoke, { once: true });
+  worker.addEventListener('error', revoke, { once: true });
+  return worker;
+}
+
 export class RankerClient {
-  /** @param {{ device?: 'auto'|'cpu'|'gpu' }} [options] */
+  /**
+   * @param {{ device?: 'auto'|'cpu'|'gpu', allowNoPolicy?: boolean }} [options] `allowNoPolicy`
+   *   lets the engine start in a page that enforces no Content-Security-Policy (an embedding page
+   *   that guards the network some other way); by default the worker refuses to start there.
+   */
   constructor(options = {}) {
     this.device = options.device || 'auto';
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'leadladder' });
+    this.allowNoPolicy = Boolean(options.allowNoPolicy);
+    this.worker = startWorker();
     this.nextId = 1;
     this.pending = new Map();
     this.worker.onmessage = (event) => this.#onMessage(event.data);
@@ -53,7 +76,7 @@ export class RankerClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, op, device: this.device, ...args }, transfer || []);
+      this.worker.postMessage({ id, op, device: this.device, allowNoPolicy: this.allowNoPolicy, ...args }, transfer || []);
     });
   }
 

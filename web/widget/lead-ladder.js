@@ -65,7 +65,10 @@ export class LeadLadder extends HTMLElement {
     const url = attr ? new URL(attr, document.baseURI).href : DEFAULT_MODEL;
     if (!this.#client) {
       const device = this.getAttribute('device');
-      this.#client = new RankerClient({ device: device === 'cpu' || device === 'gpu' ? device : 'auto' });
+      this.#client = new RankerClient({
+        device: device === 'cpu' || device === 'gpu' ? device : 'auto',
+        allowNoPolicy: this.hasAttribute('allow-no-policy'),
+      });
     }
     if (!this.#modelReady || this.#modelUrl !== url) {
       this.#modelUrl = url;

@@ -4,7 +4,8 @@
 //! Plain `std` networking, one thread per connection, `Connection: close`. Every response carries
 //! the page's Content-Security-Policy; paths are decoded and checked segment by segment and the
 //! resolved file must stay under its base directory, so nothing outside `web/` and `pkg/` is ever
-//! read.
+//! read. `--log-requests` prints each request line (the browser tests audit the page's requests
+//! with it).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,9 +15,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
-/// The policy every page runs under (also set as a `<meta>` tag in each HTML file).
+/// The policy every page runs under (also set as a `<meta>` tag in each HTML file, in
+/// web/_headers and in deploy/nginx.conf; a test keeps them equal). `connect-src 'self'` keeps
+/// fetch, XHR, beacons, EventSource and WebSocket on the page's origin; `worker-src blob:` lets the
+/// page start its scoring worker from a blob: URL, so the worker inherits this policy on any host.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-connect-src 'self'; style-src 'self'; img-src 'self' blob: data:; worker-src 'self'";
+connect-src 'self'; style-src 'self'; img-src 'self' blob: data:; worker-src 'self' blob:; \
+form-action 'none'";
 
 /// The wasm packages the page loads; the server refuses to start without them.
 const REQUIRED_PKG_FILES: [&str; 2] = ["pkg/cpu/leadladder_wasm.js", "pkg/gpu/leadladder_wasm.js"];
@@ -39,17 +44,23 @@ pub struct Args {
     /// Address to listen on. Keep the default unless other machines must reach the page.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Print one line per request to stderr: method, request target as sent (query string
+    /// included) and status, e.g. `GET /app.js 200`. Off by default.
+    #[arg(long)]
+    log_requests: bool,
 }
 
-/// Where requests are served from (canonical paths).
+/// Where requests are served from (canonical paths), and whether to log them.
 #[derive(Debug, Clone)]
 struct Roots {
     web: PathBuf,
     pkg: PathBuf,
+    log_requests: bool,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let roots = check_root(&args.root)?;
+    let mut roots = check_root(&args.root)?;
+    roots.log_requests = args.log_requests;
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let addr = listener
@@ -116,7 +127,11 @@ fn check_root(root: &Path) -> Result<Roots> {
     let pkg = pkg
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", pkg.display()))?;
-    Ok(Roots { web, pkg })
+    Ok(Roots {
+        web,
+        pkg,
+        log_requests: false,
+    })
 }
 
 struct Response {
@@ -153,18 +168,32 @@ fn handle(stream: TcpStream, roots: &Roots) -> Result<()> {
     let (response, head_only) = match read_head(&mut reader) {
         Ok(Some(req)) => {
             let head_only = req.method == "HEAD";
-            (respond(&req, roots), head_only)
+            let response = respond(&req, roots);
+            if roots.log_requests {
+                eprintln!("{} {} {}", req.method, req.target, response.status);
+            }
+            (response, head_only)
         }
         Ok(None) => return Ok(()),
-        Err(HeadError::TooLarge) => (
-            Response::error(
-                431,
-                "Request Header Fields Too Large",
-                "request head too large",
-            ),
-            false,
-        ),
-        Err(HeadError::Malformed(why)) => (Response::error(400, "Bad Request", why), false),
+        Err(HeadError::TooLarge) => {
+            if roots.log_requests {
+                eprintln!("- - 431 (request head too large)");
+            }
+            (
+                Response::error(
+                    431,
+                    "Request Header Fields Too Large",
+                    "request head too large",
+                ),
+                false,
+            )
+        }
+        Err(HeadError::Malformed(why)) => {
+            if roots.log_requests {
+                eprintln!("- - 400 ({why})");
+            }
+            (Response::error(400, "Bad Request", why), false)
+        }
         Err(HeadError::Io(e)) => return Err(e.into()),
     };
     write_response(stream, response, head_only)

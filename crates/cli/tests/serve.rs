@@ -1,4 +1,5 @@
-//! `leadladder serve`: traversal, MIME types, the CSP header, 404, HEAD and the missing-pkg refusal.
+//! `leadladder serve`: traversal, MIME types, the CSP header (the same policy in every file that
+//! carries it), 404, HEAD, the request log and the missing-pkg refusal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -6,8 +7,23 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; \
-style-src 'self'; img-src 'self' blob: data:; worker-src 'self'";
+/// The repository root (the real web/ and deploy/ files).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The policy static hosts get from web/_headers: what `serve` must send too. (That the browser
+/// enforces it is shown by the browser tests, which inject blocked connections.)
+fn policy_of_headers_file() -> String {
+    let text = std::fs::read_to_string(repo().join("web/_headers")).unwrap();
+    let policies: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Content-Security-Policy:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(policies.len(), 1, "web/_headers: {text}");
+    policies[0].to_string()
+}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leadladder"))
@@ -59,9 +75,14 @@ impl Drop for Server {
 }
 
 fn start(root: &Path) -> Server {
+    start_with(root, &[])
+}
+
+fn start_with(root: &Path, extra: &[&str]) -> Server {
     let mut child = bin()
         .args(["serve", "--port", "0", "--root"])
         .arg(root)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -140,6 +161,7 @@ fn request(server: &Server, method: &str, target: &str) -> Reply {
 fn serves_files_with_mime_types_csp_and_cache_control() {
     let root = fake_repo("mime", true);
     let server = start(&root);
+    let csp = policy_of_headers_file();
     for (target, mime, body) in [
         (
             "/",
@@ -170,7 +192,11 @@ fn serves_files_with_mime_types_csp_and_cache_control() {
         let r = request(&server, "GET", target);
         assert_eq!(r.status, 200, "{target}");
         assert_eq!(r.header("Content-Type"), Some(mime), "{target}");
-        assert_eq!(r.header("Content-Security-Policy"), Some(CSP), "{target}");
+        assert_eq!(
+            r.header("Content-Security-Policy"),
+            Some(csp.as_str()),
+            "{target}"
+        );
         assert_eq!(r.header("Cache-Control"), Some("no-cache"), "{target}");
         assert_eq!(
             r.header("X-Content-Type-Options"),
@@ -213,7 +239,10 @@ fn missing_files_are_404_and_other_methods_405() {
     for target in ["/nope.js", "/pkg/cpu/nope.wasm", "/models/", "/pkg/"] {
         let r = request(&server, "GET", target);
         assert_eq!(r.status, 404, "{target}");
-        assert_eq!(r.header("Content-Security-Policy"), Some(CSP));
+        assert_eq!(
+            r.header("Content-Security-Policy"),
+            Some(policy_of_headers_file().as_str())
+        );
     }
     let r = request(&server, "POST", "/index.html");
     assert_eq!(r.status, 405);
@@ -281,4 +310,61 @@ fn refuses_to_start_without_the_wasm_packages() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("web/index.html"));
+}
+
+/// The page's policy lives in five places: serve's header, the two pages' `<meta>` tags (the
+/// only policy on a host that sends none; the scoring worker inherits it), web/_headers and the
+/// nginx snippet. They must say the same.
+#[test]
+fn every_copy_of_the_policy_is_the_same() {
+    let csp = policy_of_headers_file();
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(csp.contains("worker-src 'self' blob:"), "{csp}");
+    for page in ["web/index.html", "web/crm-demo.html"] {
+        let html = std::fs::read_to_string(repo().join(page)).unwrap();
+        let meta = html
+            .split("http-equiv=\"Content-Security-Policy\" content=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{page} has no CSP <meta> tag"));
+        assert_eq!(meta, csp, "{page}");
+    }
+    let nginx = std::fs::read_to_string(repo().join("deploy/nginx.conf")).unwrap();
+    assert!(
+        nginx.contains(&format!(
+            "add_header Content-Security-Policy \"{csp}\" always;"
+        )),
+        "deploy/nginx.conf does not carry the policy"
+    );
+    let server = start(&fake_repo("policy", true));
+    let r = request(&server, "GET", "/index.html");
+    assert_eq!(r.header("Content-Security-Policy"), Some(csp.as_str()));
+}
+
+#[test]
+fn log_requests_prints_each_request_line_with_its_query() {
+    let root = fake_repo("log", true);
+    let mut server = start_with(&root, &["--log-requests"]);
+    assert_eq!(request(&server, "GET", "/app.js?x=1").status, 200);
+    assert_eq!(request(&server, "POST", "/beacon").status, 405);
+    assert_eq!(request(&server, "GET", "/missing").status, 404);
+    let _ = server.child.kill();
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /app.js?x=1 200",
+            "POST /beacon 405",
+            "GET /missing 404"
+        ],
+        "{log}"
+    );
 }
