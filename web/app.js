@@ -106,6 +106,12 @@ function renderDevice() {
   const build = state.build;
   if (build) add('Engine', build.name === 'gpu' ? 'WebGPU build' : 'CPU build');
   if (build) add('Why', build.reason);
+  if (build && build.softwareAdapter && build.name === 'cpu') {
+    dl.append(
+      el('dt', { text: 'Override' }),
+      el('dd', { 'data-field': 'Override' }, el('a', { href: '?device=gpu', text: 'use the software WebGPU adapter anyway' })),
+    );
+  }
   if (build) add('Network policy', build.policy);
   const d = state.device?.device;
   if (d) {

@@ -81,6 +81,20 @@ async function chooseBuild(device) {
   if (!adapter) {
     return { name: 'cpu', reason: 'WebGPU is present but no GPU adapter is available' };
   }
+  // A software adapter (SwiftShader, or any the browser marks as a fallback) emulates the GPU on
+  // the CPU and scores far slower than the CPU build (bench/README.md), so it is used only when
+  // asked for (device=gpu in the address).
+  const info = adapter.info || {};
+  const fallback = info.isFallbackAdapter === true || adapter.isFallbackAdapter === true;
+  if (fallback && device !== 'gpu') {
+    const name = [info.vendor, info.architecture].filter(Boolean).join(' ') || 'a software adapter';
+    return {
+      name: 'cpu',
+      softwareAdapter: true,
+      reason: `the only WebGPU adapter is a software one (${name}), slower than the CPU build`,
+    };
+  }
+  if (fallback) return { name: 'gpu', softwareAdapter: true, reason: 'WebGPU requested (device=gpu in the address) on a software adapter' };
   return { name: 'gpu', reason: 'WebGPU adapter available' };
 }
 

@@ -1,7 +1,9 @@
 // Browser tests (and benchmark) of the leadladder page in headless Chromium.
 //
 //   node tests/browser/run.mjs           # the test suite; exit status 1 if any case fails
-//   node tests/browser/run.mjs --bench   # CPU time for 1,000 leads, WebGPU/CPU time per lead, gzip bytes
+//   node tests/browser/run.mjs --bench   # the page's CPU path beside native `leadladder rank` on
+//                                        # 1,000 leads, WebGPU/CPU time per lead, gzip bytes
+//   node tests/browser/run.mjs --bench=cpu   # the same without the (slow) software-WebGPU run
 //   node tests/browser/run.mjs --only='GBK|offline'   # just the cases whose name matches
 //
 // Environment: LEADLADDER_BIN (the leadladder binary; default $CARGO_TARGET_DIR/debug/leadladder
@@ -27,7 +29,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL = join(REPO, 'web', 'models', 'demo.int8.safetensors');
 const TOL = 1e-3;
 const K_PERCENTS = [1, 5, 10, 20, 30, 50]; // the page's audit columns
-const BENCH = process.argv.includes('--bench');
+const BENCH = process.argv.some((a) => a === '--bench' || a === '--bench=cpu');
+const BENCH_CPU_ONLY = process.argv.includes('--bench=cpu');
 // `--only=PATTERN` runs just the cases whose name matches PATTERN (a regular expression, e.g.
 // `GBK` or `offline|network`) while working on them; the others are reported as skipped.
 const ONLY_ARG = (process.argv.find((a) => a.startsWith('--only=')) || '').slice('--only='.length);
@@ -48,7 +51,7 @@ const ALLOWED_FILES = [
 ];
 const ALLOWED_PATHS = new Set(['/', ...ALLOWED_FILES.map((f) => `/${f}`)]);
 // The address queries the tests themselves open the page with (a navigation, never a fetch).
-const NAVIGATION_QUERIES = new Set(['', '?device=cpu']);
+const NAVIGATION_QUERIES = new Set(['', '?device=cpu', '?device=gpu']);
 
 // ------------------------------------------------------------------ small utilities
 
@@ -718,9 +721,19 @@ async function suite() {
   const none = (problems, what) => assert(problems.length === 0, `${what}:\n    ${problems.slice(0, 12).join('\n    ')}`);
 
   try {
+    await test('a software WebGPU adapter: the page picks the CPU build, says why and offers the override', async () => {
+      const page = await openPage(context, server.url, consoleLines);
+      const dev = await deviceFields(page);
+      assert(dev.Engine === 'CPU build', `engine: ${JSON.stringify(dev)}`);
+      assert(/software/.test(dev.Why || '') && /swiftshader/i.test(dev.Why || ''), `reason: ${dev.Why}`);
+      const href = await page.locator('#device-panel dd[data-field="Override"] a').getAttribute('href');
+      assert(href === '?device=gpu', `override link: ${href}`);
+      await page.close();
+    });
+
     let gpuPage = null;
-    await test('WebGPU path: upload → ranked table equal to `leadladder rank`', async () => {
-      gpuPage = await openPage(context, server.url, consoleLines);
+    await test('WebGPU path (?device=gpu on SwiftShader): upload → ranked table equal to `leadladder rank`', async () => {
+      gpuPage = await openPage(context, `${server.url}?device=gpu`, consoleLines);
       assert((await gpuPage.locator('#model-status').textContent()).match(/\d+ KB/), 'the model size is not shown before download');
       await uploadAndRank(gpuPage, f.leads);
       const dev = await deviceFields(gpuPage);
@@ -1028,14 +1041,19 @@ async function bench() {
     return path;
   };
   const files = { 20: csv(20), 100: csv(100), 1000: csv(1000) };
+  const result = {};
   const plan = [
     { device: 'cpu', warm: 100, timed: 1000 },
-    { device: 'gpu', warm: 20, timed: 100 },
+    ...(BENCH_CPU_ONLY ? [] : [{ device: 'gpu', warm: 20, timed: 100 }]),
   ];
+  // Native `leadladder rank` on the same file and model, in the same run: its scoring rate (the
+  // page's "Measured speed" is the worker's scoring rate too; neither counts reading the file).
+  const nativeOut = run(['rank', '--model', MODEL, '--input', files[1000], '--out', join(WORK, 'bench-native.csv'), '--explain', '0']);
+  const nativeRate = Number((nativeOut.match(/([\d.]+) leads\/s/) || [])[1]);
+  result.native = { leads: 1000, leadsPerSec: nativeRate, line: nativeOut.split('\n')[0] };
   const server = await startServer();
   const { context, profile } = await launch();
   const consoleLines = [];
-  const result = {};
   try {
     for (const { device, warm, timed } of plan) {
       const page = await openPage(context, `${server.url}?device=${device}`, consoleLines);
@@ -1043,7 +1061,8 @@ async function bench() {
       await uploadAndRank(page, files[warm], 1_800_000);
       const seconds = await uploadAndRank(page, files[timed], 1_800_000);
       const dev = await deviceFields(page);
-      result[device] = { leads: timed, seconds, leadsPerSec: timed / seconds, backend: dev['Running on'], adapter: dev.Adapter || null, measured: dev['Measured speed'] };
+      const scoring = Number(((dev['Measured speed'] || '').match(/^([\d,.]+) leads\/s/) || [])[1]?.replaceAll(',', ''));
+      result[device] = { leads: timed, seconds, leadsPerSec: timed / seconds, scoringLeadsPerSec: scoring, backend: dev['Running on'], adapter: dev.Adapter || null, measured: dev['Measured speed'] };
       await page.close();
     }
   } finally {
@@ -1051,8 +1070,9 @@ async function bench() {
     server.child.kill();
     rmSync(profile, { recursive: true, force: true });
   }
-  result.webgpuOverCpuTimePerLead = result.cpu.leadsPerSec / result.gpu.leadsPerSec;
-  if (result.gpu.backend !== 'GPU (WebGPU)') {
+  result.pageCpuOverNative = result.cpu.scoringLeadsPerSec / result.native.leadsPerSec;
+  if (result.gpu) result.webgpuOverCpuTimePerLead = result.cpu.leadsPerSec / result.gpu.leadsPerSec;
+  if (result.gpu && result.gpu.backend !== 'GPU (WebGPU)') {
     result.note = `the WebGPU run fell back to the CPU (${result.gpu.backend}); the ratio compares two CPU runs`;
   }
   const shell = ['index.html', 'app.js', 'client.js', 'worker.js', 'style.css'].reduce((s, n) => s + gzipSync(readFileSync(join(REPO, 'web', n)), { level: 9 }).length, 0);
