@@ -13,7 +13,9 @@ const K_PERCENTS = [1, 5, 10, 20, 30, 50];
 const CURVE_COLORS = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'];
 const SVG = 'http://www.w3.org/2000/svg';
 
-const client = new RankerClient({ device: deviceParam });
+// `?workers=N` sets how many workers score on the CPU build (default: one per core).
+const workersParam = Number.parseInt(params.get('workers') || '', 10);
+const client = new RankerClient({ device: deviceParam, workers: workersParam > 0 ? workersParam : undefined });
 
 const state = {
   build: null,
@@ -120,7 +122,10 @@ function renderDevice() {
     add('Fell back because', d.fallbackReason);
   }
   const speed = state.device?.speed;
-  if (speed) add('Measured speed', `${num(speed.leadsPerSec)} leads/s (${num(speed.leads)} leads in ${speed.seconds.toFixed(1)} s)`);
+  if (speed) {
+    const workers = speed.workers > 1 ? `, ${speed.workers} workers` : '';
+    add('Measured speed', `${num(speed.leadsPerSec)} leads/s (${num(speed.leads)} leads in ${speed.seconds.toFixed(1)} s${workers})`);
+  }
   if (state.model) {
     add('Model', `${state.model.dtype}, ${num(state.model.parameters)} parameters, ${formatBytes(state.model.bytes)}`);
   }

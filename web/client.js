@@ -41,13 +41,16 @@ function startWorker() {
 
 export class RankerClient {
   /**
-   * @param {{ device?: 'auto'|'cpu'|'gpu', allowNoPolicy?: boolean }} [options] `allowNoPolicy`
+   * @param {{ device?: 'auto'|'cpu'|'gpu', workers?: number, allowNoPolicy?: boolean }} [options]
+   *   `workers`: how many workers score on the CPU build (default: one per core, at most 8;
+   *   files under 512 leads use one). `allowNoPolicy`
    *   lets the engine start in a page that enforces no Content-Security-Policy (an embedding page
    *   that guards the network some other way); by default the worker refuses to start there.
    */
   constructor(options = {}) {
     this.device = options.device || 'auto';
     this.allowNoPolicy = Boolean(options.allowNoPolicy);
+    this.workers = options.workers;
     this.worker = startWorker();
     this.nextId = 1;
     this.pending = new Map();
@@ -76,7 +79,7 @@ export class RankerClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, op, device: this.device, allowNoPolicy: this.allowNoPolicy, ...args }, transfer || []);
+      this.worker.postMessage({ id, op, device: this.device, workers: this.workers, allowNoPolicy: this.allowNoPolicy, ...args }, transfer || []);
     });
   }
 

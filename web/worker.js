@@ -31,6 +31,7 @@ function policyEnforced() {
 }
 
 const POLICY_ENFORCED = policyEnforced();
+let allowNoPolicyGiven = false; // what the page said (passed on to helper workers)
 
 // The engine starts only under an enforced policy (whose connect-src keeps every request on the
 // page's origin), unless the embedding page said it guards the network itself.
@@ -52,7 +53,11 @@ let bundleInfo = null;
 let loaded = null; // the LoadReport of the loaded file (its rows stay in the wasm module)
 let scored = false;
 let cancelRequested = false;
-let lastSpeed = null; // { leads, seconds, leadsPerSec }
+let lastSpeed = null; // { leads, seconds, leadsPerSec, workers }
+// What helper workers need to hold the same model and file (CPU build only; see scoreAll).
+let modelBytes = null;
+let csvArgs = null; // { bytes, mapping, onError }
+let generation = 0; // bumped by every loadModel and loadCsv
 
 function errorText(e) {
   if (e instanceof Error) return e.message || String(e);
@@ -184,6 +189,9 @@ async function loadModel({ url, bytes, device, allowNoPolicy }) {
   const next = await wasm.Scorer.create(bytes, build.name === 'gpu');
   if (scorer) scorer.free();
   scorer = next;
+  modelBytes = bytes;
+  csvArgs = null;
+  generation += 1;
   bundleInfo = scorer.bundleInfo();
   loaded = null;
   scored = false;
@@ -203,7 +211,10 @@ function loadCsv({ bytes, mapping, onError }) {
   needScorer();
   loaded = null;
   scored = false;
+  csvArgs = null;
+  generation += 1;
   loaded = scorer.loadCsv(bytes, mapping || null, onError || 'strict');
+  csvArgs = { bytes, mapping: mapping || null, onError: onError || 'strict' };
   return loaded;
 }
 
@@ -213,32 +224,152 @@ function needFile() {
   if (!loaded) throw new Error('Load a CSV file first.');
 }
 
-async function scoreAll(id) {
+// ------------------------------------------------------------------ helper workers
+//
+// On the CPU build, one wasm instance scores on one core. scoreAll spreads the chunks over
+// helper workers too: each is this same script in its own worker (started from a blob: URL, so
+// it runs under the page's policy), with its own wasm instance holding the same bundle and file;
+// it scores the chunks it is handed and sends back their scores (`scoresOf`), which this worker
+// stores (`setScores`). Same wasm, same bundle, same rows: the same scores as scoring here.
+
+const HELPER_NAME = 'leadladder-helper';
+const MIN_ROWS_FOR_HELPERS = 512; // below this, starting helpers costs more than it saves
+let helpers = []; // { worker, calls: Map, nextId, generation, ready: Promise<boolean> }
+
+function startHelper() {
+  const script = new URL('./worker.js', import.meta.url).href;
+  const boot = URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};\n`], { type: 'text/javascript' }));
+  const worker = new Worker(boot, { type: 'module', name: HELPER_NAME });
+  const h = { worker, calls: new Map(), nextId: 1, generation: -1, ready: Promise.resolve(false), failed: false };
+  worker.onmessage = (event) => {
+    URL.revokeObjectURL(boot);
+    const msg = event.data;
+    const call = h.calls.get(msg.id);
+    if (!call || msg.progress) return;
+    h.calls.delete(msg.id);
+    if (msg.ok) call.resolve(msg.result);
+    else call.reject(new Error(msg.error));
+  };
+  worker.onerror = (event) => {
+    h.failed = true;
+    for (const call of h.calls.values()) call.reject(new Error(event.message || 'helper worker error'));
+    h.calls.clear();
+  };
+  return h;
+}
+
+function callHelper(h, op, args = {}) {
+  const id = h.nextId++;
+  return new Promise((resolve, reject) => {
+    h.calls.set(id, { resolve, reject });
+    h.worker.postMessage({ id, op, device: 'cpu', allowNoPolicy: allowNoPolicyGiven, ...args });
+  });
+}
+
+/** Helpers holding the current model and file (loading them where needed), `wanted` in all. */
+function prepareHelpers(wanted) {
+  helpers = helpers.filter((h) => {
+    if (h.failed) h.worker.terminate();
+    return !h.failed;
+  });
+  while (helpers.length > wanted) helpers.pop().worker.terminate();
+  while (helpers.length < wanted) helpers.push(startHelper());
+  for (const h of helpers) {
+    if (h.generation === generation) continue;
+    h.generation = generation;
+    const { bytes, mapping, onError } = csvArgs;
+    h.ready = callHelper(h, 'loadModel', { bytes: modelBytes })
+      .then(() => callHelper(h, 'loadCsv', { bytes, mapping, onError }))
+      .then(
+        () => true,
+        () => {
+          h.failed = true;
+          return false;
+        },
+      );
+  }
+  return helpers;
+}
+
+/** How many workers score on the CPU build: the `workers` option, else every core (at most 8). */
+function workerCount(requested, total) {
+  if (build.name !== 'cpu' || total < MIN_ROWS_FOR_HELPERS || self.name === HELPER_NAME) return 1;
+  const n = Number.isInteger(requested) && requested > 0 ? requested : navigator.hardwareConcurrency || 1;
+  return Math.max(1, Math.min(8, n));
+}
+
+async function scoreAll(id, requestedWorkers) {
   needScorer();
   needFile();
   const total = loaded.rows;
   cancelRequested = false;
   scored = false;
   const started = performance.now();
-  for (let start = 0; start < total; start += CHUNK) {
-    await yieldToEvents(); // lets a 'cancel' message in
-    if (cancelRequested) {
-      cancelRequested = false;
-      return { cancelled: true, done: start, total };
-    }
-    const end = Math.min(total, start + CHUNK);
-    await scorer.scoreRange(start, end);
+  const pool = prepareHelpers(workerCount(requestedWorkers, total) - 1);
+  let next = 0;
+  let done = 0;
+  let used = 1;
+  const take = () => {
+    if (cancelRequested || next >= total) return null;
+    const range = [next, Math.min(total, next + CHUNK)];
+    next = range[1];
+    return range;
+  };
+  const report = () => {
     const seconds = (performance.now() - started) / 1000;
-    const leadsPerSec = end / Math.max(seconds, 1e-6);
-    postMessage({
-      id,
-      progress: { done: end, total, leadsPerSec, etaSeconds: (total - end) / Math.max(leadsPerSec, 1e-9) },
-    });
+    const leadsPerSec = done / Math.max(seconds, 1e-6);
+    postMessage({ id, progress: { done, total, leadsPerSec, etaSeconds: (total - done) / Math.max(leadsPerSec, 1e-9) } });
+  };
+  // Helpers' scores are stored between two local chunks (never while scoreRange holds the file).
+  const arrived = [];
+  const store = () => {
+    for (const [start, scores] of arrived.splice(0)) scorer.setScores(start, scores);
+  };
+  const missed = []; // chunks a failing helper handed back
+  const local = async () => {
+    for (;;) {
+      await yieldToEvents(); // lets a 'cancel' message and helpers' answers in
+      store();
+      const range = missed.pop() || take();
+      if (!range) break;
+      await scorer.scoreRange(range[0], range[1]);
+      done += range[1] - range[0];
+      report();
+    }
+  };
+  const helper = async (h) => {
+    if (!(await h.ready)) return;
+    used += 1;
+    for (let range = take(); range; range = take()) {
+      try {
+        arrived.push([range[0], await callHelper(h, 'scoreChunk', { start: range[0], end: range[1] })]);
+        done += range[1] - range[0];
+        report();
+      } catch {
+        h.failed = true;
+        missed.push(range);
+        return;
+      }
+    }
+  };
+  const helping = Promise.all(pool.map(helper));
+  await local();
+  await helping;
+  // Chunks handed back after the local loop ended, and the last answers.
+  while (missed.length && !cancelRequested) {
+    const range = missed.pop();
+    await scorer.scoreRange(range[0], range[1]);
+    done += range[1] - range[0];
+  }
+  store();
+  if (cancelRequested) {
+    cancelRequested = false;
+    return { cancelled: true, done, total };
   }
   const seconds = (performance.now() - started) / 1000;
-  lastSpeed = { leads: total, seconds, leadsPerSec: total / Math.max(seconds, 1e-6) };
+  lastSpeed = { leads: total, seconds, leadsPerSec: total / Math.max(seconds, 1e-6), workers: used };
   scored = true;
-  return { cancelled: false, done: total, total, seconds, leadsPerSec: lastSpeed.leadsPerSec };
+  return { cancelled: false, done: total, total, seconds, leadsPerSec: lastSpeed.leadsPerSec, workers: used };
 }
 
 function ranking() {
@@ -269,7 +400,14 @@ async function handle(msg) {
     case 'loadCsv':
       return loadCsv(msg);
     case 'score':
-      return scoreAll(msg.id);
+      return scoreAll(msg.id, msg.workers);
+    case 'scoreChunk': {
+      // A helper's job: score [start, end) and hand the scores back.
+      needScorer();
+      needFile();
+      await scorer.scoreRange(msg.start, msg.end);
+      return scorer.scoresOf(msg.start, msg.end);
+    }
     case 'ranking':
       return ranking();
     case 'rows':
@@ -301,6 +439,7 @@ async function handle(msg) {
 let queue = Promise.resolve();
 self.onmessage = (event) => {
   const msg = event.data || {};
+  if (msg.allowNoPolicy) allowNoPolicyGiven = true;
   if (msg.op === 'cancel') {
     cancelRequested = true;
     return;

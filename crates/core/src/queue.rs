@@ -361,6 +361,24 @@ impl Queue {
         Ok(())
     }
 
+    /// The scores of leads `range`, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoLead`] for a range past the end, [`Error::NotScored`] naming the first lead
+    /// of the range without a score.
+    pub fn scores_of(&self, range: Range<usize>) -> Result<Vec<Score>> {
+        self.leads(range.clone())?;
+        range
+            .map(|i| {
+                self.scores[i].ok_or_else(|| Error::NotScored {
+                    index: i,
+                    row: self.data.leads[i].row,
+                })
+            })
+            .collect()
+    }
+
     /// Every lead's score.
     ///
     /// # Errors

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise, Reflect};
 use leadladder_bundle::Bundle;
 use leadladder_core::ingest::sniff_header as sniff;
-use leadladder_core::{IngestOptions, Policy, Queue, mapping};
+use leadladder_core::{IngestOptions, Policy, Queue, Score, mapping};
 use leadladder_model::{DeviceKind, Explanation, Scorer as ModelScorer, gpu_limits_fit};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -308,6 +308,46 @@ impl Scorer {
             done.map_err(js)?;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// The scores of loaded leads `[start, end)` (all scored) as a flat `Float32Array`, three
+    /// numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores`], lets
+    /// several workers that loaded the same file and bundle share one ranking.
+    #[wasm_bindgen(js_name = scoresOf)]
+    pub fn scores_of(&self, start: usize, end: usize) -> Result<Vec<f32>, JsError> {
+        let q = self.queue.borrow();
+        let scores = q.as_ref().ok_or(Error::NoFile)?.scores_of(start..end)?;
+        Ok(scores
+            .iter()
+            .flat_map(|s| [s.rank, s.logit, s.p_convert])
+            .collect())
+    }
+
+    /// Stores scores of leads `start..` computed by another worker ([`Scorer::scores_of`] on the
+    /// same file and bundle): three numbers a lead. Non-finite scores are refused, naming the lead.
+    #[wasm_bindgen(js_name = setScores)]
+    pub fn set_scores(&self, start: usize, scores: &[f32]) -> Result<(), JsError> {
+        if scores.len() % 3 != 0 {
+            return Err(Error::Argument(format!(
+                "setScores needs three numbers a lead, got {}",
+                scores.len()
+            ))
+            .into());
+        }
+        let scores: Vec<Score> = scores
+            .chunks_exact(3)
+            .map(|c| Score {
+                rank: c[0],
+                logit: c[1],
+                p_convert: c[2],
+            })
+            .collect();
+        let indices: Vec<usize> = (start..start + scores.len()).collect();
+        let mut q = self.queue.borrow_mut();
+        q.as_mut()
+            .ok_or(Error::NoFile)?
+            .set_scores(&indices, &scores)?;
+        Ok(())
     }
 
     /// The ranked queue, best first (every lead must be scored).
