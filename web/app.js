@@ -126,6 +126,11 @@ function renderDevice() {
     const workers = speed.workers > 1 ? `, ${speed.workers} workers` : '';
     add('Measured speed', `${num(speed.leadsPerSec)} leads/s (${num(speed.leads)} leads in ${speed.seconds.toFixed(1)} s${workers})`);
   }
+  const mem = state.memory;
+  if (mem && mem.own) {
+    const helpers = mem.helpers.length ? ` + ${mem.helpers.length} helper${mem.helpers.length > 1 ? 's' : ''} ${formatBytes(mem.helpers.reduce((a, b) => a + b, 0))}` : '';
+    add('Worker memory', `${formatBytes(mem.own)} wasm${helpers}`);
+  }
   if (state.model) {
     add('Model', `${state.model.dtype}, ${num(state.model.parameters)} parameters, ${formatBytes(state.model.bytes)}`);
   }
@@ -315,6 +320,7 @@ async function rank() {
       return;
     }
     state.device = await client.deviceInfo();
+    state.memory = await client.memory().catch(() => null);
     renderDevice();
     await showRanking();
     if (report.hasOutcomes) {

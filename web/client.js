@@ -141,6 +141,10 @@ export class RankerClient {
   deviceInfo() {
     return this.call('device');
   }
+  /** `{ own, helpers: [] }`: bytes of wasm memory of the scoring worker and of each helper. */
+  memory() {
+    return this.call('memory');
+  }
   terminate() {
     this.worker.terminate();
     for (const { reject } of this.pending.values()) reject(new Error('The ranking engine was closed.'));

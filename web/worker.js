@@ -46,6 +46,7 @@ function checkPolicy(allowNoPolicy) {
 }
 
 let wasm = null; // the imported module (pkg/gpu or pkg/cpu)
+let wasmMemory = null; // its linear memory (where the model and the loaded file live)
 let build = null; // { name: 'gpu' | 'cpu', reason: string }
 let initPromise = null;
 let scorer = null;
@@ -106,7 +107,7 @@ async function chooseBuild(device) {
 async function importBuild(name) {
   const url = new URL(`./pkg/${name}/leadladder_wasm.js`, import.meta.url);
   const mod = await import(url.href);
-  await mod.default();
+  wasmMemory = (await mod.default()).memory;
   return mod;
 }
 
@@ -170,6 +171,14 @@ async function isModelCached(url) {
   } catch {
     return false;
   }
+}
+
+/** Bytes of wasm memory held by this worker and its helpers (wasm memory never shrinks, so this
+ * is each instance's peak). */
+async function memory() {
+  const own = wasmMemory ? wasmMemory.buffer.byteLength : 0;
+  const theirs = await Promise.all(helpers.filter((h) => !h.failed).map((h) => callHelper(h, 'memory').then((m) => m.own, () => 0)));
+  return { own, helpers: theirs };
 }
 
 function deviceSummary() {
@@ -430,6 +439,8 @@ async function handle(msg) {
       return scorer.audit(msg.kPercents);
     case 'device':
       return deviceSummary();
+    case 'memory':
+      return memory();
     default:
       throw new Error(`unknown request ${msg.op}`);
   }

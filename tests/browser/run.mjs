@@ -4,6 +4,7 @@
 //   node tests/browser/run.mjs --bench   # the page's CPU path beside native `leadladder rank` on
 //                                        # 1,000 leads, WebGPU/CPU time per lead, gzip bytes
 //   node tests/browser/run.mjs --bench=cpu   # the same without the (slow) software-WebGPU run
+//   node tests/browser/run.mjs --bench=50k   # 50,000 leads in the page: time, worker memory, export
 //   node tests/browser/run.mjs --only='GBK|offline'   # just the cases whose name matches
 //
 // Environment: LEADLADDER_BIN (the leadladder binary; default $CARGO_TARGET_DIR/debug/leadladder
@@ -29,8 +30,9 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL = join(REPO, 'web', 'models', 'demo.int8.safetensors');
 const TOL = 1e-3;
 const K_PERCENTS = [1, 5, 10, 20, 30, 50]; // the page's audit columns
-const BENCH = process.argv.some((a) => a === '--bench' || a === '--bench=cpu');
+const BENCH = process.argv.some((a) => a === '--bench' || a === '--bench=cpu' || a === '--bench=50k');
 const BENCH_CPU_ONLY = process.argv.includes('--bench=cpu');
+const BENCH_50K = process.argv.includes('--bench=50k');
 // `--only=PATTERN` runs just the cases whose name matches PATTERN (a regular expression, e.g.
 // `GBK` or `offline|network`) while working on them; the others are reported as skipped.
 const ONLY_ARG = (process.argv.find((a) => a.startsWith('--only=')) || '').slice('--only='.length);
@@ -51,7 +53,7 @@ const ALLOWED_FILES = [
 ];
 const ALLOWED_PATHS = new Set(['/', ...ALLOWED_FILES.map((f) => `/${f}`)]);
 // The address queries the tests themselves open the page with (a navigation, never a fetch).
-const NAVIGATION_QUERIES = new Set(['', '?device=cpu', '?device=gpu']);
+const NAVIGATION_QUERIES = new Set(['', '?device=cpu', '?device=gpu', '?device=cpu&workers=1']);
 
 // ------------------------------------------------------------------ small utilities
 
@@ -208,6 +210,8 @@ function makeFixtures() {
     run(['rank', '--model', MODEL, '--input', input, '--out', join(WORK, `${name}-ranked.csv`), '--explain', '1', '--reasons', '5']);
   }
   f.nativeRanked = readFileSync(join(WORK, 'native-ranked.csv'), 'utf8');
+  run(['rank', '--model', MODEL, '--input', f.long, '--out', join(WORK, 'native-long-ranked.csv'), '--explain', '0']);
+  f.nativeLongRanked = readFileSync(join(WORK, 'native-long-ranked.csv'), 'utf8');
   f.nativeGbkRanked = readFileSync(join(WORK, 'native-gbk-ranked.csv'), 'utf8');
   const kArgs = K_PERCENTS.flatMap((k) => ['--k', String(k)]);
   f.nativeAudit = JSON.parse(
@@ -812,6 +816,22 @@ async function suite() {
       await page.close();
     });
 
+    await test('CPU path on one worker per core: the same queue and export as one worker and as `leadladder rank`', async () => {
+      const exports = {};
+      for (const [name, query] of [['several workers', '?device=cpu'], ['one worker', '?device=cpu&workers=1']]) {
+        const page = await openPage(context, `${server.url}${query}`, consoleLines);
+        await uploadAndRank(page, f.long);
+        const dev = await deviceFields(page);
+        const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+        const workers = Number(((dev['Measured speed'] || '').match(/(\d+) workers/) || [0, 1])[1]);
+        assert(name === 'one worker' ? workers === 1 : workers === Math.min(8, cores), `${name}: ${dev['Measured speed']} with ${cores} cores`);
+        exports[name] = await exportFromPage(page);
+        none(compareRankedCsv(exports[name], f.nativeLongRanked), `${name}: export vs native`);
+        await page.close();
+      }
+      assert(exports['several workers'] === exports['one worker'], 'the exports of several workers and one worker differ');
+    });
+
     await test('GBK-encoded file ranks like `leadladder rank`', async () => {
       const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
       await uploadAndRank(page, f.gbk);
@@ -1089,6 +1109,44 @@ async function bench() {
   log(JSON.stringify(result, null, 2));
 }
 
+/** 50,000 leads through the page's CPU path: time to read, rank and export, and wasm memory. */
+async function bench50k() {
+  mkdirSync(WORK, { recursive: true });
+  const file = join(WORK, 'bench-50000.csv');
+  run(['synth', '--leads', '50000', '--seed', '13', '--out', file, '--spec', join(WORK, 'bench-50k.toml')]);
+  const server = await startServer();
+  const { context, profile } = await launch();
+  const consoleLines = [];
+  const result = { leads: 50000, fileBytes: statSync(file).size };
+  try {
+    const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
+    result.rankSeconds = await uploadAndRank(page, file, 3_600_000);
+    const dev = await deviceFields(page);
+    result.measured = dev['Measured speed'];
+    result.workerMemory = dev['Worker memory'];
+    result.pageJsHeapBytes = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : null));
+    const started = Date.now();
+    const exported = await exportFromPage(page);
+    result.exportSeconds = (Date.now() - started) / 1000;
+    result.exportRows = parseCsv(exported).length - 1;
+    // The queue stays responsive: scrolling to the end renders the last lead.
+    const t = Date.now();
+    await page.evaluate(() => {
+      const q = document.querySelector('#queue');
+      q.scrollTop = q.scrollHeight;
+    });
+    await page.waitForSelector('#queue .queue-row[data-rank="50000"]', { timeout: 30_000 });
+    result.scrollToEndSeconds = (Date.now() - t) / 1000;
+    await page.close();
+  } finally {
+    await context.close();
+    server.child.kill();
+    rmSync(profile, { recursive: true, force: true });
+  }
+  writeFileSync(join(OUT, 'bench-50k.json'), JSON.stringify(result, null, 2));
+  log(JSON.stringify(result, null, 2));
+}
+
 if (!existsSync(BIN)) {
   console.error(`leadladder binary not found at ${BIN}: build it (cargo test --workspace builds it, as does cargo build -p leadladder-cli) or set LEADLADDER_BIN`);
   process.exit(2);
@@ -1097,4 +1155,4 @@ if (!existsSync(join(REPO, 'pkg', 'cpu', 'leadladder_wasm.js'))) {
   console.error('pkg/ is missing: run `cargo xtask build-web` first');
   process.exit(2);
 }
-await (BENCH ? bench() : suite());
+await (BENCH_50K ? bench50k() : BENCH ? bench() : suite());
