@@ -76,12 +76,12 @@ impl ScoreHeads {
 
     /// Ranking scores: `pooled: [b, h]` (any float dtype; the heads compute in f32) → `[b]`.
     pub fn rank_scores(&self, pooled: &Tensor) -> Result<Tensor> {
-        squeeze_last(&self.rank.forward(&pooled.to_dtype(DType::F32)?, false)?)
+        squeeze_last(&self.rank.forward(&pooled.to_dtype(DType::F32)?, None)?)
     }
 
     /// Pointwise (conversion) logits: `pooled: [b, h]` (any float dtype) → `[b]`.
     pub fn point_logits(&self, pooled: &Tensor) -> Result<Tensor> {
-        squeeze_last(&self.point.forward(&pooled.to_dtype(DType::F32)?, false)?)
+        squeeze_last(&self.point.forward(&pooled.to_dtype(DType::F32)?, None)?)
     }
 
     /// The four `score.*` tensors (detached).

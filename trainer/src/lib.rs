@@ -30,6 +30,6 @@ pub mod train;
 pub use device::{DeviceSpec, Precision};
 pub use error::{Error, Result};
 pub use heads::ScoreHeads;
-pub use lora::{LoraConfig, LoraLinear};
+pub use lora::{DropoutKey, LoraConfig, LoraLinear};
 pub use params::named_vars;
 pub use qwen2::{Config, Model, last_token_pool};

@@ -17,7 +17,7 @@ use candle_nn::VarMap;
 use leadladder_bundle::ModelConfig;
 
 use crate::error::{Error, Result};
-use crate::lora::{LoraConfig, LoraLinear};
+use crate::lora::{DropoutKey, LoraConfig, LoraLinear};
 use crate::params::{
     CheckpointParams, FreshParams, Init, ParamSource, read_hf_weights, write_json,
     write_safetensors,
@@ -240,7 +240,7 @@ impl Attention {
     }
 
     /// `x: [b, t, h]` → `[b, t, h]`, with the pass's RoPE tables and attention bias.
-    pub fn forward(&self, x: &Tensor, pass: &Pass, train: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, pass: &Pass, dropout: Option<DropoutKey>) -> Result<Tensor> {
         let Pass {
             cos,
             sin,
@@ -251,7 +251,7 @@ impl Attention {
         // `[b, t, n*d]` projection → `[b, n, t, d]`.
         let heads = |proj: &LoraLinear, n: usize| -> Result<Tensor> {
             Ok(proj
-                .forward(x, train)?
+                .forward(x, dropout)?
                 .reshape((b, t, n, d))?
                 .transpose(1, 2)?
                 .contiguous()?)
@@ -268,7 +268,7 @@ impl Attention {
         let probs = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?
             .to_dtype(x.dtype())?;
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * d))?;
-        self.o_proj.forward(&out, train)
+        self.o_proj.forward(&out, dropout)
     }
 }
 
@@ -305,10 +305,10 @@ impl Mlp {
     }
 
     /// `x: [b, t, h]` → `[b, t, h]`.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, train)?.silu()?;
-        let up = self.up_proj.forward(x, train)?;
-        self.down_proj.forward(&(gate * up)?, train)
+    pub fn forward(&self, x: &Tensor, dropout: Option<DropoutKey>) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(x, dropout)?.silu()?;
+        let up = self.up_proj.forward(x, dropout)?;
+        self.down_proj.forward(&(gate * up)?, dropout)
     }
 }
 
@@ -338,14 +338,14 @@ impl DecoderLayer {
     }
 
     /// `x: [b, t, h]` → `[b, t, h]`.
-    pub fn forward(&self, x: &Tensor, pass: &Pass, train: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, pass: &Pass, dropout: Option<DropoutKey>) -> Result<Tensor> {
         let a = self
             .self_attn
-            .forward(&self.input_layernorm.forward(x)?, pass, train)?;
+            .forward(&self.input_layernorm.forward(x)?, pass, dropout)?;
         let x = (x + a)?;
         let m = self
             .mlp
-            .forward(&self.post_attention_layernorm.forward(&x)?, train)?;
+            .forward(&self.post_attention_layernorm.forward(&x)?, dropout)?;
         Ok((x + m)?)
     }
 }
@@ -669,12 +669,13 @@ impl Model {
     /// `input_ids: [b, t]` (u32; i64 accepted), `attention_mask: [b, t]` 0/1, right-padded →
     /// `[b, t, h]`. Positions are `0..t`; attention is causal and never looks at padding, so the
     /// states of non-pad tokens do not depend on later tokens or on how much padding follows.
-    /// Pad positions get finite, meaningless states. `train` enables LoRA dropout.
+    /// Pad positions get finite, meaningless states. `dropout` (training) enables LoRA dropout
+    /// with the masks of that key; `None` (evaluation, scoring) applies none.
     pub fn forward(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
-        train: bool,
+        dropout: Option<DropoutKey>,
     ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         if attention_mask.dims() != [b, t] {
@@ -717,7 +718,7 @@ impl Model {
             mask_bias: attention_bias(&lengths, t, &self.device)?.to_dtype(self.dtype)?,
         };
         for layer in &self.layers {
-            x = layer.forward(&x, &pass, train)?;
+            x = layer.forward(&x, &pass, dropout)?;
         }
         self.norm.forward(&x)
     }
@@ -725,7 +726,7 @@ impl Model {
     /// Next-token logits `hidden: [..., h]` → `[..., v]` with `lm_head` (or the tied embedding).
     pub fn lm_logits(&self, hidden: &Tensor) -> Result<Tensor> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden, false),
+            Some(head) => head.forward(hidden, None),
             None => {
                 let dims = hidden.dims().to_vec();
                 let Some((&h, lead)) = dims.split_last() else {

@@ -31,7 +31,7 @@ use crate::data::{Example, Sampler, encode, make_batch};
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::heads::{RANK_BIAS, ScoreHeads, lm_loss, pairwise_softplus, softplus};
-use crate::lora::LoraConfig;
+use crate::lora::{DropoutKey, LoraConfig};
 use crate::optim::{AdamW, AdamWConfig, GradAccumulator, clip_grad_norm, lr_at};
 use crate::params::named_vars;
 use crate::qwen2::{Config, Model, pool};
@@ -217,7 +217,7 @@ pub fn score(
             pad_id,
             model.device(),
         )?;
-        let hidden = model.forward(&b.input_ids, &b.attention_mask, false)?;
+        let hidden = model.forward(&b.input_ids, &b.attention_mask, None)?;
         let pooled = pool(&hidden, &b.attention_mask, pool_also)?;
         let rs: Vec<f32> = heads.rank_scores(&pooled)?.detach().to_vec1()?;
         let zs: Vec<f32> = heads.point_logits(&pooled)?.detach().to_vec1()?;
@@ -840,7 +840,16 @@ impl<'a> Run<'a> {
             self.prepared.encoder.pad_id(),
             device,
         )?;
-        let hidden = self.model.forward(&b.input_ids, &b.attention_mask, true)?;
+        // The micro-batch's number in the run (the same after a resume, which restarts at a
+        // step boundary): it keys the LoRA dropout masks and the pair sampling.
+        let micro_batch = self.step * opts.grad_accum.max(1) as u64 + self.acc.len() as u64;
+        let dropout = DropoutKey {
+            seed: opts.seed,
+            micro_batch,
+        };
+        let hidden = self
+            .model
+            .forward(&b.input_ids, &b.attention_mask, Some(dropout))?;
         let pooled = pool(&hidden, &b.attention_mask, self.prepared.pool_position)?;
         let r = self.heads.rank_scores(&pooled)?;
         let z = self.heads.point_logits(&pooled)?;
@@ -849,11 +858,7 @@ impl<'a> Run<'a> {
             Objective::Binary => weighted_bce(&r, &b.labels, &b.weights)?,
             Objective::Hpro => {
                 let leads: Vec<usize> = members.iter().map(|&k| fit[k].lead).collect();
-                let ps = self.pairs.build(
-                    &self.prepared.ladder,
-                    &leads,
-                    self.step * opts.grad_accum.max(1) as u64 + self.acc.len() as u64,
-                );
+                let ps = self.pairs.build(&self.prepared.ladder, &leads, micro_batch);
                 if ps.is_empty() {
                     Tensor::zeros((), DType::F32, device)?
                 } else {

@@ -236,7 +236,7 @@ fn bf16_base_stays_bf16_and_close_to_f32() {
     let mask = exp["attention_mask"].to_dtype(DType::F32).unwrap();
     let bf16 = Model::from_hf_dir_as(&base(), &CPU, DType::BF16).unwrap();
     assert_eq!(bf16.embed_tokens.dtype(), DType::BF16);
-    let hidden = bf16.forward(&ids, &mask, false).unwrap();
+    let hidden = bf16.forward(&ids, &mask, None).unwrap();
     assert_eq!(hidden.dtype(), DType::BF16);
     let pooled = last_token_pool(&hidden, &mask)
         .unwrap()

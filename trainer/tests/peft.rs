@@ -150,7 +150,7 @@ fn peft_export_matches_real_peft_and_the_committed_export() {
         .forward(
             &ids.to_dtype(DType::U32).unwrap(),
             &mask.to_dtype(DType::F32).unwrap(),
-            false,
+            None,
         )
         .unwrap();
     let last = last_token_pool(&hidden, &mask.to_dtype(DType::F32).unwrap()).unwrap();

@@ -11,7 +11,7 @@ use candle_nn::VarMap;
 use leadladder_trainer::heads::{bce_with_logits, lm_loss, pairwise_softplus};
 use leadladder_trainer::params::{read_hf_weights, write_safetensors};
 use leadladder_trainer::{
-    Config, Error, LoraConfig, Model, ScoreHeads, last_token_pool, named_vars,
+    Config, DropoutKey, Error, LoraConfig, Model, ScoreHeads, last_token_pool, named_vars,
 };
 
 const CPU: Device = Device::Cpu;
@@ -65,7 +65,7 @@ fn expected(variant: &str) -> Expected {
 
 /// Compares hidden states at non-pad positions, the pooled last token and its logits.
 fn check_parity(model: &Model, exp: &Expected, tol: f32) {
-    let hidden = model.forward(&exp.ids, &exp.mask, false).unwrap();
+    let hidden = model.forward(&exp.ids, &exp.mask, None).unwrap();
     let lengths: Vec<u32> = exp.mask.sum(1).unwrap().to_vec1().unwrap();
     for (b, &len) in lengths.iter().enumerate() {
         let ours = hidden.get(b).unwrap().narrow(0, 0, len as usize).unwrap();
@@ -126,8 +126,8 @@ fn f16_checkpoint_converts_exactly() {
         .collect();
     let reference = Model::from_tensors(loaded.config(), rounded, &CPU, None).unwrap();
     let exp = expected("untied");
-    let a = loaded.forward(&exp.ids, &exp.mask, false).unwrap();
-    let b = reference.forward(&exp.ids, &exp.mask, false).unwrap();
+    let a = loaded.forward(&exp.ids, &exp.mask, None).unwrap();
+    let b = reference.forward(&exp.ids, &exp.mask, None).unwrap();
     assert_eq!(max_abs_diff(&a, &b), 0.0);
     // And f16 weights stay close to the f32 model's outputs.
     let pooled = last_token_pool(&a, &exp.mask).unwrap();
@@ -279,8 +279,8 @@ fn export_roundtrip_through_hf_folder() {
     model.save_hf_dir(&dir).unwrap();
     let loaded = Model::from_hf_dir(&dir, &CPU).unwrap();
     let (ids, mask) = tiny_batch(97);
-    let a = model.forward(&ids, &mask, false).unwrap();
-    let b = loaded.forward(&ids, &mask, false).unwrap();
+    let a = model.forward(&ids, &mask, None).unwrap();
+    let b = loaded.forward(&ids, &mask, None).unwrap();
     assert_eq!(max_abs_diff(&a, &b), 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -308,7 +308,7 @@ fn causal_mask_later_tokens_never_change_earlier_states() {
         .forward(
             &Tensor::from_vec(base.clone(), (1, t), &CPU).unwrap(),
             &mask,
-            false,
+            None,
         )
         .unwrap();
     for k in [1usize, 4, 9] {
@@ -318,7 +318,7 @@ fn causal_mask_later_tokens_never_change_earlier_states() {
             .forward(
                 &Tensor::from_vec(changed, (1, t), &CPU).unwrap(),
                 &mask,
-                false,
+                None,
             )
             .unwrap();
         let before = max_abs_diff(&h0.narrow(1, 0, k).unwrap(), &h1.narrow(1, 0, k).unwrap());
@@ -340,7 +340,7 @@ fn right_padding_does_not_change_real_tokens() {
         .forward(
             &Tensor::from_vec(seq.clone(), (1, n), &CPU).unwrap(),
             &Tensor::ones((1, n), DType::U32, &CPU).unwrap(),
-            false,
+            None,
         )
         .unwrap();
     let t = n + 5;
@@ -354,7 +354,7 @@ fn right_padding_does_not_change_real_tokens() {
     mask.extend([1u32; 11]);
     let ids = Tensor::from_vec(ids, (2, t), &CPU).unwrap();
     let mask = Tensor::from_vec(mask, (2, t), &CPU).unwrap();
-    let h = model.forward(&ids, &mask, false).unwrap();
+    let h = model.forward(&ids, &mask, None).unwrap();
     let d = max_abs_diff(
         &h.get(0).unwrap().narrow(0, 0, n).unwrap(),
         &alone.get(0).unwrap(),
@@ -373,23 +373,29 @@ fn fully_masked_rows_are_finite_and_bad_masks_rejected() {
     let model = Model::from_hf_dir(&fixture("tied_bf16"), &CPU).unwrap();
     let ids = Tensor::from_vec(vec![1u32, 2, 3, 4, 5, 6], (2, 3), &CPU).unwrap();
     let mask = Tensor::from_vec(vec![1u32, 1, 0, 0, 0, 0], (2, 3), &CPU).unwrap();
-    let h = model.forward(&ids, &mask, false).unwrap();
+    let h = model.forward(&ids, &mask, None).unwrap();
     let flat: Vec<f32> = h.flatten_all().unwrap().to_vec1().unwrap();
     assert!(flat.iter().all(|x| x.is_finite()));
     assert!(matches!(last_token_pool(&h, &mask), Err(Error::Input(_))));
     let left = Tensor::from_vec(vec![0u32, 1, 1, 1, 1, 1], (2, 3), &CPU).unwrap();
     assert!(matches!(
-        model.forward(&ids, &left, false),
+        model.forward(&ids, &left, None),
         Err(Error::Input(_))
     ));
 }
 
 // ---------------------------------------------------------------- gradients
 
-/// Point BCE + margin-aware pairwise softplus + LM loss over a tiny batch.
-fn total_loss(model: &Model, heads: &ScoreHeads, train: bool) -> Tensor {
+/// A training pass's dropout key.
+const TRAIN: DropoutKey = DropoutKey {
+    seed: 3,
+    micro_batch: 0,
+};
+
+/// Point BCE + margin-aware pairwise softplus + LM loss over a tiny batch, in training mode.
+fn total_loss(model: &Model, heads: &ScoreHeads) -> Tensor {
     let (ids, mask) = tiny_batch(model.config().model.vocab_size as u32);
-    let hidden = model.forward(&ids, &mask, train).unwrap();
+    let hidden = model.forward(&ids, &mask, Some(TRAIN)).unwrap();
     let pooled = last_token_pool(&hidden, &mask).unwrap();
     let point = heads.point_logits(&pooled).unwrap();
     let rank = heads.rank_scores(&pooled).unwrap();
@@ -462,7 +468,7 @@ fn gradients_reach_every_trainable_var_from_scratch() {
         let n_vars = named_vars(&varmap).unwrap().len();
         // embed + 2 layers * (4 linears + 3 biases + 3 mlp + 2 norms) + norm (+ lm_head) + 4 head tensors
         assert_eq!(n_vars, 1 + 2 * 12 + 1 + usize::from(!tied) + 4);
-        let loss = total_loss(&model, &heads, true);
+        let loss = total_loss(&model, &heads);
         assert!(loss.to_scalar::<f32>().unwrap().is_finite());
         let grads = loss.backward().unwrap();
         assert_all_trained(&varmap, &grads);
@@ -507,7 +513,7 @@ fn lora_adapters_train_and_base_stays_frozen() {
     assert!(!model.embed_tokens.is_variable() && !model.norm.weight.is_variable());
 
     // Step 0: B is zero, so dL/dA = 0 exactly; B (and the heads) get gradient.
-    let grads = total_loss(&model, &heads, true).backward().unwrap();
+    let grads = total_loss(&model, &heads).backward().unwrap();
     let (a_vars, others): (Vec<_>, Vec<_>) = vars
         .iter()
         .cloned()
@@ -552,7 +558,7 @@ fn lora_adapters_train_and_base_stays_frozen() {
 
     // After one step B != 0 and every adapter matrix gets gradient.
     sgd_step(&vars, &grads, 0.05);
-    let grads = total_loss(&model, &heads, true).backward().unwrap();
+    let grads = total_loss(&model, &heads).backward().unwrap();
     assert_all_trained(&varmap, &grads);
 }
 
@@ -571,9 +577,9 @@ fn lora_is_identity_at_init_dropout_only_when_training_and_merges_on_export() {
     };
     assert_eq!(model.enable_lora(&lora, &varmap).unwrap(), 4);
     let exp = expected("untied");
-    let h_base = base.forward(&exp.ids, &exp.mask, false).unwrap();
+    let h_base = base.forward(&exp.ids, &exp.mask, None).unwrap();
     assert_eq!(
-        max_abs_diff(&model.forward(&exp.ids, &exp.mask, false).unwrap(), &h_base),
+        max_abs_diff(&model.forward(&exp.ids, &exp.mask, None).unwrap(), &h_base),
         0.0
     );
 
@@ -584,20 +590,29 @@ fn lora_is_identity_at_init_dropout_only_when_training_and_merges_on_export() {
                 .unwrap();
         }
     }
-    let e1 = model.forward(&exp.ids, &exp.mask, false).unwrap();
-    let e2 = model.forward(&exp.ids, &exp.mask, false).unwrap();
+    let e1 = model.forward(&exp.ids, &exp.mask, None).unwrap();
+    let e2 = model.forward(&exp.ids, &exp.mask, None).unwrap();
     assert_eq!(max_abs_diff(&e1, &e2), 0.0);
     assert!(max_abs_diff(&e1, &h_base) > 1e-3);
-    let t1 = model.forward(&exp.ids, &exp.mask, true).unwrap();
+    let t1 = model.forward(&exp.ids, &exp.mask, Some(TRAIN)).unwrap();
     assert!(
         max_abs_diff(&e1, &t1) > 1e-4,
         "dropout had no effect in training mode"
     );
+    // The masks are the key's: the same key drops the same inputs, the next micro-batch others.
+    let t2 = model.forward(&exp.ids, &exp.mask, Some(TRAIN)).unwrap();
+    assert_eq!(max_abs_diff(&t1, &t2), 0.0);
+    let next = DropoutKey {
+        micro_batch: 1,
+        ..TRAIN
+    };
+    let t3 = model.forward(&exp.ids, &exp.mask, Some(next)).unwrap();
+    assert!(max_abs_diff(&t1, &t3) > 1e-4);
 
     // Exported (merged) weights reproduce the adapted model; adapters export under PEFT names.
     let merged: HashMap<String, Tensor> = model.hf_tensors().unwrap().into_iter().collect();
     let reloaded = Model::from_tensors(model.config(), merged, &CPU, None).unwrap();
-    let d = max_abs_diff(&reloaded.forward(&exp.ids, &exp.mask, false).unwrap(), &e1);
+    let d = max_abs_diff(&reloaded.forward(&exp.ids, &exp.mask, None).unwrap(), &e1);
     assert!(d < 1e-5, "merged export differs by {d}");
     let names: Vec<String> = model.lora_tensors().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names.len(), 8);

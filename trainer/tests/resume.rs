@@ -1,5 +1,6 @@
 //! Checkpoints and resume: an interrupted-and-resumed run ends bit-identical to an uninterrupted
-//! one, and a checkpoint of other options is refused.
+//! one (from scratch, and LoRA fine-tuning with adapter dropout), and a checkpoint of other
+//! options is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,9 +8,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::funnel;
-use leadladder_trainer::Error;
-use leadladder_trainer::preset::preset;
+use leadladder_trainer::preset::{preset, qwen2_lora};
 use leadladder_trainer::train::{TrainOptions, Trained, train};
+use leadladder_trainer::{Error, LoraConfig};
 
 /// 2 epochs of 13 micro-batches, 2 per step: 7 steps an epoch, the 7th a flush of one.
 fn options() -> TrainOptions {
@@ -21,6 +22,27 @@ fn options() -> TrainOptions {
     o.vocab_size = 300;
     o.batch_size = 16;
     o.grad_accum = 2;
+    o
+}
+
+/// The `qwen2-lora` preset on the tiny Hugging Face checkpoint with adapter dropout 0.1: 2 epochs
+/// of 5 micro-batches, 2 per step: 3 steps an epoch, the 3rd a flush of one.
+fn lora_options() -> TrainOptions {
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_qwen2/untied");
+    let lora = LoraConfig {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.1,
+        ..LoraConfig::default()
+    };
+    let mut o = qwen2_lora(&base, lora).unwrap();
+    o.epochs = 2;
+    o.train_sample = Some(80);
+    o.batch_size = 16;
+    o.grad_accum = 2;
+    o.max_tokens = 64;
+    o.bootstrap = 0;
+    o.lr = 1e-2;
     o
 }
 
@@ -144,4 +166,58 @@ fn interrupted_and_resumed_training_is_bit_identical() {
         "unexpected error: {err}"
     );
     let _ = std::fs::remove_dir_all(ckpt.parent().unwrap());
+}
+
+/// LoRA dropout draws its masks from the run's seed and the micro-batch, so a `qwen2-lora` run is
+/// reproducible and resumes exactly, like a from-scratch one.
+#[test]
+fn lora_training_with_dropout_is_reproducible_and_resumes_bit_identical() {
+    let (spec, data) = funnel(1200, 5);
+    let plain = train(&spec, &data, &lora_options(), &mut |_| {}).unwrap();
+    assert_eq!(plain.log.len(), 2);
+    assert_eq!(plain.log[1].step, 6);
+
+    // The same seed twice: the same weights and losses.
+    let again = train(&spec, &data, &lora_options(), &mut |_| {}).unwrap();
+    assert_same_weights(&again, &plain);
+    assert_eq!(losses(&again), losses(&plain));
+
+    // The dropout is applied: without it the run ends elsewhere.
+    let mut no_dropout = lora_options();
+    no_dropout.lora.as_mut().unwrap().dropout = 0.0;
+    let undropped = train(&spec, &data, &no_dropout, &mut |_| {}).unwrap();
+    assert_ne!(weights(&undropped), weights(&plain));
+
+    // Stop at step 2 (mid epoch 0), then at step 4 (mid epoch 1, after the flush and with a best
+    // snapshot), then run to the end.
+    let path = tmp("lora", "stopped.ckpt");
+    let _ = std::fs::remove_file(&path);
+    let piece = |max: Option<u64>| TrainOptions {
+        checkpoint_every: 1,
+        checkpoint_path: Some(path.clone()),
+        resume: true,
+        max_steps_this_run: max,
+        ..lora_options()
+    };
+    for stop in [2, 4] {
+        match train(&spec, &data, &piece(Some(2)), &mut |_| {}) {
+            Err(Error::Stopped { step }) => assert_eq!(step, stop),
+            other => panic!("expected a stop at step {stop}, got {other:?}"),
+        }
+    }
+    let mut resumed_at = Vec::new();
+    let b = train(&spec, &data, &piece(None), &mut |p| {
+        if let leadladder_trainer::train::Progress::Stage(s) = p
+            && s.starts_with("resuming")
+        {
+            resumed_at.push(s);
+        }
+    })
+    .unwrap();
+    assert_eq!(resumed_at.len(), 1, "{resumed_at:?}");
+    assert!(resumed_at[0].contains("step 4"), "{resumed_at:?}");
+    assert_same_weights(&b, &plain);
+    assert_eq!(losses(&b), losses(&plain));
+    assert_eq!(b.calibration, plain.calibration);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
