@@ -104,7 +104,14 @@ async function chooseBuild(device) {
   return { name: 'gpu', reason: 'WebGPU adapter available' };
 }
 
+// Both wasm builds use 128-bit SIMD (Chrome and Edge 91+, Firefox 89+, Safari 16.4+): a module
+// of one function, `i32.const 0; i8x16.splat`, validates only where SIMD is supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
+
 async function importBuild(name) {
+  if (!WebAssembly.validate(SIMD_PROBE)) {
+    throw new Error('this browser lacks WebAssembly SIMD, which the ranking engine needs (Chrome or Edge 91+, Firefox 89+, Safari 16.4+)');
+  }
   const url = new URL(`./pkg/${name}/leadladder_wasm.js`, import.meta.url);
   const mod = await import(url.href);
   wasmMemory = (await mod.default()).memory;

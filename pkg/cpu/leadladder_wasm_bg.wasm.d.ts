@@ -16,6 +16,8 @@ export const scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number
 export const scorer_ranking: (a: number) => [number, number, number];
 export const scorer_rows: (a: number, b: number, c: number) => [number, number, number];
 export const scorer_scoreRange: (a: number, b: number, c: number) => any;
+export const scorer_scoresOf: (a: number, b: number, c: number) => [number, number, number, number];
+export const scorer_setScores: (a: number, b: number, c: number, d: number) => [number, number];
 export const scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
 export const scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
 export const sniffHeader: (a: number, b: number) => [number, number, number];

@@ -49,6 +49,17 @@ export class Scorer {
      */
     scoreRange(start: number, end: number): Promise<any>;
     /**
+     * The scores of loaded leads `[start, end)` (all scored) as a flat `Float32Array`, three
+     * numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores`], lets
+     * several workers that loaded the same file and bundle share one ranking.
+     */
+    scoresOf(start: number, end: number): Float32Array;
+    /**
+     * Stores scores of leads `start..` computed by another worker ([`Scorer::scores_of`] on the
+     * same file and bundle): three numbers a lead. Non-finite scores are refused, naming the lead.
+     */
+    setScores(start: number, scores: Float32Array | number[]): void;
+    /**
      * Every column the model's spec reads, with its role and the header cell that matches it,
      * plus the `{ specColumn: csvColumn }` mapping and the required columns no cell matches.
      */
@@ -109,18 +120,20 @@ export interface InitOutput {
     readonly scorer_ranking: (a: number) => [number, number, number];
     readonly scorer_rows: (a: number, b: number, c: number) => [number, number, number];
     readonly scorer_scoreRange: (a: number, b: number, c: number) => any;
+    readonly scorer_scoresOf: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly scorer_setScores: (a: number, b: number, c: number, d: number) => [number, number];
     readonly scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
     readonly scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly sniffHeader: (a: number, b: number) => [number, number, number];
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_24: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_25: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_26: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_27: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_23: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_25: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;
