@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use leadladder_core::audit::{AuditOptions, audit};
+use leadladder_core::audit::{AuditOptions, audit, read_for_audit};
 use leadladder_core::ingest::read_csv_path;
 use leadladder_core::ladder::Ladder;
 use leadladder_core::metrics::EvalConfig;
@@ -75,7 +75,14 @@ pub struct Args {
     /// learn from graded labels).
     #[arg(long, value_name = "CSV")]
     rungs_out: Option<PathBuf>,
+    /// Read the whole file into memory instead of a batch of rows at a time, keeping only what
+    /// the audit reads (same report; for comparison).
+    #[arg(long, hide = true)]
+    in_memory: bool,
 }
+
+/// Rows read at a time when the file is streamed.
+const READ_BATCH: usize = 4096;
 
 impl From<OnError> for Policy {
     fn from(e: OnError) -> Self {
@@ -111,8 +118,19 @@ pub fn run(args: &Args) -> Result<()> {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_message(format!("reading {}", args.input.display()));
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let data = read_csv_path(&args.input, &spec, &opts)
-        .with_context(|| format!("reading {}", args.input.display()))?;
+    let data = if args.in_memory {
+        read_csv_path(&args.input, &spec, &opts)
+    } else {
+        std::fs::File::open(&args.input)
+            .map_err(|e| {
+                leadladder_core::Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", args.input.display()),
+                ))
+            })
+            .and_then(|file| read_for_audit(file, &spec, &opts, &args.scores, READ_BATCH))
+    }
+    .with_context(|| format!("reading {}", args.input.display()))?;
     let r = &data.report;
     bar.finish_and_clear();
     eprintln!("{}", crate::read_summary(&args.input, r));

@@ -11,6 +11,7 @@ mod bench;
 mod progress;
 mod rank;
 mod serve;
+mod stream_rank;
 mod synth;
 mod train;
 

@@ -1,5 +1,6 @@
-//! `leadladder rank`: score a lead CSV with a model bundle and write the ranked queue. The
-//! pipeline is core's [`Queue`] filled by the model's scorer, the same one the page runs.
+//! `leadladder rank`: score a lead CSV with a model bundle and write the ranked queue. By
+//! default the file is streamed ([`crate::stream_rank`]); `--in-memory` runs core's [`Queue`]
+//! filled by the model's scorer, the pipeline the page runs. Both write the same bytes.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,7 +39,11 @@ The model's own ladder spec (stored in the bundle) says which columns it reads; 
 columns are not needed. The output keeps every input column (cells that a spreadsheet would run as
 a formula get a leading ') and adds rank, score, p_convert, grade and reasons. Leads are sorted by
 score (highest first); ties go to the newer lead (created_at), then to the smaller id. Grades: A
-is the top 5% of the file, B the next 15%, C the next 30%, D the rest (cut-offs rounded up).")]
+is the top 5% of the file, B the next 15%, C the next 30%, D the rest (cut-offs rounded up).
+
+The file is read a batch of rows at a time and scored on --threads threads, so memory stays small
+whatever its size (about 50 bytes per lead): the rows wait in a hidden scratch file beside --out
+until the ranked file is written, so that folder needs room for about the input's size again.")]
 pub struct Args {
     /// Model bundle (.safetensors) written by `leadladder train`.
     #[arg(long)]
@@ -68,19 +73,43 @@ pub struct Args {
     /// Force the file's encoding (utf-8, utf-16le, gbk, …) instead of detecting it.
     #[arg(long)]
     encoding: Option<String>,
+    /// Scoring threads, each with its own copy of the model [default: the machine's cores on
+    /// the cpu, 1 on wgpu].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+    /// Threads inside each scoring thread's CPU kernels (0: one pool shared by all).
+    #[arg(long, default_value_t = 1, hide = true, value_name = "N")]
+    kernel_threads: usize,
+    /// All scoring threads use one copy of the model.
+    #[arg(long, hide = true)]
+    share_model: bool,
+    /// Leads read from the file at a time (the output never depends on it: leads are scored in
+    /// blocks of 4,096 whatever the reads).
+    #[arg(long, default_value_t = 1024, hide = true, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    read_batch: u64,
+    /// Read the whole file into memory first, as the page does, instead of a batch at a time on
+    /// several threads (same output; for comparison).
+    #[arg(long, hide = true)]
+    in_memory: bool,
 }
 
 /// Reads `path` for scoring with the model's spec; a missing column is named with the spec.
 pub(crate) fn read_queue(path: &Path, spec: &Spec, opts: IngestOptions) -> Result<Queue> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    match Queue::read(spec, bytes, opts) {
-        Ok(queue) => Ok(queue),
-        Err(e @ CoreError::MissingColumns { .. }) => Err(anyhow::Error::new(e).context(format!(
+    Queue::read(spec, bytes, opts).map_err(|e| read_error(path, spec, e))
+}
+
+/// An ingest error of `path`, said as `leadladder rank` says it (a missing column is named with
+/// the model's spec).
+pub(crate) fn read_error(path: &Path, spec: &Spec, e: CoreError) -> anyhow::Error {
+    match e {
+        e @ CoreError::MissingColumns { .. } => anyhow::Error::new(e).context(format!(
             "{} lacks column(s) that the model reads (ladder spec `{}` in the bundle)",
             path.display(),
             spec.name
-        ))),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+        )),
+        e => anyhow::Error::new(e).context(format!("reading {}", path.display())),
     }
 }
 
@@ -93,6 +122,16 @@ pub(crate) fn load_scorer(path: &Path, device: DeviceKind) -> Result<Scorer> {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    if args.in_memory {
+        run_in_memory(args)
+    } else {
+        crate::stream_rank::run(args)
+    }
+}
+
+/// The whole file in memory, scored on the calling thread: core's [`Queue`] filled by the
+/// model's scorer, as the page runs it.
+fn run_in_memory(args: &Args) -> Result<()> {
     let device = DeviceKind::from(args.device);
     let scorer = load_scorer(&args.model, device)?;
     let opts = IngestOptions {
@@ -144,14 +183,74 @@ pub fn run(args: &Args) -> Result<()> {
         n as f64 / seconds.max(1e-9),
         args.out.display()
     );
+    print_top(
+        n,
+        ranking
+            .iter()
+            .take(5)
+            .map(|l| (l.id.as_str(), l.score, l.p_convert)),
+    );
+    Ok(())
+}
+
+/// The `top 5:` lines: each lead's id, score and p_convert, best first, among `n` leads.
+pub(crate) fn print_top<'a>(n: usize, top: impl Iterator<Item = (&'a str, f32, f32)>) {
     println!("top {}:", n.min(5));
-    for lead in ranking.iter().take(5) {
+    for (k, (id, score, p_convert)) in top.enumerate() {
         println!(
-            "  {:>3}. {}  score {:+.3}  p_convert {:.3}  grade {}",
-            lead.rank, lead.id, lead.score, lead.p_convert, lead.grade
+            "  {:>3}. {id}  score {score:+.3}  p_convert {p_convert:.3}  grade {}",
+            k + 1,
+            leadladder_core::export::grade_for_rank(k + 1, n)
         );
     }
-    Ok(())
+}
+
+impl Args {
+    pub(crate) fn model(&self) -> &Path {
+        &self.model
+    }
+    pub(crate) fn input(&self) -> &Path {
+        &self.input
+    }
+    pub(crate) fn out(&self) -> &Path {
+        &self.out
+    }
+    pub(crate) fn device(&self) -> DeviceArg {
+        self.device
+    }
+    pub(crate) fn explain(&self) -> usize {
+        self.explain
+    }
+    pub(crate) fn reasons(&self) -> usize {
+        self.reasons
+    }
+    pub(crate) fn batch(&self) -> usize {
+        usize::try_from(self.batch).unwrap_or(32)
+    }
+    pub(crate) fn ingest_options(&self) -> IngestOptions {
+        IngestOptions {
+            policy: self.on_error.into(),
+            encoding: self.encoding.clone(),
+            ..IngestOptions::default()
+        }
+    }
+    /// Scoring threads: `--threads`, else the machine's cores on the cpu and 1 on wgpu.
+    pub(crate) fn threads(&self) -> usize {
+        match (self.threads, self.device) {
+            (Some(n), _) => usize::try_from(n).unwrap_or(1),
+            (None, DeviceArg::Cpu) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            (None, DeviceArg::Wgpu) => 1,
+        }
+    }
+    pub(crate) fn kernel_threads(&self) -> usize {
+        self.kernel_threads
+    }
+    pub(crate) fn share_model(&self) -> bool {
+        self.share_model
+    }
+    pub(crate) fn read_batch(&self) -> usize {
+        usize::try_from(self.read_batch).unwrap_or(1024)
+    }
 }
 
 impl DeviceArg {

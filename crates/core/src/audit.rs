@@ -2,9 +2,12 @@
 //! leads, optionally keep only the test period, and evaluate the baselines and every given score
 //! on the same leads with the same (paired) bootstrap resamples.
 
+use std::io::{Read, Seek};
+
 use crate::baselines;
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, IngestOptions, Schema};
 use crate::error::{Error, Result};
+use crate::ingest::LeadReader;
 use crate::ladder::Ladder;
 use crate::metrics::{EvalConfig, evaluate};
 use crate::report::{AuditReport, SplitSummary};
@@ -52,6 +55,80 @@ pub struct ExternalScore {
     pub name: String,
     pub scores: Vec<f64>,
     pub probs: Option<Vec<f64>>,
+}
+
+/// Reads a lead file for [`audit`] a batch of `batch` rows at a time, keeping per lead only what
+/// an audit looks at: id, row, created_at and the columns that the label, the rungs and the
+/// tiers read or that are audited as scores (the spec's and `score_columns`). The rows read,
+/// skipped and refused, the report and every error are those of
+/// [`crate::ingest::read_csv`] on the whole file; an audit of the result equals one of the
+/// whole [`Dataset`].
+///
+/// # Errors
+///
+/// As [`crate::ingest::read_csv`]; [`crate::Error::Io`] when the source cannot be read.
+pub fn read_for_audit<R: Read + Seek>(
+    source: R,
+    spec: &Spec,
+    opts: &IngestOptions,
+    score_columns: &[String],
+    batch: usize,
+) -> Result<Dataset> {
+    let mut reader = LeadReader::new(source, spec, opts)?;
+    let full = reader.schema().clone();
+    let mut reads = Vec::new();
+    spec.label.columns(&mut reads);
+    for r in &spec.rungs {
+        r.better.columns(&mut reads);
+        r.worse.columns(&mut reads);
+    }
+    for t in &spec.tiers {
+        t.when.columns(&mut reads);
+    }
+    let mut keep = vec![false; full.columns.len()];
+    for (name, _) in &reads {
+        if let Some(i) = full.index(name) {
+            keep[i] = true;
+        }
+    }
+    for name in spec.columns.score.iter().chain(score_columns) {
+        match full.index(name) {
+            Some(i) => keep[i] = true,
+            // The audit will fail naming the loaded columns: keep them all, so it names them
+            // all.
+            None => keep.iter_mut().for_each(|k| *k = true),
+        }
+    }
+    let schema = Schema {
+        columns: full
+            .columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.clone())
+            .collect(),
+    };
+    let mut leads = Vec::new();
+    let mut fresh = Vec::new();
+    while reader.read_batch(batch, &mut fresh, None)? > 0 {
+        for mut lead in fresh.drain(..) {
+            let values: Vec<_> = std::mem::take(&mut lead.values)
+                .into_vec()
+                .into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| v)
+                .collect();
+            lead.values = values.into_boxed_slice();
+            leads.push(lead);
+        }
+    }
+    let end = reader.finish()?;
+    Ok(Dataset {
+        schema,
+        leads,
+        report: end.report,
+    })
 }
 
 /// Runs the audit: recency, the hand tier sort (when the spec has tiers), random (optional), the

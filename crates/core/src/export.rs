@@ -188,26 +188,69 @@ where
     C: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let mut out = csv::WriterBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .from_writer(w);
-    let width = header.len();
-    let extra_names = extra_column_names(header);
-    let mut line: Vec<String> = Vec::with_capacity(width + EXTRA_COLUMNS.len());
-    // A byte-order mark is never part of a name (ingest drops it too), and a reader would take one
-    // at the start of the file for the file's own.
-    line.extend(
-        header
-            .iter()
-            .map(|h| sanitize_cell(h.trim_start_matches('\u{feff}')).into_owned()),
-    );
-    line.extend(extra_names.iter().map(|h| sanitize_cell(h).into_owned()));
-    out.write_record(&line).map_err(|e| csv_error(e, 0))?;
-
-    let mut written: u64 = 0;
+    let mut out = RankedWriter::new(w, header)?;
     for (cells, extra) in rows {
-        let row = written + 1;
+        out.row(cells, &extra)?;
+    }
+    out.finish()
+}
+
+/// [`write_ranked_csv`] a row at a time, for a writer whose rows come from somewhere that can
+/// fail (e.g. a file of rows read back in rank order): the same bytes.
+#[derive(Debug)]
+pub struct RankedWriter<W: Write> {
+    out: csv::Writer<W>,
+    header: Vec<String>,
+    width: usize,
+    line: Vec<String>,
+    written: u64,
+}
+
+impl<W: Write> RankedWriter<W> {
+    /// Writes the header line.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when writing fails.
+    pub fn new(w: W, header: &[String]) -> Result<Self> {
+        let mut out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .flexible(false)
+            .from_writer(w);
+        let width = header.len();
+        let extra_names = extra_column_names(header);
+        let mut line: Vec<String> = Vec::with_capacity(width + EXTRA_COLUMNS.len());
+        // A byte-order mark is never part of a name (ingest drops it too), and a reader would
+        // take one at the start of the file for the file's own.
+        line.extend(
+            header
+                .iter()
+                .map(|h| sanitize_cell(h.trim_start_matches('\u{feff}')).into_owned()),
+        );
+        line.extend(extra_names.iter().map(|h| sanitize_cell(h).into_owned()));
+        out.write_record(&line).map_err(|e| csv_error(e, 0))?;
+        Ok(Self {
+            out,
+            header: header.to_vec(),
+            width,
+            line,
+            written: 0,
+        })
+    }
+
+    /// Writes the next row: its raw cells as read, then what the ranker adds.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_ranked_csv`].
+    pub fn row<C, S>(&mut self, cells: C, extra: &RankedExtra) -> Result<()>
+    where
+        C: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let row = self.written + 1;
+        let width = self.width;
+        let line = &mut self.line;
         line.clear();
         for (i, cell) in cells.into_iter().enumerate() {
             let cell = cell.as_ref();
@@ -230,7 +273,7 @@ where
                 reason: format!(
                     "{} cells, the header has {width} columns{}",
                     line.len(),
-                    header
+                    self.header
                         .get(line.len())
                         .map(|h| format!(" (first missing: `{h}`)"))
                         .unwrap_or_default()
@@ -248,11 +291,22 @@ where
                 .map(|r| sanitize_cell(r).into_owned())
                 .unwrap_or_default(),
         );
-        out.write_record(&line).map_err(|e| csv_error(e, row))?;
-        written += 1;
+        self.out
+            .write_record(&*line)
+            .map_err(|e| csv_error(e, row))?;
+        self.written += 1;
+        Ok(())
     }
-    out.flush()?;
-    Ok(written)
+
+    /// Flushes; returns the number of data rows written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when writing fails.
+    pub fn finish(mut self) -> Result<u64> {
+        self.out.flush()?;
+        Ok(self.written)
+    }
 }
 
 fn csv_error(e: csv::Error, row: u64) -> Error {

@@ -82,6 +82,64 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     })
 }
 
+/// A scratch file for a run's own use, created new beside the file the run writes (on its file
+/// system, where the user made room for the output) and gone when the run ends, even when it is
+/// killed: on Unix its name is removed as soon as it is open; elsewhere when it is dropped.
+#[derive(Debug)]
+pub struct ScratchFile {
+    file: File,
+    path: PathBuf,
+    removed: bool,
+}
+
+impl ScratchFile {
+    /// Creates `.<name>.<pid>.<tag>.tmp` beside `near`, for reading and writing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Write`] naming the file when it cannot be created.
+    pub fn beside(near: &Path, tag: &str) -> crate::Result<Self> {
+        let name = near
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".to_string());
+        let path = near.with_file_name(format!(".{name}.{}.{tag}.tmp", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        let removed = cfg!(unix) && std::fs::remove_file(&path).is_ok();
+        Ok(Self {
+            file,
+            path,
+            removed,
+        })
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Where the file was created (on Unix its name is already gone).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -108,6 +166,24 @@ mod tests {
         });
         assert_eq!(n.unwrap(), 8);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "streamed");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_scratch_file_is_gone_when_dropped() {
+        use std::io::{Read, Seek, SeekFrom};
+        let d = dir("scratch");
+        let out = d.join("ranked.csv");
+        let scratch = ScratchFile::beside(&out, "rows").unwrap();
+        let mut f = scratch.file();
+        f.write_all(b"cells").unwrap();
+        f.seek(SeekFrom::Start(1)).unwrap();
+        let mut back = String::new();
+        f.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "ells");
+        assert!(scratch.path().starts_with(&d));
+        drop(scratch);
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

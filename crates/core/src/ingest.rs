@@ -8,7 +8,6 @@
 //! file system (except [`read_csv_path`]), so it builds for `wasm32-unknown-unknown`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use encoding_rs::{DecoderResult, Encoding, GB18030, UTF_8, UTF_16BE, UTF_16LE};
 
@@ -21,6 +20,12 @@ use crate::error::{Error, Result, RowIssue};
 use crate::mapping;
 use crate::spec::{CellKind, Role, Spec, normalize_name};
 use crate::value::{Value, parse_bool, parse_number, parse_timestamp};
+
+mod ids;
+mod stream;
+
+pub use ids::LeadIds;
+pub use stream::{LeadReader, ReadSummary};
 
 /// Delimiters [`sniff_delimiter`] chooses among, in tie-break priority order.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -83,6 +88,11 @@ impl RawRows {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+
+    /// Forgets the records (the header stays); for a reader that reuses one `RawRows` per batch.
+    pub fn clear(&mut self) {
+        self.records.clear();
+    }
 }
 
 /// [`read_csv`] that also keeps each loaded lead's raw cells, parallel to `Dataset::leads`
@@ -112,98 +122,237 @@ fn read(
             expected: wanted.iter().map(|w| w.name.clone()).collect(),
         });
     }
-    let delimiter = choose_delimiter(&text, opts)?;
-    let mut reader = csv_reader(&text, delimiter);
-    let mut record = csv::StringRecord::new();
-    let header =
-        read_header_record(&mut reader, &mut record, opts.max_field_bytes)?.ok_or_else(|| {
-            Error::Empty {
-                expected: wanted.iter().map(|w| w.name.clone()).collect(),
-            }
-        })?;
-    // The spec's names for the file's columns: the header itself, or renamed by the mapping.
-    let names = if opts.rename.is_empty() {
-        header.clone()
-    } else {
-        mapping::renamed_header(&header, &opts.rename)?
-    };
-    let layout = match_header(spec, &wanted, &names)?;
-
-    let mut loader = Loader {
+    let delimiter = choose_delimiter(text.as_bytes(), opts)?;
+    let mut rows = Rows::start(
+        MemText::new(text.as_bytes()),
         spec,
         opts,
-        header: &names,
-        layout: &layout,
+        &wanted,
+        encoding,
         delimiter,
-        seen_ids: HashMap::new(),
-        leads: Vec::new(),
-        raw: keep_raw.then(Vec::new),
-        report: IngestReport {
+    )?;
+    let mut leads = Vec::new();
+    let mut raw = RawRows::default();
+    rows.next_batch(usize::MAX, &mut leads, keep_raw.then_some(&mut raw))?;
+    let end = rows.finish()?;
+    if keep_raw {
+        raw.header = end.header;
+    }
+    let ds = Dataset {
+        schema: end.schema,
+        leads,
+        report: end.report,
+    };
+    Ok((ds, raw))
+}
+
+/// A source of decoded text for the row loop: the CSV reader reads it, and the loop asks it
+/// about the text around a record (which may already be in the CSV reader's buffer).
+trait Text: std::io::Read {
+    /// The number of `\n` in the run of line breaks (`\r`, `\n`) that starts at byte `at`.
+    fn newlines_at(&mut self, at: u64) -> u64;
+    /// The loop will not ask about anything before byte `at` again.
+    fn release(&mut self, _at: u64) {}
+    /// The error behind a failed read of the source, when there was one (it is reported
+    /// instead of the CSV reader's wrapping of it).
+    fn take_failure(&mut self) -> Option<Error> {
+        None
+    }
+}
+
+/// Text already decoded in memory.
+struct MemText<'t> {
+    text: &'t [u8],
+    pos: usize,
+}
+
+impl<'t> MemText<'t> {
+    fn new(text: &'t [u8]) -> Self {
+        Self { text, pos: 0 }
+    }
+}
+
+impl std::io::Read for MemText<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.text.get(self.pos..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Text for MemText<'_> {
+    fn newlines_at(&mut self, at: u64) -> u64 {
+        let start = usize::try_from(at).unwrap_or(usize::MAX);
+        newline_run(self.text.get(start..).unwrap_or_default())
+    }
+}
+
+/// `\n`s in the run of `\r` and `\n` bytes at the start of `rest`.
+fn newline_run(rest: &[u8]) -> u64 {
+    rest.iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+}
+
+/// What a finished read leaves besides the leads.
+#[derive(Debug)]
+pub(crate) struct ReadEnd {
+    /// The file's own header.
+    pub(crate) header: Vec<String>,
+    pub(crate) schema: Schema,
+    pub(crate) report: IngestReport,
+    pub(crate) ids: LeadIds,
+}
+
+/// The row loop over decoded text: the one place where records become leads, for a file held
+/// in memory and for one read a batch at a time.
+struct Rows<'a, T: Text> {
+    reader: csv::Reader<T>,
+    record: csv::StringRecord,
+    /// The file's own header.
+    header: Vec<String>,
+    loader: Loader<'a>,
+    /// Data rows seen (1-based numbering of the next one minus one).
+    row: u64,
+    done: bool,
+}
+
+impl<'a, T: Text> Rows<'a, T> {
+    /// Reads the header and matches it against the spec.
+    fn start(
+        text: T,
+        spec: &'a Spec,
+        opts: &'a IngestOptions,
+        wanted: &[Wanted],
+        encoding: String,
+        delimiter: u8,
+    ) -> Result<Self> {
+        let mut reader = csv_reader(text, delimiter);
+        let mut record = csv::StringRecord::new();
+        let header = read_header_record(&mut reader, &mut record, opts.max_field_bytes)?
+            .ok_or_else(|| Error::Empty {
+                expected: wanted.iter().map(|w| w.name.clone()).collect(),
+            })?;
+        // The spec's names for the file's columns: the header itself, or renamed by the mapping.
+        let names = if opts.rename.is_empty() {
+            header.clone()
+        } else {
+            mapping::renamed_header(&header, &opts.rename)?
+        };
+        let layout = match_header(spec, wanted, &names)?;
+        let report = IngestReport {
             encoding,
             delimiter: char::from(delimiter),
             unused_columns: layout.unused.clone(),
             ..IngestReport::default()
-        },
-    };
-    let mut row: u64 = 0;
-    loop {
-        let before = reader.position().clone();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                if record.iter().all(|f| f.trim().is_empty()) {
-                    loader.report.blank_rows += 1;
-                    continue;
+        };
+        Ok(Self {
+            reader,
+            record,
+            header,
+            loader: Loader {
+                spec,
+                opts,
+                header: names,
+                layout,
+                delimiter,
+                ids: LeadIds::default(),
+                report,
+            },
+            row: 0,
+            done: false,
+        })
+    }
+
+    /// Reads rows until `max` more leads are loaded or the text ends; appends the leads (and,
+    /// with `raw`, their records). Returns the number of leads loaded.
+    fn next_batch(
+        &mut self,
+        max: usize,
+        leads: &mut Vec<Lead>,
+        mut raw: Option<&mut RawRows>,
+    ) -> Result<usize> {
+        let mut loaded = 0;
+        while loaded < max && !self.done {
+            let before = self.reader.position().clone();
+            self.reader.get_mut().release(before.byte());
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => self.done = true,
+                Ok(true) => {
+                    if self.record.iter().all(|f| f.trim().is_empty()) {
+                        self.loader.report.blank_rows += 1;
+                        continue;
+                    }
+                    self.row += 1;
+                    self.loader.report.rows_read += 1;
+                    let pos = self.record.position().unwrap_or(&before).clone();
+                    let line = pos.line() + self.reader.get_mut().newlines_at(pos.byte());
+                    let records = raw.as_mut().map(|r| &mut r.records);
+                    if self
+                        .loader
+                        .row(&self.record, self.row, line, leads, records)?
+                    {
+                        loaded += 1;
+                    }
                 }
-                row += 1;
-                loader.report.rows_read += 1;
-                let line = record_line(&text, record.position().unwrap_or(&before));
-                loader.row(&record, row, line)?;
-            }
-            Err(e) => {
-                // Not expected from an in-memory, already-decoded source; reported as a bad row.
-                row += 1;
-                loader.report.rows_read += 1;
-                let line = record_line(&text, e.position().unwrap_or(&before));
-                let issue = RowIssue {
-                    row,
-                    line,
-                    column: String::new(),
-                    value: String::new(),
-                    reason: format!("unreadable CSV record: {e}"),
-                };
-                loader.reject(issue)?;
+                Err(e) => {
+                    if let Some(failure) = self.reader.get_mut().take_failure() {
+                        return Err(failure);
+                    }
+                    // Not expected from decoded text; reported as a bad row.
+                    self.row += 1;
+                    self.loader.report.rows_read += 1;
+                    let pos = e.position().unwrap_or(&before).clone();
+                    let line = pos.line() + self.reader.get_mut().newlines_at(pos.byte());
+                    let issue = RowIssue {
+                        row: self.row,
+                        line,
+                        column: String::new(),
+                        value: String::new(),
+                        reason: format!("unreadable CSV record: {e}"),
+                    };
+                    self.loader.reject(issue)?;
+                }
             }
         }
+        Ok(loaded)
     }
-    let Loader {
-        leads, report, raw, ..
-    } = loader;
-    if report.rows_read == 0 {
-        return Err(Error::HeaderOnly { found: header });
+
+    /// Ends the read: [`Error::HeaderOnly`] when the file had no data row,
+    /// [`Error::NoUsableRows`] when none was loaded.
+    fn finish(&mut self) -> Result<ReadEnd> {
+        let report = &self.loader.report;
+        if report.rows_read == 0 {
+            return Err(Error::HeaderOnly {
+                found: self.header.clone(),
+            });
+        }
+        if report.rows_loaded == 0 {
+            let first = report
+                .issues
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>();
+            return Err(Error::NoUsableRows {
+                skipped: report.rows_skipped,
+                first: first.join("; "),
+            });
+        }
+        let mut ids = std::mem::take(&mut self.loader.ids);
+        ids.drop_index();
+        Ok(ReadEnd {
+            header: self.header.clone(),
+            schema: self.loader.layout.schema.clone(),
+            report: report.clone(),
+            ids,
+        })
     }
-    if leads.is_empty() {
-        let first = report
-            .issues
-            .iter()
-            .take(3)
-            .map(ToString::to_string)
-            .collect::<Vec<_>>();
-        return Err(Error::NoUsableRows {
-            skipped: report.rows_skipped,
-            first: first.join("; "),
-        });
-    }
-    let raw = RawRows {
-        header: if keep_raw { header } else { Vec::new() },
-        records: raw.unwrap_or_default(),
-    };
-    let ds = Dataset {
-        schema: layout.schema,
-        leads,
-        report,
-    };
-    Ok((ds, raw))
 }
 
 /// Reads only the header row (names trimmed, BOM removed), for UIs that map columns by hand.
@@ -240,8 +389,8 @@ pub fn sniff_header(bytes: &[u8], opts: &IngestOptions) -> Result<HeaderSniff> {
             expected: Vec::new(),
         });
     }
-    let delimiter = choose_delimiter(&text, opts)?;
-    let mut reader = csv_reader(&text, delimiter);
+    let delimiter = choose_delimiter(text.as_bytes(), opts)?;
+    let mut reader = csv_reader(MemText::new(text.as_bytes()), delimiter);
     let mut record = csv::StringRecord::new();
     let header = read_header_record(&mut reader, &mut record, opts.max_field_bytes)?.ok_or(
         Error::Empty {
@@ -340,12 +489,18 @@ pub fn decode<'a>(bytes: &'a [u8], forced: Option<&str>) -> Result<(Cow<'a, str>
 /// tab, `|`). Failing that (ragged files), the candidate on the header line whose count most
 /// lines repeat wins; a file with none of them is comma-separated.
 pub fn sniff_delimiter(text: &str) -> u8 {
+    sniff_delimiter_bytes(text.as_bytes())
+}
+
+/// [`sniff_delimiter`] on the text's bytes; looks at no more than the first
+/// `SNIFF_BYTES + 1` bytes, so a prefix of that length gives the same answer as the whole text.
+fn sniff_delimiter_bytes(text: &[u8]) -> u8 {
     let mut lines: Vec<[usize; 4]> = Vec::new();
     let mut current = [0usize; 4];
     let mut has_content = false;
     let mut in_quotes = false;
     let mut truncated = false;
-    for (i, &b) in text.as_bytes().iter().enumerate() {
+    for (i, &b) in text.iter().enumerate() {
         if i >= SNIFF_BYTES {
             truncated = true;
             break;
@@ -549,25 +704,31 @@ fn match_header(spec: &Spec, wanted: &[Wanted], header: &[String]) -> Result<Lay
 struct Loader<'a> {
     spec: &'a Spec,
     opts: &'a IngestOptions,
-    header: &'a [String],
-    layout: &'a Layout,
+    /// The spec's names for the file's columns.
+    header: Vec<String>,
+    layout: Layout,
     delimiter: u8,
-    /// Each id seen so far with the row and line that first used it.
-    seen_ids: HashMap<Box<str>, (u64, u64)>,
-    leads: Vec<Lead>,
+    /// The id of each loaded lead, with the row and line it was read from.
+    ids: LeadIds,
     report: IngestReport,
-    /// Each loaded lead's record, when the caller keeps raw cells.
-    raw: Option<Vec<csv::StringRecord>>,
 }
 
 impl Loader<'_> {
-    /// Loads one non-blank data row, or handles its problem according to the policy.
-    fn row(&mut self, record: &csv::StringRecord, row: u64, line: u64) -> Result<()> {
+    /// Loads one non-blank data row into `leads` (and its record into `raw`), or handles its
+    /// problem according to the policy. True when the row was loaded.
+    fn row(
+        &mut self,
+        record: &csv::StringRecord,
+        row: u64,
+        line: u64,
+        leads: &mut Vec<Lead>,
+        raw: Option<&mut Vec<csv::StringRecord>>,
+    ) -> Result<bool> {
         let (lead, formulas) = match self.parse(record, row, line) {
             Ok(parsed) => parsed,
-            Err(issue) => return self.reject(issue),
+            Err(issue) => return self.reject(issue).map(|()| false),
         };
-        if let Some(&(first_row, first_line)) = self.seen_ids.get(&lead.id) {
+        if let Some((first_row, first_line)) = self.ids.find(&lead.id) {
             self.report.duplicate_ids += 1;
             let issue = self.issue(
                 row,
@@ -576,16 +737,16 @@ impl Loader<'_> {
                 &lead.id,
                 format!("duplicate id: row {first_row} (line {first_line}) has the same id"),
             );
-            return self.reject(issue);
+            return self.reject(issue).map(|()| false);
         }
-        self.seen_ids.insert(lead.id.clone(), (row, line));
+        self.ids.push(&lead.id, row, line)?;
         self.report.formula_like_cells += formulas;
         self.report.rows_loaded += 1;
-        self.leads.push(lead);
-        if let Some(raw) = &mut self.raw {
+        leads.push(lead);
+        if let Some(raw) = raw {
             raw.push(record.clone());
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Strict: the issue becomes the error. Skip: the row is counted and the issue kept.
@@ -708,19 +869,6 @@ impl Loader<'_> {
     }
 }
 
-/// The physical line a record starts on. The csv crate positions a record where the previous one
-/// ended, before any blank lines and the `\n` of a CRLF, so those are skipped here.
-fn record_line(text: &str, pos: &csv::Position) -> u64 {
-    let start = usize::try_from(pos.byte()).unwrap_or(usize::MAX);
-    let rest = text.as_bytes().get(start..).unwrap_or_default();
-    let newlines = rest
-        .iter()
-        .take_while(|b| matches!(b, b'\r' | b'\n'))
-        .filter(|&&b| b == b'\n')
-        .count();
-    pos.line() + newlines as u64
-}
-
 /// Explains a row whose field count differs from the header's.
 fn ragged_reason(record: &csv::StringRecord, expected: usize, delimiter: u8) -> String {
     let found = record.len();
@@ -789,9 +937,11 @@ fn is_blank(text: &str) -> bool {
         .is_empty()
 }
 
-fn choose_delimiter(text: &str, opts: &IngestOptions) -> Result<u8> {
+/// The forced delimiter, or the one sniffed from the start of the text (a prefix of at least
+/// `SNIFF_BYTES + 1` bytes gives the same answer as the whole text).
+fn choose_delimiter(text: &[u8], opts: &IngestOptions) -> Result<u8> {
     match opts.delimiter {
-        None => Ok(sniff_delimiter(text)),
+        None => Ok(sniff_delimiter_bytes(text)),
         Some(d) if d.is_ascii() && !matches!(d, b'"' | b'\n' | b'\r') => Ok(d),
         Some(d) => Err(Error::InvalidArgument(format!(
             "delimiter {:?} cannot separate CSV fields (use an ASCII character other than a quote \
@@ -801,24 +951,30 @@ fn choose_delimiter(text: &str, opts: &IngestOptions) -> Result<u8> {
     }
 }
 
-fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
+fn csv_reader<T: Text>(text: T, delimiter: u8) -> csv::Reader<T> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(text.as_bytes())
+        .from_reader(text)
 }
 
 /// Reads the header row; `None` when the text has no record at all.
-fn read_header_record(
-    reader: &mut csv::Reader<&[u8]>,
+fn read_header_record<T: Text>(
+    reader: &mut csv::Reader<T>,
     record: &mut csv::StringRecord,
     max_field_bytes: usize,
 ) -> Result<Option<Vec<String>>> {
-    if !reader
-        .read_record(record)
-        .map_err(|e| Error::Header(e.to_string()))?
-    {
+    let found = match reader.read_record(record) {
+        Ok(found) => found,
+        Err(e) => {
+            return Err(reader
+                .get_mut()
+                .take_failure()
+                .unwrap_or_else(|| Error::Header(e.to_string())));
+        }
+    };
+    if !found {
         return Ok(None);
     }
     if let Some((i, f)) = record
@@ -927,9 +1083,14 @@ fn line_of(bytes: &[u8], at: usize) -> u64 {
 
 /// "invalid bytes FF 20 at byte offset 123 (line 4)"; `base` is added to offsets (a BOM).
 fn describe_bad_bytes(bytes: &[u8], at: usize, base: usize, line: u64) -> String {
-    let shown = bytes
+    let shown = bytes.get(at..).unwrap_or_default();
+    describe_bad(shown.get(..4).unwrap_or(shown), at, base, line)
+}
+
+/// [`describe_bad_bytes`] given the (up to 4) bytes found at `at`.
+fn describe_bad(found: &[u8], at: usize, base: usize, line: u64) -> String {
+    let shown = found
         .iter()
-        .skip(at)
         .take(4)
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>();

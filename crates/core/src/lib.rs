@@ -8,11 +8,13 @@
 //! ([`hash::Fnv`]) and one atomic file writer ([`fs::write_atomic`]).
 //!
 //! Must not: depend on an ML crate or the model, use threads, or panic on any input; it builds
-//! for `wasm32-unknown-unknown` (the file writer is for native callers only).
+//! for `wasm32-unknown-unknown` (the file writer, the scratch file and the [`disk_queue`] that
+//! keeps rows in one are for native callers only).
 
 pub mod audit;
 pub mod baselines;
 pub mod dataset;
+pub mod disk_queue;
 pub mod error;
 pub mod export;
 pub mod fields;

@@ -39,6 +39,24 @@ impl Score {
     fn is_finite(&self) -> bool {
         self.rank.is_finite() && self.p_convert.is_finite()
     }
+
+    /// The score of `lead`, refused when NaN or infinite.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NonFiniteScore`] naming the lead.
+    pub fn check(&self, lead: &Lead) -> Result<()> {
+        if self.is_finite() {
+            Ok(())
+        } else {
+            Err(Error::NonFiniteScore {
+                id: lead.id.to_string(),
+                row: lead.row,
+                rank: self.rank,
+                p_convert: self.p_convert,
+            })
+        }
+    }
 }
 
 /// Queue order (indices into `leads`): rank score descending, then created_at descending (newer
@@ -46,13 +64,21 @@ impl Score {
 pub fn queue_order(leads: &[Lead], scores: &[Score]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..leads.len().min(scores.len())).collect();
     order.sort_by(|&a, &b| {
-        scores[b]
-            .rank
-            .total_cmp(&scores[a].rank)
-            .then_with(|| leads[b].created_at.cmp(&leads[a].created_at))
-            .then_with(|| leads[a].id.cmp(&leads[b].id))
+        queue_cmp(
+            (scores[a].rank, leads[a].created_at, &leads[a].id),
+            (scores[b].rank, leads[b].created_at, &leads[b].id),
+        )
     });
     order
+}
+
+/// How two leads compare in the queue, each given as (rank score, created_at, id): `Less` when
+/// `a` comes first. The one comparison behind [`queue_order`] and
+/// [`crate::disk_queue::DiskQueue`].
+pub fn queue_cmp(a: (f32, i64, &str), b: (f32, i64, &str)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0)
+        .then_with(|| b.1.cmp(&a.1))
+        .then_with(|| a.2.cmp(b.2))
 }
 
 /// What was read, as the page reports it.
@@ -347,15 +373,7 @@ impl Queue {
             )));
         }
         for (&i, s) in indices.iter().zip(scores) {
-            let lead = self.lead(i)?;
-            if !s.is_finite() {
-                return Err(Error::NonFiniteScore {
-                    id: lead.id.to_string(),
-                    row: lead.row,
-                    rank: s.rank,
-                    p_convert: s.p_convert,
-                });
-            }
+            s.check(self.lead(i)?)?;
             self.scores[i] = Some(*s);
         }
         Ok(())

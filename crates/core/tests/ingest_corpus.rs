@@ -2,6 +2,8 @@
 //! `make_fixtures.py` there). Every file in that folder must appear in the table.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod stream_check;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -740,6 +742,10 @@ fn corpus_outcomes_match_the_table() {
         check_outcome(case, Policy::Strict, case.strict, &strict);
         let skip = read_csv_path(&path, &spec, &options(case, Policy::Skip));
         check_outcome(case, Policy::Skip, case.skip, &skip);
+        // A read a batch at a time agrees, under both policies.
+        for policy in [Policy::Strict, Policy::Skip] {
+            stream_check::assert_stream_matches(&bytes, &spec, &options(case, policy));
+        }
         // Under skip, the first reported issue is exactly the strict error.
         if let (Err(Error::Row(first)), Result::Ok(ds)) = (&strict, &skip) {
             assert_eq!(ds.report.issues.first(), Some(first), "{}", case.file);

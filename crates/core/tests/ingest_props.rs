@@ -2,6 +2,8 @@
 //! and well-formed files round-trip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod stream_check;
+
 use leadladder_core::ingest::{decode, read_csv, read_header, sniff_delimiter};
 use leadladder_core::value::format_timestamp;
 use leadladder_core::{Dataset, Error, IngestOptions, Policy, Result, Spec, Value};
@@ -58,9 +60,17 @@ fn check_report(ds: &Dataset, policy: Policy) {
     }
 }
 
-/// Reads under both policies and checks the invariants and how the two results relate.
+/// Reads under both policies and checks the invariants and how the two results relate, and that
+/// a read a batch at a time agrees with each.
 fn read_both(bytes: &[u8], base: &IngestOptions) {
     let spec = spec();
+    for policy in [Policy::Strict, Policy::Skip] {
+        let opts = IngestOptions {
+            policy,
+            ..base.clone()
+        };
+        stream_check::assert_stream_matches(bytes, &spec, &opts);
+    }
     let strict = read_csv(
         bytes,
         &spec,

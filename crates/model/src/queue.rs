@@ -11,8 +11,9 @@ use crate::Result;
 use crate::explain::{Factor, format_factors};
 use crate::scorer::Scorer;
 
-/// Leads encoded at once by [`Scorer::score_queue`]: bounds the token ids held, whatever the
-/// file size.
+/// Leads encoded and scored together by [`Scorer::score_queue`]: bounds the token ids held,
+/// whatever the file size. A lead's score can differ in the last bits with the leads batched
+/// with it, so whoever must give the same scores scores the same blocks.
 pub const SCORE_BLOCK: usize = 4096;
 
 impl Scorer {
@@ -26,8 +27,9 @@ impl Scorer {
     }
 
     /// Scores leads `range` of `queue` and stores the scores (checked finite by the queue).
-    /// Leads are encoded [`SCORE_BLOCK`] at a time and scored in length-sorted batches of
-    /// `batch`; `progress` gets the number of leads of `range` scored so far.
+    /// Leads are scored [`SCORE_BLOCK`] at a time, each block with [`Scorer::score_leads`]
+    /// (length-sorted batches of `batch`); a reader that streams a file gets the same scores by
+    /// scoring the same blocks. `progress` gets the number of leads of `range` scored so far.
     pub fn score_queue(
         &self,
         queue: &mut Queue,
@@ -39,8 +41,12 @@ impl Scorer {
         let mut done = 0;
         for start in range.clone().step_by(SCORE_BLOCK) {
             let block = start..(start + SCORE_BLOCK).min(range.end);
-            let ids = self.encode_leads(queue, block.clone())?;
-            let scores = self.score_many(&ids, batch, &mut |n| progress(done + n))?;
+            let scores = self.score_leads(
+                &queue.data().schema,
+                queue.leads(block.clone())?,
+                batch,
+                &mut |n| progress(done + n),
+            )?;
             queue.set_scores(&block.clone().collect::<Vec<_>>(), &scores)?;
             done += block.len();
         }
