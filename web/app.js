@@ -15,7 +15,14 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 // `?workers=N` sets how many workers score on the CPU build (default: one per core).
 const workersParam = Number.parseInt(params.get('workers') || '', 10);
-const client = new RankerClient({ device: deviceParam, workers: workersParam > 0 ? workersParam : undefined });
+// `?gpuLimit=BYTES`: the WebGPU build acts as if the adapter could bind at most BYTES in one
+// buffer (maxStorageBufferBindingSize, maxBufferSize), to try the paths a small GPU takes.
+const gpuLimitParam = Number(params.get('gpuLimit') || '');
+const client = new RankerClient({
+  device: deviceParam,
+  workers: workersParam > 0 ? workersParam : undefined,
+  gpuLimit: Number.isSafeInteger(gpuLimitParam) && gpuLimitParam > 0 ? gpuLimitParam : undefined,
+});
 
 const state = {
   build: null,
@@ -120,11 +127,24 @@ function renderDevice() {
     add('Running on', d.backend === 'webgpu' ? 'GPU (WebGPU)' : 'CPU');
     add('Adapter', d.adapter);
     add('Fell back because', d.fallbackReason);
+    if (build && build.name === 'gpu' && d.backend !== 'webgpu') {
+      // The WebGPU build's own CPU fallback scores on one worker; the CPU build uses every core.
+      dl.append(
+        el('dt', { text: 'CPU build' }),
+        el('dd', { 'data-field': 'CPU build' }, el('a', { href: '?device=cpu', text: 'use the CPU build instead (it scores on every core)' })),
+      );
+    }
   }
   const speed = state.device?.speed;
   if (speed) {
     const workers = speed.workers > 1 ? `, ${speed.workers} workers` : '';
     add('Measured speed', `${num(speed.leadsPerSec)} leads/s (${num(speed.leads)} leads in ${speed.seconds.toFixed(1)} s${workers})`);
+  }
+  const plan = state.device?.helpers;
+  if (plan && plan.wanted > 0) {
+    const each = `each holds its own copy of the model, ${formatBytes(plan.perWorkerBytes)} of wasm memory`;
+    if (plan.allowed < plan.wanted) add('Helper workers', `${plan.allowed} of ${plan.wanted}: ${plan.reason}`);
+    else add('Helper workers', `up to ${plan.wanted} for files of 512 leads or more (${each}; at most ${formatBytes(plan.budgetBytes)} in all)`);
   }
   const mem = state.memory;
   if (mem && mem.own) {
@@ -151,22 +171,85 @@ function describeModel(info) {
   return `${info.format}, ${info.dtype} weights, ${num(info.parameters)} parameters (${formatBytes(info.bytes)}), reads ${inputs.length} columns (${inputs.join(', ')}); predicts ${label}.`;
 }
 
+/** "Loading model… 123 / 494 MB (from cache)" */
+function modelProgressText(p) {
+  const mb = (n) => Math.round(n / (1024 * 1024)).toLocaleString('en-US');
+  const size = p.total ? `${mb(p.done)} / ${mb(p.total)} MB` : `${mb(p.done)} MB`;
+  const from = { cache: ' (from cache)', network: ' (downloading)', file: ' (from the file)' }[p.source] || '';
+  return `Loading model… ${size}${from}`;
+}
+
+function showModelProgress(p) {
+  const text = modelProgressText(p);
+  $('model-status').textContent = text;
+  if (state.busy) {
+    $('progress-text').textContent = text;
+    if (p.total) {
+      $('progress-bar').max = p.total;
+      $('progress-bar').value = p.done;
+    }
+  }
+}
+
+/**
+ * What the page says beside the model: the worker's notes (a damaged kept copy downloaded again,
+ * a model the browser's storage could not keep) and, on the WebGPU build, why the model runs on
+ * the CPU (e.g. a buffer larger than the adapter's maxStorageBufferBindingSize) with the offer
+ * of the CPU build, which scores on every core.
+ */
+function showModelNotes(notes, device, build) {
+  const box = $('model-note');
+  box.replaceChildren();
+  const lines = [...(notes || [])];
+  const fellBack = build && build.name === 'gpu' && device && device.backend !== 'webgpu' && device.fallbackReason;
+  for (const line of lines) box.append(el('p', { text: line }));
+  if (fellBack) {
+    box.append(
+      el(
+        'p',
+        { class: 'limit' },
+        `This model does not run on this GPU: ${device.fallbackReason}. It runs on the CPU instead; `,
+        el('a', { href: '?device=cpu', text: 'the CPU build' }),
+        ' does that on every core.',
+      ),
+    );
+  }
+  box.hidden = !box.childElementCount;
+  document.body.dataset.modelNote = lines.join(' ');
+}
+
 function afterModelLoaded(result, label) {
   state.model = result.bundle;
   state.device = result;
   state.ranking = null;
   renderDevice();
   $('model-status').textContent = `${label}: ${describeModel(result.bundle)}`;
+  showModelNotes(result.notes, result.device, result.build);
   $('model-button').hidden = true;
+  document.body.dataset.modelSource = result.source || '';
   document.body.dataset.modelReady = 'true';
+  client.memory().then(
+    (m) => {
+      state.memory = m;
+      renderDevice();
+    },
+    () => undefined,
+  );
+}
+
+/** The status line of a model that cannot be loaded: a model too big for this browser says so. */
+function modelFailed(e) {
+  $('model-status').textContent = e && e.kind === 'memory'
+    ? `The model cannot be held in this browser: ${e.message}`
+    : 'The model is not loaded.';
 }
 
 function loadDefaultModel() {
   if (!state.modelPromise) {
-    $('model-status').textContent = 'Downloading the model (once; it is kept in this browser)…';
+    $('model-status').textContent = 'Loading model…';
     $('model-button').disabled = true;
     state.modelPromise = client
-      .loadModelUrl(MODEL_URL)
+      .loadModelUrl(MODEL_URL, showModelProgress)
       .then(async (result) => {
         afterModelLoaded(result, result.cached ? 'Built-in model (from this browser’s cache)' : 'Built-in model');
         if (state.csv) await prepareMapping();
@@ -176,7 +259,7 @@ function loadDefaultModel() {
         state.modelPromise = null;
         $('model-button').disabled = false;
         $('model-button').hidden = false;
-        $('model-status').textContent = 'The model is not loaded.';
+        modelFailed(e);
         throw e;
       });
   }
@@ -200,12 +283,33 @@ async function startup() {
   $('model-button').hidden = false;
 }
 
+// A picked model file goes to the worker as a File (a handle, not its bytes): the worker reads it
+// as a stream into the wasm module and builds it beside the current model, which stays in use
+// until "Use this model".
 async function onBundleFile(file) {
-  const bytes = new Uint8Array(await file.arrayBuffer());
   $('bundle-check').hidden = true;
-  const info = await client.inspect(bytes);
-  state.pendingBundle = { bytes, name: file.name };
-  $('bundle-summary').textContent = `${file.name} looks valid: ${describeModel(info)}`;
+  state.pendingBundle = null;
+  const status = $('bundle-status');
+  status.hidden = false;
+  status.textContent = `Checking ${file.name} (${formatBytes(file.size)})…`;
+  let info;
+  try {
+    info = await client.prepareModel(file, (p) => {
+      status.textContent = `${file.name}: ${modelProgressText(p)}`;
+    });
+  } catch (e) {
+    status.textContent = e && e.kind === 'memory'
+      ? `${file.name} cannot be held in this browser: ${e.message}`
+      : `${file.name} cannot be used.`;
+    throw e;
+  }
+  status.hidden = true;
+  state.pendingBundle = { name: file.name, info };
+  let summary = `${file.name} looks valid: ${describeModel(info.bundle)}`;
+  if (state.build && state.build.name === 'gpu' && info.device && info.device.backend !== 'webgpu' && info.device.fallbackReason) {
+    summary += ` It would run on the CPU here: ${info.device.fallbackReason}.`;
+  }
+  $('bundle-summary').textContent = summary;
   $('bundle-check').hidden = false;
   $('bundle-use').focus();
 }
@@ -216,7 +320,7 @@ async function usePendingBundle() {
   state.pendingBundle = null;
   $('bundle-check').hidden = true;
   $('model-status').textContent = `Loading ${pending.name}…`;
-  const result = await client.loadModelBytes(pending.bytes);
+  const result = await client.usePrepared();
   state.modelPromise = Promise.resolve(result);
   afterModelLoaded(result, pending.name);
   $('queue-card').hidden = true;
@@ -298,7 +402,7 @@ async function rank() {
   clearError();
   setBusy(true);
   try {
-    $('progress-text').textContent = 'Loading the model…';
+    $('progress-text').textContent = 'Loading model…';
     await loadDefaultModel();
     if ($('mapping-form').hidden) await prepareMapping();
     $('progress-text').textContent = 'Reading the file…';
@@ -640,10 +744,11 @@ function wire() {
   }));
   $('model-button').addEventListener('click', guard(loadDefaultModel));
   $('bundle-use').addEventListener('click', guard(usePendingBundle));
-  $('bundle-discard').addEventListener('click', () => {
+  $('bundle-discard').addEventListener('click', guard(async () => {
     state.pendingBundle = null;
     $('bundle-check').hidden = true;
-  });
+    await client.discardPrepared();
+  }));
   $('rank-button').addEventListener('click', guard(rank));
   $('cancel-button').addEventListener('click', () => client.cancel());
   $('capacity').addEventListener('input', () => {

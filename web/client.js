@@ -46,9 +46,12 @@ export class RankerClient {
    *   files under 512 leads use one). `allowNoPolicy`
    *   lets the engine start in a page that enforces no Content-Security-Policy (an embedding page
    *   that guards the network some other way); by default the worker refuses to start there.
+   *   `gpuLimit` (bytes): the WebGPU build acts as if the adapter's maxStorageBufferBindingSize
+   *   and maxBufferSize were at most this (to try the paths a small GPU takes).
    */
   constructor(options = {}) {
     this.device = options.device || 'auto';
+    this.gpuLimit = Number.isSafeInteger(options.gpuLimit) && options.gpuLimit > 0 ? options.gpuLimit : undefined;
     this.allowNoPolicy = Boolean(options.allowNoPolicy);
     this.workers = options.workers;
     this.worker = startWorker();
@@ -71,7 +74,11 @@ export class RankerClient {
     }
     this.pending.delete(msg.id);
     if (msg.ok) entry.resolve(msg.result);
-    else entry.reject(new Error(msg.error));
+    else {
+      const error = new Error(msg.error);
+      if (msg.kind) error.kind = msg.kind; // 'memory': the model cannot be held in wasm memory
+      entry.reject(error);
+    }
   }
 
   /** Sends one request; `transfer` lists ArrayBuffers to move instead of copy. */
@@ -93,11 +100,40 @@ export class RankerClient {
   modelCached(url) {
     return this.call('modelCached', { url });
   }
-  loadModelUrl(url) {
-    return this.call('loadModel', { url });
+  /** The options of the wasm Scorer (`{ maxBindingBytes }` from `gpuLimit`). */
+  #modelOptions() {
+    return this.gpuLimit ? { maxBindingBytes: this.gpuLimit } : {};
   }
-  loadModelBytes(bytes) {
-    return this.call('loadModel', { bytes });
+  /**
+   * Loads the model at `url`: from the browser's Cache API when kept there, else downloaded and
+   * kept. `onProgress({ phase: 'model', done, total, source: 'network'|'cache' })` at most once
+   * per MB. Resolves to `{ bundle, cached, source, notes, loadSeconds, build, device, ... }`;
+   * `notes` says what the page should tell the user (a damaged kept copy downloaded again, a
+   * model the browser's storage could not keep).
+   */
+  loadModelUrl(url, onProgress) {
+    return this.call('loadModel', { url, options: this.#modelOptions() }, { onProgress });
+  }
+  loadModelBytes(bytes, onProgress) {
+    return this.call('loadModel', { bytes, options: this.#modelOptions() }, { onProgress });
+  }
+  /** Loads a model file (a File or Blob): the worker reads it as a stream, never whole. */
+  loadModelFile(file, onProgress) {
+    return this.call('loadModel', { file, options: this.#modelOptions() }, { onProgress });
+  }
+  /**
+   * Builds a model file (checking it end to end) without replacing the loaded model; resolves to
+   * `{ bundle, device, notes, loadSeconds }`. Then `usePrepared()` swaps it in (resolving as
+   * loadModelUrl does) or `discardPrepared()` drops it.
+   */
+  prepareModel(file, onProgress) {
+    return this.call('prepareModel', { file, options: this.#modelOptions() }, { onProgress });
+  }
+  usePrepared() {
+    return this.call('usePrepared');
+  }
+  discardPrepared() {
+    return this.call('discardPrepared');
   }
   inspect(bytes) {
     return this.call('inspect', { bytes });

@@ -55,8 +55,9 @@ let loaded = null; // the LoadReport of the loaded file (its rows stay in the wa
 let scored = false;
 let cancelRequested = false;
 let lastSpeed = null; // { leads, seconds, leadsPerSec, workers }
-// What helper workers need to hold the same model and file (CPU build only; see scoreAll).
-let modelBytes = null;
+// Where helper workers find the same model (CPU build only; see scoreAll): { url } (kept in the
+// Cache API), { file } (the picked file) or { bytes } (small models only); null: nowhere.
+let modelSource = null;
 let csvArgs = null; // { bytes, mapping, onError }
 let generation = 0; // bumped by every loadModel and loadCsv
 
@@ -145,30 +146,323 @@ function ensureInit(device, allowNoPolicy) {
   return initPromise;
 }
 
-// Fetches the model through the Cache API so it is downloaded once per browser.
-async function fetchModel(url) {
-  let cache = null;
+/** Bytes of wasm memory held by this worker and its helpers (wasm memory never shrinks, so this
+ * is each instance's peak). */
+async function memory() {
+  const own = wasmMemory ? wasmMemory.buffer.byteLength : 0;
+  const theirs = await Promise.all(helpers.filter((h) => !h.failed).map((h) => callHelper(h, 'memory').then((m) => m.own, () => 0)));
+  return { own, helpers: theirs };
+}
+
+function deviceSummary() {
+  const info = scorer ? scorer.deviceInfo() : null;
+  let helperInfo = null;
+  if (build && build.name === 'cpu' && self.name !== HELPER_NAME) {
+    helperInfo = lastHelperPlan && lastHelperPlan.generation === generation ? lastHelperPlan : helperPlan(wantedWorkers(requestedWorkersGiven) - 1);
+  }
+  return { build, device: info, speed: lastSpeed, helpers: helperInfo };
+}
+
+// ------------------------------------------------------------------ loading a model
+//
+// A model reaches the wasm module as a stream, never whole in JavaScript: from the network
+// (Content-Length gives the size), from the Cache API, or from a model file the user picked.
+// Each chunk is written into a `wasm.ModelBuffer` (wasm memory, sized up front, so a model that
+// cannot be held is refused before any download), and `Scorer.createFromBuffer` builds the
+// model from it. A download is written to the Cache API as it arrives (never held whole either).
+// Progress goes to the caller at most once per MB. Builds of the wasm package without
+// `ModelBuffer` get the whole file instead (`Scorer.create(bytes)`).
+
+const MB = 1024 * 1024;
+const MODEL_TYPE = 'application/octet-stream';
+// Each helper worker holds a copy of the model only when it can read the model itself (from the
+// Cache API or the picked file); bytes kept in JavaScript for them are capped at this.
+const HELPER_COPY_MAX = 64 * MB;
+
+let scorerOptions = {}; // the optional argument of Scorer.create(From Buffer): { maxBindingBytes }
+let pending = null; // { scorer, source, ... }: a picked model file built but not yet in use
+
+function canStream() {
+  return Boolean(wasm && typeof wasm.ModelBuffer === 'function' && typeof wasm.Scorer.createFromBuffer === 'function');
+}
+
+function mbText(n) {
+  return `${Math.round(n / MB).toLocaleString('en-US')} MB`;
+}
+
+/** An Error whose `kind` the page reads: 'memory' (the model cannot be held in wasm memory). */
+function kindError(message, kind) {
+  const e = new Error(message);
+  e.kind = kind;
+  return e;
+}
+
+/** Adds what a Rust panic left (the module is unreliable after one) and marks memory failures. */
+function wasmError(e, what) {
+  const panic = wasm && typeof wasm.lastPanic === 'function' ? wasm.lastPanic() : undefined;
+  let text = errorText(e);
+  if (panic && !text.includes(panic)) text += ` (${panic})`;
+  const memory = e instanceof RangeError || /out of memory|memory allocation|allocat\w* .*failed|Memory\.grow|could not grow|capacity/i.test(text);
+  if (e && e.kind) return e;
+  return memory ? kindError(`${what}: ${text}`, 'memory') : new Error(text);
+}
+
+function newModelBuffer(total) {
   try {
-    await dropStaleModelCaches();
-    cache = await caches.open(MODEL_CACHE);
+    return new wasm.ModelBuffer(total);
+  } catch (e) {
+    throw kindError(`The model (${mbText(total)}) cannot be held in this browser’s WebAssembly memory: ${errorText(e)}`, 'memory');
+  }
+}
+
+function freeQuietly(obj) {
+  try {
+    if (obj && typeof obj.free === 'function') obj.free();
   } catch {
-    cache = null; // storage disabled: download every time
+    // already consumed
   }
-  if (cache) {
-    const hit = await cache.match(url);
-    if (hit) return { bytes: new Uint8Array(await hit.arrayBuffer()), cached: true };
+}
+
+async function createScorer(bytes) {
+  try {
+    return await wasm.Scorer.create(bytes, build.name === 'gpu', scorerOptions);
+  } catch (e) {
+    throw wasmError(e, 'The model could not be built');
   }
-  const resp = await fetch(url);
-  if (!resp.ok) throw new Error(`Could not download the model ${url}: HTTP ${resp.status}`);
-  const buf = await resp.arrayBuffer();
-  if (cache) {
-    try {
-      await cache.put(url, new Response(buf.slice(0), { headers: { 'Content-Type': 'application/octet-stream' } }));
-    } catch {
-      // quota or private mode: the model still works, it is just not kept
+}
+
+async function createScorerFromBuffer(buf) {
+  try {
+    return await wasm.Scorer.createFromBuffer(buf, build.name === 'gpu', scorerOptions);
+  } catch (e) {
+    throw wasmError(e, 'The model could not be built');
+  }
+}
+
+/** Calls `post({ done, total, source })` at most once per MB (and at the end). */
+function progressPoster(post, source) {
+  let last = -Infinity;
+  return (done, total, final = false) => {
+    if (!post || (!final && done - last < MB)) return;
+    last = done;
+    post({ phase: 'model', done, total: total > 0 ? total : null, source });
+  };
+}
+
+/**
+ * A stream that `cache.put` stores while the model is read: chunks are pushed in as they
+ * arrive, with backpressure (at most 8 MB waiting), so the download is never held whole.
+ * `abort` makes the put fail, so a download that did not load is not kept.
+ */
+function cacheWriter(cache, url, total) {
+  let controller = null;
+  let wake = null;
+  let failed = null;
+  const stream = new ReadableStream(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        if (wake) wake();
+        wake = null;
+      },
+      cancel(reason) {
+        failed = failed || new Error(errorText(reason || 'the browser stopped storing the model'));
+        if (wake) wake();
+        wake = null;
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: 8 * MB }),
+  );
+  const headers = { 'Content-Type': MODEL_TYPE };
+  if (total > 0) {
+    headers['Content-Length'] = String(total);
+    headers['X-Model-Bytes'] = String(total);
+  }
+  let done;
+  try {
+    done = cache.put(url, new Response(stream, { headers })).then(
+      () => null,
+      (e) => e || new Error('the cache refused the model'),
+    );
+  } catch (e) {
+    done = Promise.resolve(e);
+  }
+  done.then((e) => {
+    if (e) {
+      failed = failed || e;
+      if (wake) wake();
+      wake = null;
+    }
+  });
+  return {
+    async push(chunk) {
+      if (failed) return;
+      try {
+        controller.enqueue(chunk);
+      } catch (e) {
+        failed = failed || e;
+        return;
+      }
+      while (!failed && controller.desiredSize <= 0) await new Promise((r) => (wake = r));
+    },
+    close() {
+      try {
+        controller.close();
+      } catch {
+        // the put already failed
+      }
+    },
+    abort(e) {
+      try {
+        controller.error(e);
+      } catch {
+        // the put already failed
+      }
+    },
+    /** Resolves null once the model is stored, else the reason it is not. */
+    done,
+  };
+}
+
+/**
+ * Reads a model stream into the wasm module and builds the scorer. `total` is the size in bytes
+ * (NaN when unknown: the stream is then read whole first). `sink` (optional) receives every chunk.
+ */
+async function scorerFromStream(stream, total, { sink = null, onBytes }) {
+  const reader = stream.getReader();
+  const streaming = canStream() && total > 0;
+  let buf = null;
+  const chunks = [];
+  let done = 0;
+  try {
+    if (streaming) buf = newModelBuffer(total);
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      const chunk = value instanceof Uint8Array ? value : new Uint8Array(value);
+      if (buf) {
+        try {
+          buf.write(chunk);
+        } catch (e) {
+          throw wasmError(e, 'The model could not be read into WebAssembly memory');
+        }
+      } else chunks.push(chunk);
+      done += chunk.byteLength;
+      if (sink) await sink.push(chunk);
+      onBytes(done, total);
+    }
+    if (total > 0 && done !== total) throw new Error(`The model file ended after ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} bytes.`);
+  } catch (e) {
+    reader.cancel().catch(() => undefined);
+    freeQuietly(buf);
+    if (sink) sink.abort(e);
+    throw e;
+  }
+  if (sink) sink.close();
+  onBytes(done, total, true);
+  if (buf) return createScorerFromBuffer(buf);
+  let bytes;
+  if (chunks.length === 1) bytes = chunks[0];
+  else {
+    bytes = new Uint8Array(done);
+    let at = 0;
+    for (const c of chunks.splice(0)) {
+      bytes.set(c, at);
+      at += c.byteLength;
     }
   }
-  return { bytes: new Uint8Array(buf), cached: false };
+  if (canStream()) {
+    // Size unknown until now: one copy into wasm memory, as the streamed path makes.
+    const buffer = newModelBuffer(bytes.byteLength);
+    try {
+      buffer.write(bytes);
+    } catch (e) {
+      freeQuietly(buffer);
+      throw wasmError(e, 'The model could not be read into WebAssembly memory');
+    }
+    bytes = null;
+    return createScorerFromBuffer(buffer);
+  }
+  return createScorer(bytes);
+}
+
+function sizeOf(headers) {
+  for (const name of ['Content-Length', 'X-Model-Bytes']) {
+    const n = Number(headers.get(name));
+    if (Number.isSafeInteger(n) && n > 0) return n;
+  }
+  return NaN;
+}
+
+async function openModelCache() {
+  try {
+    await dropStaleModelCaches();
+    return await caches.open(MODEL_CACHE);
+  } catch {
+    return null; // storage disabled: download every time
+  }
+}
+
+/** A failure that another download cannot cure (the model does not fit, whatever its bytes). */
+const isCapacityError = (e) => e && e.kind === 'memory';
+
+/**
+ * The model at `url`: from the Cache API when kept there, else downloaded (and kept). A kept copy
+ * that fails to load (damaged, or its weights do not match their hash) is deleted and downloaded
+ * again, once. `cacheOnly` (helper workers): the kept copy or an error, never a download.
+ */
+async function scorerFromUrl(url, { post, cacheOnly = false }) {
+  const notes = [];
+  const cache = await openModelCache();
+  if (cache) {
+    let hit = null;
+    try {
+      hit = await cache.match(url);
+    } catch {
+      hit = null;
+    }
+    if (hit && hit.body) {
+      try {
+        const made = await scorerFromStream(hit.body, sizeOf(hit.headers), { onBytes: progressPoster(post, 'cache') });
+        return { scorer: made, cached: true, notes, stored: true };
+      } catch (e) {
+        if (cacheOnly || isCapacityError(e)) throw e;
+        await cache.delete(url).catch(() => undefined);
+        notes.push(`The copy of the model kept in this browser could not be loaded (${errorText(e)}), so it was deleted and downloaded again.`);
+      }
+    }
+  }
+  if (cacheOnly) throw new Error('the model is not kept in this browser');
+  const resp = await fetch(url);
+  if (!resp.ok) throw new Error(`Could not download the model ${url}: HTTP ${resp.status}`);
+  const total = sizeOf(resp.headers);
+  const sink = cache && resp.body ? cacheWriter(cache, url, total) : null;
+  let made;
+  try {
+    made = resp.body
+      ? await scorerFromStream(resp.body, total, { sink, onBytes: progressPoster(post, 'network') })
+      : await createScorer(new Uint8Array(await resp.arrayBuffer()));
+  } catch (e) {
+    if (sink) {
+      sink.abort(e);
+      await sink.done;
+      await cache.delete(url).catch(() => undefined);
+    }
+    throw e;
+  }
+  let stored = false;
+  if (sink) {
+    const problem = await sink.done;
+    if (problem) {
+      await cache.delete(url).catch(() => undefined);
+      notes.push(`The model could not be kept in this browser’s storage: ${errorText(problem)}; it will be downloaded again next time.`);
+    } else stored = true;
+  } else if (!cache) {
+    notes.push('This browser offers no storage to this page, so the model will be downloaded again next time.');
+  }
+  return { scorer: made, cached: false, notes, stored };
 }
 
 async function isModelCached(url) {
@@ -180,43 +474,84 @@ async function isModelCached(url) {
   }
 }
 
-/** Bytes of wasm memory held by this worker and its helpers (wasm memory never shrinks, so this
- * is each instance's peak). */
-async function memory() {
-  const own = wasmMemory ? wasmMemory.buffer.byteLength : 0;
-  const theirs = await Promise.all(helpers.filter((h) => !h.failed).map((h) => callHelper(h, 'memory').then((m) => m.own, () => 0)));
-  return { own, helpers: theirs };
-}
-
-function deviceSummary() {
-  const info = scorer ? scorer.deviceInfo() : null;
-  return { build, device: info, speed: lastSpeed };
-}
-
-async function loadModel({ url, bytes, device, allowNoPolicy }) {
-  await ensureInit(device, allowNoPolicy);
-  let cached = false;
-  if (!bytes) {
-    const got = await fetchModel(url);
-    bytes = got.bytes;
-    cached = got.cached;
+/**
+ * Builds a scorer from what the caller sent: `url` (cache, else network), `file` (a File or Blob
+ * the user picked: read as a stream) or `bytes`. Returns the scorer and where helper workers can
+ * find the same model (`source`).
+ */
+async function buildFrom({ url, file, bytes, cacheOnly }, post) {
+  if (url) {
+    const got = await scorerFromUrl(url, { post, cacheOnly });
+    // Helpers read the kept copy themselves; a model not kept is not copied for them.
+    return { ...got, origin: got.cached ? 'cache' : 'network', source: got.stored ? { url } : null };
   }
-  const started = performance.now();
-  const next = await wasm.Scorer.create(bytes, build.name === 'gpu');
+  if (file) {
+    const made = await scorerFromStream(file.stream(), file.size, { onBytes: progressPoster(post, 'file') });
+    return { scorer: made, cached: false, notes: [], origin: 'file', source: { file } };
+  }
+  if (bytes) {
+    const made = await createScorer(bytes);
+    return { scorer: made, cached: false, notes: [], origin: 'bytes', source: bytes.byteLength <= HELPER_COPY_MAX ? { bytes } : null };
+  }
+  throw new Error('No model was given.');
+}
+
+function modelResult(got, started) {
+  return {
+    bundle: bundleInfo,
+    cached: got.cached,
+    source: got.origin,
+    notes: got.notes,
+    loadSeconds: (performance.now() - started) / 1000,
+    ...deviceSummary(),
+  };
+}
+
+function useScorer(next, source) {
   if (scorer) scorer.free();
+  // Fresh helpers for a new model: wasm memory never shrinks, so an instance that held a bigger
+  // model would keep its size.
+  stopHelpers();
   scorer = next;
-  modelBytes = bytes;
+  modelSource = source;
   csvArgs = null;
   generation += 1;
   bundleInfo = scorer.bundleInfo();
   loaded = null;
   scored = false;
-  return {
-    bundle: bundleInfo,
-    cached,
-    loadSeconds: (performance.now() - started) / 1000,
-    ...deviceSummary(),
-  };
+}
+
+async function loadModel(msg, post) {
+  await ensureInit(msg.device, msg.allowNoPolicy);
+  scorerOptions = msg.options && typeof msg.options === 'object' ? msg.options : {};
+  const started = performance.now();
+  const got = await buildFrom(msg, post);
+  useScorer(got.scorer, got.source);
+  return modelResult(got, started);
+}
+
+/** A picked model file, built (checked end to end) but not yet used: `usePrepared` swaps it in. */
+async function prepareModel(msg, post) {
+  await ensureInit(msg.device, msg.allowNoPolicy);
+  discardPrepared();
+  scorerOptions = msg.options && typeof msg.options === 'object' ? msg.options : {};
+  const started = performance.now();
+  const got = await buildFrom(msg, post);
+  pending = { got, started, seconds: (performance.now() - started) / 1000 };
+  return { bundle: got.scorer.bundleInfo(), device: got.scorer.deviceInfo(), notes: got.notes, loadSeconds: pending.seconds };
+}
+
+function usePrepared() {
+  if (!pending) throw new Error('No model file is waiting to be used.');
+  const { got, seconds } = pending;
+  pending = null;
+  useScorer(got.scorer, got.source);
+  return { ...modelResult(got, performance.now()), loadSeconds: seconds };
+}
+
+function discardPrepared() {
+  if (pending) pending.got.scorer.free();
+  pending = null;
 }
 
 function needScorer() {
@@ -251,6 +586,8 @@ function needFile() {
 const HELPER_NAME = 'leadladder-helper';
 const MIN_ROWS_FOR_HELPERS = 512; // below this, starting helpers costs more than it saves
 let helpers = []; // { worker, calls: Map, nextId, generation, ready: Promise<boolean> }
+let lastHelperPlan = null; // helperPlan of the last scoring run
+let requestedWorkersGiven; // the page's `workers` option (for the device panel's plan)
 
 function startHelper() {
   const script = new URL('./worker.js', import.meta.url).href;
@@ -282,6 +619,58 @@ function callHelper(h, op, args = {}) {
   });
 }
 
+// How many helpers the memory allows. Each helper is a whole wasm instance with its own copy of
+// the model and the file, so N workers hold the model N times: a few MB with the demo model, but
+// about the bundle's size again per helper with a real-size one (a 0.5 GB int8 Qwen2.5-0.5B
+// bundle makes each instance's wasm memory a little over 0.5 GB; the device panel shows the
+// measured "Worker memory"). The helpers together may use a quarter of the memory the browser
+// reports (navigator.deviceMemory, which browsers round and cap at 8 GB), at least 512 MB and at
+// most 2 GB (1 GB where it is not reported); one helper costs what this worker's wasm memory
+// holds now (the model, the file and scratch: an upper bound for a fresh instance). So the demo
+// model keeps one worker per core, while a 0.5 GB bundle gets at most two or three helpers and a
+// 1 GB f16 one at most one. Helpers read the model themselves (the Cache API or the picked file),
+// so this worker keeps no copy for them; a model kept nowhere they can read gets none.
+const GIB = 1024 * MB;
+
+function helperBudget() {
+  const gb = Number(navigator.deviceMemory);
+  const reported = Number.isFinite(gb) && gb > 0;
+  const bytes = reported ? (gb * GIB) / 4 : GIB;
+  return { bytes: Math.min(2 * GIB, Math.max(512 * MB, bytes)), deviceBytes: reported ? gb * GIB : null };
+}
+
+/** The helpers `wanted` more workers may become: { allowed, wanted, perWorkerBytes, budgetBytes, reason }. */
+function helperPlan(wanted) {
+  const perWorkerBytes = wasmMemory ? wasmMemory.buffer.byteLength : 0;
+  const budget = helperBudget();
+  const plan = { wanted, allowed: wanted, perWorkerBytes, budgetBytes: budget.bytes, deviceBytes: budget.deviceBytes, reason: '' };
+  if (wanted <= 0) return plan;
+  if (!modelSource) {
+    plan.allowed = 0;
+    plan.reason = 'the model is not kept where helper workers can read it themselves (not in this browser’s storage), and copying it to each would hold it several times over';
+    return plan;
+  }
+  const fit = Math.floor(budget.bytes / Math.max(perWorkerBytes, 1));
+  if (fit < wanted) {
+    plan.allowed = Math.max(0, fit);
+    const device = budget.deviceBytes ? `a quarter of this device’s ${mbText(budget.deviceBytes)}, at most 2 GB` : '1 GB: this browser does not report its memory';
+    plan.reason = `each helper holds its own copy of the model (${mbText(perWorkerBytes)} of wasm memory) and helpers may use ${mbText(budget.bytes)} in all (${device})`;
+  }
+  return plan;
+}
+
+function helperLoadArgs() {
+  if (!modelSource) return null;
+  if (modelSource.url) return { url: modelSource.url, cacheOnly: true };
+  if (modelSource.file) return { file: modelSource.file };
+  return { bytes: modelSource.bytes };
+}
+
+function stopHelpers() {
+  for (const h of helpers) h.worker.terminate();
+  helpers = [];
+}
+
 /** Helpers holding the current model and file (loading them where needed), `wanted` in all. */
 function prepareHelpers(wanted) {
   helpers = helpers.filter((h) => {
@@ -294,7 +683,7 @@ function prepareHelpers(wanted) {
     if (h.generation === generation) continue;
     h.generation = generation;
     const { bytes, mapping, onError } = csvArgs;
-    h.ready = callHelper(h, 'loadModel', { bytes: modelBytes })
+    h.ready = callHelper(h, 'loadModel', helperLoadArgs())
       .then(() => callHelper(h, 'loadCsv', { bytes, mapping, onError }))
       .then(
         () => true,
@@ -307,11 +696,19 @@ function prepareHelpers(wanted) {
   return helpers;
 }
 
-/** How many workers score on the CPU build: the `workers` option, else every core (at most 8). */
-function workerCount(requested, total) {
-  if (build.name !== 'cpu' || total < MIN_ROWS_FOR_HELPERS || self.name === HELPER_NAME) return 1;
+/** How many workers the CPU build may score on: the `workers` option, else every core (at most 8). */
+function wantedWorkers(requested) {
   const n = Number.isInteger(requested) && requested > 0 ? requested : navigator.hardwareConcurrency || 1;
   return Math.max(1, Math.min(8, n));
+}
+
+/** How many workers score this file: one on the WebGPU build or for a short file, else
+ * wantedWorkers, less the helpers the memory does not allow (helperPlan). */
+function workerCount(requested, total) {
+  if (build.name !== 'cpu' || total < MIN_ROWS_FOR_HELPERS || self.name === HELPER_NAME) return 1;
+  const n = wantedWorkers(requested);
+  lastHelperPlan = { ...helperPlan(n - 1), generation };
+  return 1 + lastHelperPlan.allowed;
 }
 
 async function scoreAll(id, requestedWorkers) {
@@ -395,13 +792,21 @@ function ranking() {
 }
 
 async function handle(msg) {
+  const post = (progress) => postMessage({ id: msg.id, progress });
   switch (msg.op) {
     case 'init':
       return ensureInit(msg.device, msg.allowNoPolicy);
     case 'modelCached':
       return isModelCached(msg.url);
     case 'loadModel':
-      return loadModel(msg);
+      return loadModel(msg, post);
+    case 'prepareModel':
+      return prepareModel(msg, post);
+    case 'usePrepared':
+      return usePrepared();
+    case 'discardPrepared':
+      discardPrepared();
+      return null;
     case 'inspect': {
       await ensureInit(msg.device, msg.allowNoPolicy);
       return wasm.inspectBundle(msg.bytes);
@@ -458,6 +863,7 @@ let queue = Promise.resolve();
 self.onmessage = (event) => {
   const msg = event.data || {};
   if (msg.allowNoPolicy) allowNoPolicyGiven = true;
+  if (Number.isInteger(msg.workers) && msg.workers > 0) requestedWorkersGiven = msg.workers;
   if (msg.op === 'cancel') {
     cancelRequested = true;
     return;
@@ -467,7 +873,7 @@ self.onmessage = (event) => {
       const result = await handle(msg);
       postMessage({ id: msg.id, ok: true, result });
     } catch (e) {
-      postMessage({ id: msg.id, ok: false, error: errorText(e) });
+      postMessage({ id: msg.id, ok: false, error: errorText(e), kind: (e && e.kind) || null });
     }
   });
 };
