@@ -127,6 +127,10 @@ function renderDevice() {
     add('Running on', d.backend === 'webgpu' ? 'GPU (WebGPU)' : 'CPU');
     add('Adapter', d.adapter);
     add('Fell back because', d.fallbackReason);
+    // The adapter's buffer limits beside what the model needs, so a model that does not fit says
+    // by how much (`?gpuLimit=` lowers them, to try the paths a small GPU takes).
+    const limits = Object.entries(d.limits || {}).filter(([, v]) => Number.isFinite(v));
+    if (limits.length) add('GPU buffer limits', limits.map(([k, v]) => `${k} ${formatBytes(v)}`).join(', '));
     if (build && build.name === 'gpu' && d.backend !== 'webgpu') {
       // The WebGPU build's own CPU fallback scores on one worker; the CPU build uses every core.
       dl.append(
@@ -173,8 +177,9 @@ function describeModel(info) {
 
 /** "Loading model… 123 / 494 MB (from cache)" */
 function modelProgressText(p) {
-  const mb = (n) => Math.round(n / (1024 * 1024)).toLocaleString('en-US');
-  const size = p.total ? `${mb(p.done)} / ${mb(p.total)} MB` : `${mb(p.done)} MB`;
+  const unit = (p.total || p.done) >= 1024 * 1024 ? ['MB', 1024 * 1024] : ['KB', 1024];
+  const n = (x) => Math.round(x / unit[1]).toLocaleString('en-US');
+  const size = p.total ? `${n(p.done)} / ${n(p.total)} ${unit[0]}` : `${n(p.done)} ${unit[0]}`;
   const from = { cache: ' (from cache)', network: ' (downloading)', file: ' (from the file)' }[p.source] || '';
   return `Loading model… ${size}${from}`;
 }
