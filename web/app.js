@@ -129,8 +129,11 @@ function renderDevice() {
     add('Fell back because', d.fallbackReason);
     // The adapter's buffer limits beside what the model needs, so a model that does not fit says
     // by how much (`?gpuLimit=` lowers them, to try the paths a small GPU takes).
-    const limits = Object.entries(d.limits || {}).filter(([, v]) => Number.isFinite(v));
-    if (limits.length) add('GPU buffer limits', limits.map(([k, v]) => `${k} ${formatBytes(v)}`).join(', '));
+    const limits = Object.entries(d.limits || {}).filter(([k, v]) => Number.isFinite(v) && /Size$/.test(k));
+    const parts = limits.map(([k, v]) => `${k} ${formatBytes(v)}`);
+    // A table larger than one GPU buffer stays in wasm memory; each batch uploads its rows.
+    if (d.limits && d.limits.embeddingOnHost) parts.push('embedding table on the host (its rows are gathered per batch)');
+    if (parts.length) add('GPU buffer limits', parts.join(', '));
     if (build && build.name === 'gpu' && d.backend !== 'webgpu') {
       // The WebGPU build's own CPU fallback scores on one worker; the CPU build uses every core.
       dl.append(
@@ -213,9 +216,9 @@ function showModelNotes(notes, device, build) {
       el(
         'p',
         { class: 'limit' },
-        `This model does not run on this GPU: ${device.fallbackReason}. It runs on the CPU instead; `,
-        el('a', { href: '?device=cpu', text: 'the CPU build' }),
-        ' does that on every core.',
+        `WebGPU cannot run this model here: ${device.fallbackReason}. `,
+        el('a', { href: '?device=cpu', text: 'Use the CPU build' }),
+        ' (it scores on every core; this build’s CPU fallback uses one).',
       ),
     );
   }

@@ -1233,6 +1233,7 @@ async function suite() {
             assert(href === '?device=cpu', `${name}: no offer of the CPU build (${href})`);
           } else {
             assert(dev['Running on'] === 'GPU (WebGPU)', `${name}: running on ${dev['Running on']} (${dev['Fell back because']})`);
+            if (name === 'limit' && embedding > other) assert(/embedding table on the host/.test(dev['GPU buffer limits'] || ''), `${name}: ${dev['GPU buffer limits']}`);
           }
           await page.close();
         }
