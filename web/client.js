@@ -193,7 +193,8 @@ export function formatBytes(n) {
   if (!Number.isFinite(n)) return 'unknown size';
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
 }
 
 /** CSV text for an array of plain objects (header = union of keys, in first-seen order). */

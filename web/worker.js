@@ -178,6 +178,8 @@ const MODEL_TYPE = 'application/octet-stream';
 // Each helper worker holds a copy of the model only when it can read the model itself (from the
 // Cache API or the picked file); bytes kept in JavaScript for them are capped at this.
 const HELPER_COPY_MAX = 64 * MB;
+// A build without ModelBuffer gets the model whole from JavaScript: past this, it would not fit.
+const WHOLE_READ_MAX = 1024 * MB;
 
 let scorerOptions = {}; // the optional argument of Scorer.create(From Buffer): { maxBindingBytes }
 let pending = null; // { scorer, source, ... }: a picked model file built but not yet in use
@@ -338,6 +340,9 @@ async function scorerFromStream(stream, total, { sink = null, onBytes }) {
   let done = 0;
   try {
     if (streaming) buf = newModelBuffer(total);
+    else if (total > WHOLE_READ_MAX) {
+      throw kindError(`The model (${mbText(total)}) is too big for this build of the engine, which reads a model whole into memory (at most ${mbText(WHOLE_READ_MAX)}).`, 'memory');
+    }
     for (;;) {
       const { done: end, value } = await reader.read();
       if (end) break;

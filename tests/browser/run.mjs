@@ -1206,6 +1206,31 @@ async function suite() {
       });
     });
 
+    await test('a model file too big for wasm memory: the page says which limit and by how much, and keeps working', async () => {
+      // A sparse file: 3.5 GiB to the browser, no disk used. A wasm32 tab holds 4 GiB in all.
+      const huge = join(WORK, 'huge.safetensors');
+      writeFileSync(huge, '');
+      execFileSync('truncate', ['-s', String(3.5 * 1024 ** 3), huge]);
+      await ownBrowser(async ({ own, context }) => {
+        const page = await openPage(context, `${own.url}?device=cpu`, consoleLines);
+        await uploadAndRank(page, f.small);
+        const started = Date.now();
+        await page.setInputFiles('#bundle-input', huge);
+        await page.waitForSelector('#banner:not([hidden])', { timeout: 120_000 });
+        const banner = await bannerText(page);
+        const status = await page.locator('#bundle-status').textContent();
+        assert(/cannot be held/.test(status), `bundle status: ${status}`);
+        assert(/\d+(\.\d+)? ?(MiB|MB|GB)/.test(banner) && /memory/i.test(banner), `the message names no size or limit: ${banner}`);
+        assert(Date.now() - started < 60_000, `refusing took ${(Date.now() - started) / 1000} s`);
+        log(`        the page says: ${banner}`);
+        await page.click('#banner-close');
+        assert(await page.locator('#bundle-check').isHidden(), 'the huge file was offered for use');
+        await uploadAndRank(page, f.small);
+        none(compareRankedCsv(await exportFromPage(page), f.nativeSmallRanked), 'export after the refusal vs native');
+      });
+      rmSync(huge, { force: true });
+    });
+
     await test('simulated small GPU (?gpuLimit=): ranks on WebGPU like `leadladder rank`; below one needed buffer it falls back to the CPU and says which limit', async () => {
       const { embedding, other } = gpuBuffers(bundleConfig(MODEL));
       // With the embedding table larger than every other buffer, a limit between the two makes
