@@ -204,6 +204,7 @@ function wasmError(e, what) {
   const panic = wasm && typeof wasm.lastPanic === 'function' ? wasm.lastPanic() : undefined;
   let text = errorText(e);
   if (panic && !text.includes(panic)) text += ` (${panic})`;
+  if (panic) text += ' The engine cannot go on after this error: reload the page.';
   const memory = e instanceof RangeError || /out of memory|memory allocation|allocat\w* .*failed|Memory\.grow|could not grow|capacity/i.test(text);
   if (e && e.kind) return e;
   return memory ? kindError(`${what}: ${text}`, 'memory') : new Error(text);
