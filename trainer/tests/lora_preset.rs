@@ -163,7 +163,7 @@ fn qwen2_lora_trains_only_adapters_and_heads_and_exports_a_merged_bundle() {
     let bcfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
     let mut tensors = HashMap::new();
     let mut heads = HashMap::new();
-    for (name, (shape, v)) in &bundle.tensors {
+    for (name, (shape, v)) in &bundle.tensors.to_f32() {
         assert!(!name.contains("lora_"), "{name}: adapters are merged");
         let t = Tensor::from_vec(v.clone(), shape.as_slice(), &CPU).unwrap();
         if name.starts_with("score.") {

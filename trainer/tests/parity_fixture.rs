@@ -54,7 +54,7 @@ fn candle_scores(
     let dev = Device::Cpu;
     let mut trunk: HashMap<String, Tensor> = HashMap::new();
     let mut head: HashMap<String, Tensor> = HashMap::new();
-    for (name, (shape, values)) in &bundle.tensors {
+    for (name, (shape, values)) in &bundle.tensors.to_f32() {
         let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
         if name.starts_with("score.") {
             head.insert(name.clone(), t);

@@ -98,7 +98,7 @@ fn exported_bundle_scores_like_the_trained_model() {
         let dev = Device::Cpu;
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         let mut head_tensors: HashMap<String, Tensor> = HashMap::new();
-        for (name, (shape, values)) in &bundle.tensors {
+        for (name, (shape, values)) in &bundle.tensors.to_f32() {
             let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
             if name.starts_with("score.") {
                 head_tensors.insert(name.clone(), t);

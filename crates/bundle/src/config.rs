@@ -157,6 +157,19 @@ impl TryFrom<RawConfig> for ModelConfig {
 }
 
 impl ModelConfig {
+    /// Bytes of the embedding table in f32 (`vocab_size × hidden_size × 4`).
+    pub fn embedding_f32_bytes(&self) -> u64 {
+        self.vocab_size as u64 * self.hidden_size as u64 * 4
+    }
+
+    /// Bytes of every decoder layer's weight matrices in f32 (q, k, v, o, gate, up, down).
+    pub fn layer_matrices_f32_bytes(&self) -> u64 {
+        let (h, i) = (self.hidden_size as u64, self.intermediate_size as u64);
+        let kv = (self.num_key_value_heads * self.head_dim()) as u64;
+        let per_layer = 2 * h * h + 2 * kv * h + 3 * h * i;
+        per_layer * self.num_hidden_layers as u64 * 4
+    }
+
     /// Dimension of one attention head (`hidden_size / num_attention_heads`; 0 if heads is 0).
     pub fn head_dim(&self) -> usize {
         self.hidden_size
@@ -488,12 +501,20 @@ impl BundleConfig {
     /// Bytes of the largest GPU buffer a forward pass of `batch` sequences of `max_tokens`
     /// tokens needs: the attention scores, the MLP activations or the embedding matrix (f32).
     pub fn gpu_bytes_needed(&self, batch: usize) -> u64 {
+        self.gpu_bytes_needed_without_embedding(batch)
+            .max(self.model.embedding_f32_bytes())
+    }
+
+    /// The largest single GPU buffer a forward pass of `batch` prompts needs when the embedding
+    /// table stays on the host (its gathered rows are uploaded instead): the attention scores,
+    /// the MLP activations, or the largest decoder matrix, in f32.
+    pub fn gpu_bytes_needed_without_embedding(&self, batch: usize) -> u64 {
         let m = &self.model;
         let (b, t) = (batch as u64, self.max_tokens as u64);
         let attention = b * m.num_attention_heads as u64 * t * t * 4;
         let mlp = b * t * m.intermediate_size as u64 * 4;
-        let embed = m.vocab_size as u64 * m.hidden_size as u64 * 4;
-        attention.max(mlp).max(embed)
+        let matrix = m.intermediate_size as u64 * m.hidden_size as u64 * 4;
+        attention.max(mlp).max(matrix)
     }
 }
 
@@ -566,6 +587,12 @@ mod tests {
         // attention 8·2·16·16·4 = 16384 > mlp 8·16·6·4 = 3072 > embedding 10·4·4 = 160.
         assert_eq!(cfg.gpu_bytes_needed(8), 16384);
         assert_eq!(cfg.gpu_bytes_needed(0), 160);
+        // Without the embedding the largest matrix (gate/up/down, 6·4·4 = 96) is the floor.
+        assert_eq!(cfg.gpu_bytes_needed_without_embedding(8), 16384);
+        assert_eq!(cfg.gpu_bytes_needed_without_embedding(0), 96);
+        assert_eq!(cfg.model.embedding_f32_bytes(), 160);
+        // 2 layers · (2·4·4 + 2·2·4 + 3·4·6) · 4 bytes.
+        assert_eq!(cfg.model.layer_matrices_f32_bytes(), 2 * (32 + 16 + 72) * 4);
     }
 
     #[test]

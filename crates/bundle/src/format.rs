@@ -9,16 +9,19 @@
 //! with the `safetensors` crate.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use half::f16;
 use leadladder_core::Spec;
 use leadladder_core::fields::FieldCodec;
+use leadladder_core::hash::Fnv;
 use leadladder_core::prompt::PROMPT_VERSION;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BundleConfig, CalibratedHead};
 use crate::encoder::LeadEncoder;
 use crate::error::{Error, Result};
+use crate::stored::{Entry, StoredKind, StoredTensors};
 use crate::tokenizer::LeadTokenizer;
 
 /// The `format` metadata value this build writes.
@@ -55,6 +58,11 @@ pub mod keys {
     /// The field tables ([`leadladder_core::fields::FieldCodec`] JSON) of a
     /// `leadladder-prompt/2` bundle; absent otherwise.
     pub const FIELDS: &str = "fields";
+    /// FNV-1a 64 over every stored tensor in name order (its name, a 0 byte, its bytes as
+    /// stored; int8 scales are tensors too), tagged `fnv1a64:`, so it does not depend on how a
+    /// writer lays the container out; written by every writer since it was added, checked by the loader when
+    /// present, so a corrupted copy (a damaged download or browser cache) is refused.
+    pub const WEIGHTS_HASH: &str = "weights_fnv1a64";
     /// All required keys, in the order a loader checks them.
     pub const REQUIRED: [&str; 7] = [
         FORMAT,
@@ -337,7 +345,8 @@ fn check_format(found: &str) -> Result<()> {
 /// Tensors by name: shape and row-major f32 values.
 pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// A loaded, fully checked bundle. Weights are dequantized to f32.
+/// A loaded, fully checked bundle. Weights stay as stored, inside the file's bytes
+/// ([`StoredTensors`]); loaders dequantize a tensor at a time.
 #[derive(Debug, Clone)]
 pub struct Bundle {
     /// The metadata as stored.
@@ -350,9 +359,9 @@ pub struct Bundle {
     pub ladder: Spec,
     /// The parsed `provenance`.
     pub provenance: Provenance,
-    /// Every tensor of [`crate::ModelConfig::expected_tensors`] (no `.scale` companions):
-    /// shape and row-major f32 values.
-    pub tensors: Tensors,
+    /// Every tensor of [`crate::ModelConfig::expected_tensors`] (int8 scales ride with their
+    /// tensor), checked, as stored.
+    pub tensors: StoredTensors,
     /// Size in bytes of the file it was read from.
     pub size: usize,
 }
@@ -362,35 +371,60 @@ impl Bundle {
     /// metadata (see [`BundleMeta::validate`]), then tensors: none missing, none unused, each
     /// with the expected shape and dtype, int8 tensors with a valid `.scale`, all values finite.
     /// Never panics; every error names the tensor or metadata key.
+    ///
+    /// Copies the bytes once; [`Bundle::from_vec`] takes them without a copy.
     pub fn from_bytes(bytes: &[u8]) -> Result<Bundle> {
-        let (meta_map, raw) = read_container(bytes)?;
+        Self::from_vec(bytes.to_vec())
+    }
+
+    /// [`Bundle::from_bytes`] on bytes it keeps: the tensors are not decoded but checked in
+    /// place, so the bundle takes the file's size in memory and no more. A bundle carrying
+    /// [`keys::WEIGHTS_HASH`] must match it.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Bundle> {
+        let bytes = Arc::new(bytes);
+        let (meta_map, raw, _) = read_container(&bytes)?;
         let meta = BundleMeta::from_map(meta_map)?;
         let (config, encoder, ladder, provenance) = meta.validate()?;
-        let tensors = decode_tensors(&config, &raw)?;
+        let entries = check_tensors(&config, &raw)?;
+        if let Some(stored) = meta.extra.get(keys::WEIGHTS_HASH) {
+            let found = weights_hash(raw.iter().map(|(n, t)| (n.as_str(), t.data)));
+            if *stored != found {
+                return Err(Error::bad_meta(
+                    keys::WEIGHTS_HASH,
+                    format!(
+                        "the weights do not match their hash (stored {stored}, computed \
+                         {found}): the file is corrupted"
+                    ),
+                ));
+            }
+        }
+        drop(raw);
+        let size = bytes.len();
         Ok(Bundle {
             meta,
             config,
             encoder,
             ladder,
             provenance,
-            tensors,
-            size: bytes.len(),
+            tensors: StoredTensors::new(bytes, entries),
+            size,
         })
     }
 
-    /// A tensor's shape and values.
-    pub fn tensor(&self, name: &str) -> Option<(&[usize], &[f32])> {
+    /// A tensor's shape and f32 values.
+    pub fn tensor(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
         self.tensors
             .get(name)
-            .map(|(s, v)| (s.as_slice(), v.as_slice()))
+            .map(|t| (t.shape().to_vec(), t.to_f32()))
     }
 
     /// Re-encodes this bundle's (dequantized) weights with another storage dtype.
     pub fn to_bytes(&self, dtype: StoreDtype) -> Result<Vec<u8>> {
         let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = self
             .tensors
-            .iter()
-            .map(|(n, (s, v))| (n.clone(), s.clone(), v.clone()))
+            .to_f32()
+            .into_iter()
+            .map(|(n, (s, v))| (n, s, v))
             .collect();
         write_bundle(&tensors, &self.meta, dtype)
     }
@@ -418,6 +452,7 @@ pub fn write_bundle(
     );
     meta.config_json =
         serde_json::to_string(&config_value).map_err(|e| Error::bad_meta(keys::CONFIG, e))?;
+    meta.extra.remove(keys::WEIGHTS_HASH);
     let (config, ..) = meta.validate()?;
     let meta_map = meta.to_map()?;
 
@@ -500,7 +535,7 @@ pub fn write_bundle(
             }
         }
     }
-    Ok(write_container(&meta_map, out))
+    Ok(write_container(meta_map, out, Some(keys::WEIGHTS_HASH)))
 }
 
 /// Symmetric per-row int8: `scale = max|row| / 127`, `q = round(x / scale)` in `-127..=127`;
@@ -548,6 +583,8 @@ struct RawTensor<'a> {
     dtype: String,
     shape: Vec<usize>,
     data: &'a [u8],
+    /// Where `data` starts in the file.
+    offset: usize,
 }
 
 #[derive(Deserialize)]
@@ -568,7 +605,8 @@ fn dtype_size(dtype: &str) -> Option<usize> {
     })
 }
 
-type Container<'a> = (BTreeMap<String, String>, BTreeMap<String, RawTensor<'a>>);
+/// Metadata, tensors, and where the data section starts in the file.
+type Container<'a> = (BTreeMap<String, String>, BTreeMap<String, RawTensor<'a>>, usize);
 
 /// Parses a safetensors container with checked arithmetic throughout.
 fn read_container(bytes: &[u8]) -> Result<Container<'_>> {
@@ -673,22 +711,33 @@ fn read_container(bytes: &[u8]) -> Result<Container<'_>> {
                 dtype,
                 shape,
                 data: bytes,
+                offset: 8 + n + start,
             },
         );
     }
-    Ok((metadata, tensors))
+    Ok((metadata, tensors, 8 + n))
 }
 
 /// Writes a safetensors container: tensors ordered by alignment (4, 2, 1 bytes) then name, so
-/// every tensor stays aligned to its element size; header padded with spaces to 8 bytes.
+/// every tensor stays aligned to its element size; header padded with spaces to 8 bytes. With
+/// `hash_key`, the FNV-1a 64 of the data section is stored under that metadata key.
 fn write_container(
-    metadata: &BTreeMap<String, String>,
+    mut metadata: BTreeMap<String, String>,
     mut tensors: Vec<(String, &'static str, Vec<usize>, Vec<u8>)>,
+    hash_key: Option<&str>,
 ) -> Vec<u8> {
     tensors.sort_by(|a, b| {
         let (sa, sb) = (dtype_size(a.1).unwrap_or(1), dtype_size(b.1).unwrap_or(1));
         sb.cmp(&sa).then_with(|| a.0.cmp(&b.0))
     });
+    if let Some(key) = hash_key {
+        let mut by_name: Vec<(&str, &[u8])> = tensors
+            .iter()
+            .map(|(n, .., b)| (n.as_str(), b.as_slice()))
+            .collect();
+        by_name.sort_by(|a, b| a.0.cmp(b.0));
+        metadata.insert(key.to_string(), weights_hash(by_name.into_iter()));
+    }
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".to_string(), serde_json::json!(metadata));
     let mut offset = 0usize;
@@ -716,8 +765,12 @@ fn write_container(
     out
 }
 
-/// Checks the raw tensors against the config and dequantizes them.
-fn decode_tensors(config: &BundleConfig, raw: &BTreeMap<String, RawTensor<'_>>) -> Result<Tensors> {
+/// Checks the raw tensors against the config (names, dtypes, shapes, int8 scales, every value
+/// finite) without decoding them, and says where each lies in the file.
+fn check_tensors(
+    config: &BundleConfig,
+    raw: &BTreeMap<String, RawTensor<'_>>,
+) -> Result<BTreeMap<String, Entry>> {
     let expected = config.model.expected_tensors();
     let int8 = config.dtype == StoreDtype::Int8;
     let mut known: BTreeSet<String> = BTreeSet::new();
@@ -744,16 +797,27 @@ fn decode_tensors(config: &BundleConfig, raw: &BTreeMap<String, RawTensor<'_>>) 
             "F32"
         };
         check_dtype_shape(&name, t, want, &shape)?;
-        let values = match want {
-            "F32" => decode_f32(&name, t.data)?,
+        let range = t.offset..t.offset + t.data.len();
+        let (kind, scales) = match want {
+            "F32" => {
+                check_f32(&name, t.data)?;
+                (StoredKind::F32, None)
+            }
             "F16" => {
-                let v: Vec<f32> = t
+                let bad = t
                     .data
                     .chunks_exact(2)
-                    .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect();
-                check_finite(&name, &v)?;
-                v
+                    .map(|c| f16::from_le_bytes([c[0], c[1]]))
+                    .position(|h| !h.is_finite());
+                if let Some(i) = bad {
+                    let h = f16::from_le_bytes([t.data[2 * i], t.data[2 * i + 1]]);
+                    return Err(Error::NonFinite {
+                        name,
+                        index: i,
+                        value: format!("{}", h.to_f32()),
+                    });
+                }
+                (StoredKind::F16, None)
             }
             _ => {
                 let scale_name = format!("{name}{SCALE_SUFFIX}");
@@ -783,19 +847,48 @@ fn decode_tensors(config: &BundleConfig, raw: &BTreeMap<String, RawTensor<'_>>) 
                         ),
                     });
                 }
-                let cols = shape.get(1).copied().unwrap_or(1).max(1);
-                t.data
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &b)| {
-                        f32::from(b as i8) * scales.get(i / cols).copied().unwrap_or(0.0)
-                    })
-                    .collect()
+                (StoredKind::Int8, Some(s.offset..s.offset + s.data.len()))
             }
         };
-        out.insert(name, (shape, values));
+        out.insert(
+            name,
+            Entry {
+                shape,
+                kind,
+                data: range,
+                scales,
+            },
+        );
     }
     Ok(out)
+}
+
+/// [`keys::WEIGHTS_HASH`] of tensors given in name order.
+fn weights_hash<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = Fnv::default();
+    for (name, data) in tensors {
+        h.bytes(name.as_bytes());
+        h.bytes(&[0]);
+        h.bytes(data);
+    }
+    h.finish()
+}
+
+/// Fails on the first non-finite little-endian f32 in `data`.
+fn check_f32(name: &str, data: &[u8]) -> Result<()> {
+    let bad = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .enumerate()
+        .find(|(_, x)| !x.is_finite());
+    match bad {
+        Some((i, x)) => Err(Error::NonFinite {
+            name: name.to_string(),
+            index: i,
+            value: format!("{x}"),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn check_dtype_shape(name: &str, t: &RawTensor<'_>, dtype: &str, shape: &[usize]) -> Result<()> {
@@ -851,14 +944,15 @@ mod tests {
         let mut meta = BTreeMap::new();
         meta.insert("k".to_string(), "v \"quoted\" 中文".to_string());
         let bytes = write_container(
-            &meta,
+            meta.clone(),
             vec![
                 ("z8".into(), "I8", vec![3], vec![1, 2, 3]),
                 ("a16".into(), "F16", vec![1], vec![0, 60]),
                 ("m32".into(), "F32", vec![1], 1.5f32.to_le_bytes().to_vec()),
             ],
+            None,
         );
-        let (m, t) = read_container(&bytes).unwrap();
+        let (m, t, _) = read_container(&bytes).unwrap();
         assert_eq!(m, meta);
         assert_eq!(t["z8"].data, &[1, 2, 3]);
         assert_eq!(t["a16"].dtype, "F16");

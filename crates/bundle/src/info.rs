@@ -36,7 +36,7 @@ pub struct BundleInfo {
 impl Bundle {
     /// Number of parameters (elements of every tensor, heads included).
     pub fn parameters(&self) -> usize {
-        self.tensors.values().map(|(_, v)| v.len()).sum()
+        self.tensors.element_count()
     }
 
     /// The bundle described.

@@ -24,6 +24,7 @@ pub mod encoder;
 pub mod error;
 pub mod format;
 pub mod info;
+pub mod stored;
 pub mod tokenizer;
 
 pub use config::{ARCHITECTURE, BundleConfig, CalibratedHead, Calibration, HEADS, ModelConfig};
@@ -34,10 +35,11 @@ pub use format::{
     Tensors, keys, write_bundle,
 };
 pub use info::BundleInfo;
+pub use stored::{OwnedTensor, StoredKind, StoredTensors, TensorRef};
 pub use tokenizer::{EOS_TOKEN, Encoded, LeadTokenizer, PAD_TOKEN, train_bpe};
 
 /// Reads and checks a bundle file (native targets only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: impl AsRef<std::path::Path>) -> Result<Bundle> {
-    Bundle::from_bytes(&std::fs::read(path)?)
+    Bundle::from_vec(std::fs::read(path)?)
 }

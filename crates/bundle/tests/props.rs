@@ -99,7 +99,7 @@ fn apply(bytes: &mut Vec<u8>, op: &Op) {
 fn check(bytes: &[u8]) {
     if let Ok(b) = Bundle::from_bytes(bytes) {
         assert_eq!(b.tensors.len(), b.config.model.expected_tensors().len());
-        for (shape, values) in b.tensors.values() {
+        for (shape, values) in b.tensors.to_f32().values() {
             assert_eq!(shape.iter().product::<usize>(), values.len());
             assert!(values.iter().all(|x| x.is_finite()));
         }

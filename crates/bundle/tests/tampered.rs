@@ -824,3 +824,33 @@ fn committed_corpus() {
         }
     }
 }
+
+#[test]
+fn weights_that_do_not_match_their_hash() {
+    for dtype in [StoreDtype::F32, StoreDtype::F16, StoreDtype::Int8] {
+        let good = good_bundle(dtype);
+        let p = split(&good);
+        assert!(
+            p.meta[keys::WEIGHTS_HASH].starts_with("fnv1a64:"),
+            "every written bundle carries its weights' hash"
+        );
+        // One low bit flipped in one weight: still a finite, well-formed tensor.
+        let flipped = edit(dtype, |p| {
+            p.get_mut("model.layers.0.mlp.up_proj.weight").data[0] ^= 1;
+        });
+        rejects(
+            &format!("{dtype:?} flipped bit"),
+            &flipped,
+            |e| matches!(e, Error::BadMetadata { .. }),
+            keys::WEIGHTS_HASH,
+        );
+        // The same bytes without the key load: bundles written before it existed still work.
+        let unhashed = edit(dtype, |p| {
+            p.get_mut("model.layers.0.mlp.up_proj.weight").data[0] ^= 1;
+            p.meta.remove(keys::WEIGHTS_HASH);
+        });
+        Bundle::from_bytes(&unhashed).unwrap();
+        // Another writer's layout of the same tensors keeps the hash valid.
+        Bundle::from_bytes(&join(&p)).unwrap();
+    }
+}

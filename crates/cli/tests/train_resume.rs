@@ -51,6 +51,7 @@ fn tensors(path: &Path) -> leadladder_bundle::format::Tensors {
     Bundle::from_bytes(&std::fs::read(path).unwrap())
         .unwrap()
         .tensors
+        .to_f32()
 }
 
 #[test]

@@ -27,5 +27,8 @@ mod scorer;
 pub use error::{Error, Result};
 pub use explain::{Explanation, Factor, FactorKind};
 pub use queue::SCORE_BLOCK;
-pub use qwen2::Ranker;
-pub use scorer::{DeviceInfo, DeviceKind, Score, Scorer, gpu_limits_fit};
+pub use qwen2::{Ranker, Residency};
+pub use scorer::{
+    CPU_HOST_EMBEDDING_BYTES, CPU_HOST_LAYERS_BYTES, DeviceInfo, DeviceKind, Score, Scorer,
+    WEBGPU_DEFAULT_BINDING_BYTES, gpu_limits_fit,
+};

@@ -9,78 +9,100 @@ use std::collections::BTreeSet;
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use leadladder_bundle::{ModelConfig, Tensors};
+use leadladder_bundle::{ModelConfig, OwnedTensor, StoredTensors, TensorRef};
 
 use crate::{Error, Result};
 
 /// Additive attention bias for a blocked (query, key) pair; finite, like the trainer's.
 pub const MASKED: f32 = -1e9;
 
-/// Takes tensors by name from a bundle's f32 tensors, each exactly once;
-/// [`WeightSource::finish`] fails on any tensor left over. Borrows the bundle: each tensor is
-/// copied to the device when taken, so the host never holds a second copy of the weights.
+/// Where a loaded model keeps its weights. The device copy is the fast default; keeping a
+/// tensor as the bundle stores it (int8, f16 or f32, in the bundle's bytes) on the host trades a
+/// little work per forward pass for memory: a real-size model's f32 weights are four times its
+/// int8 bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Residency {
+    /// Keep the embedding table on the host and gather the rows a batch needs (scoring never
+    /// needs the whole table; on a GPU it may exceed one buffer's limit).
+    pub host_embedding: bool,
+    /// Keep the decoder layers' matrices on the host and dequantize each as a forward pass
+    /// reaches it, so at most one f32 matrix exists at a time (CPU devices).
+    pub host_layers: bool,
+}
+
+/// Takes tensors by name from a bundle's stored tensors, each exactly once;
+/// [`WeightSource::finish`] fails on any tensor left over. Each tensor is dequantized when taken
+/// and copied to the device (or kept as stored, per [`Residency`]), so the host never holds a
+/// second full copy of the weights.
 pub(crate) struct WeightSource<'a> {
-    tensors: &'a Tensors,
+    tensors: &'a StoredTensors,
     taken: BTreeSet<&'a str>,
     device: Device,
+    residency: Residency,
 }
 
 impl<'a> WeightSource<'a> {
-    pub(crate) fn new(tensors: &'a Tensors, device: Device) -> Self {
+    pub(crate) fn new(tensors: &'a StoredTensors, device: Device, residency: Residency) -> Self {
         Self {
             tensors,
             taken: BTreeSet::new(),
             device,
+            residency,
         }
     }
 
-    fn take_raw(&mut self, name: &str, shape: &[usize]) -> Result<&'a [f32]> {
+    fn take_raw(&mut self, name: &str, shape: &[usize]) -> Result<TensorRef<'a>> {
         let missing = || Error::Tensor {
             name: name.to_string(),
             reason: "missing from the bundle".into(),
         };
-        let (key, (s, v)) = self.tensors.get_key_value(name).ok_or_else(missing)?;
-        if !self.taken.insert(key.as_str()) {
+        let t = self.tensors.get(name).ok_or_else(missing)?;
+        if !self.taken.insert(t.name()) {
             return Err(missing());
         }
-        if s != shape {
+        if t.shape() != shape {
             return Err(Error::Tensor {
                 name: name.to_string(),
-                reason: format!("shape {s:?}, the model needs {shape:?}"),
+                reason: format!("shape {:?}, the model needs {shape:?}", t.shape()),
             });
         }
-        Ok(v)
+        Ok(t)
     }
 
     fn vector(&mut self, name: &str, n: usize) -> Result<Tensor<1>> {
-        let v = self.take_raw(name, &[n])?;
-        Ok(Tensor::from_data(
-            TensorData::new(v.to_vec(), [n]),
-            &self.device,
-        ))
+        let v = self.take_raw(name, &[n])?.to_f32();
+        Ok(Tensor::from_data(TensorData::new(v, [n]), &self.device))
     }
 
-    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
-        let v = self.take_raw(name, &[rows, cols])?;
-        Ok(Tensor::from_data(
-            TensorData::new(v.to_vec(), [rows, cols]),
-            &self.device,
-        ))
-    }
-
-    /// A Hugging Face `[out, in]` weight, transposed on the host to `[in, out]` for `x @ w`.
-    fn linear_weight(&mut self, name: &str, out: usize, inp: usize) -> Result<Tensor<2>> {
-        let v = self.take_raw(name, &[out, inp])?;
-        let mut t = vec![0f32; v.len()];
-        for o in 0..out {
-            for i in 0..inp {
-                t[i * out + o] = v[o * inp + i];
-            }
+    fn embedding(&mut self, name: &str, rows: usize, cols: usize) -> Result<Embedding> {
+        let t = self.take_raw(name, &[rows, cols])?;
+        if self.residency.host_embedding {
+            return Ok(Embedding::Host(self.owned(name)?));
         }
-        Ok(Tensor::from_data(
-            TensorData::new(t, [inp, out]),
+        Ok(Embedding::Device(Tensor::from_data(
+            TensorData::new(t.to_f32(), [rows, cols]),
             &self.device,
-        ))
+        )))
+    }
+
+    /// A Hugging Face `[out, in]` weight as the `[in, out]` matrix of `x @ w`: on the device, or
+    /// kept as stored on the host ([`Residency::host_layers`]).
+    fn linear_weight(&mut self, name: &str, out: usize, inp: usize) -> Result<Weight> {
+        let t = self.take_raw(name, &[out, inp])?;
+        if self.residency.host_layers {
+            return Ok(Weight::Host(self.owned(name)?));
+        }
+        Ok(Weight::Device(Tensor::from_data(
+            TensorData::new(t.to_f32_transposed(), [inp, out]),
+            &self.device,
+        )))
+    }
+
+    fn owned(&self, name: &str) -> Result<OwnedTensor> {
+        self.tensors.owned(name).ok_or_else(|| Error::Tensor {
+            name: name.to_string(),
+            reason: "missing from the bundle".into(),
+        })
     }
 
     /// Drops a tensor the scorer does not compute with (the untied LM head), after checking it.
@@ -89,16 +111,66 @@ impl<'a> WeightSource<'a> {
     }
 
     pub(crate) fn finish(self) -> Result<()> {
-        match self
-            .tensors
-            .keys()
-            .find(|n| !self.taken.contains(n.as_str()))
-        {
+        match self.tensors.keys().find(|n| !self.taken.contains(n)) {
             None => Ok(()),
             Some(name) => Err(Error::Tensor {
-                name: name.clone(),
+                name: name.to_string(),
                 reason: "in the bundle but not used by the model".into(),
             }),
+        }
+    }
+}
+
+/// The token embedding: the table on the device, or kept as stored on the host with the rows a
+/// batch needs gathered there (the same f32 values either way).
+#[derive(Debug, Clone)]
+enum Embedding {
+    /// `[v, h]`.
+    Device(Tensor<2>),
+    Host(OwnedTensor),
+}
+
+impl Embedding {
+    /// Rows `ids` → `[ids.len(), h]`.
+    fn lookup(&self, ids: &[i32], device: &Device) -> Tensor<2> {
+        match self {
+            Embedding::Device(table) => {
+                let n = ids.len();
+                let ids = Tensor::<1, Int>::from_data(TensorData::new(ids.to_vec(), [n]), device);
+                table.clone().select(0, ids)
+            }
+            Embedding::Host(t) => {
+                let t = t.get();
+                let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+                Tensor::from_data(
+                    TensorData::new(t.gather_rows(&rows), [rows.len(), t.cols()]),
+                    device,
+                )
+            }
+        }
+    }
+}
+
+/// A linear layer's `[in, out]` matrix: on the device, or kept as stored on the host and
+/// dequantized (and transposed) each time it is used.
+#[derive(Debug, Clone)]
+enum Weight {
+    Device(Tensor<2>),
+    /// The Hugging Face `[out, in]` tensor.
+    Host(OwnedTensor),
+}
+
+impl Weight {
+    fn tensor(&self, device: &Device) -> Tensor<2> {
+        match self {
+            Weight::Device(w) => w.clone(),
+            Weight::Host(t) => {
+                let t = t.get();
+                Tensor::from_data(
+                    TensorData::new(t.to_f32_transposed(), [t.cols(), t.rows()]),
+                    device,
+                )
+            }
         }
     }
 }
@@ -107,7 +179,7 @@ impl<'a> WeightSource<'a> {
 #[derive(Debug, Clone)]
 struct Linear {
     /// `[in, out]`.
-    weight: Tensor<2>,
+    weight: Weight,
     /// `[out]`.
     bias: Option<Tensor<1>>,
 }
@@ -132,7 +204,8 @@ impl Linear {
 
     /// `x: [n, in]` → `[n, out]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = x.matmul(self.weight.clone());
+        let w = self.weight.tensor(&x.device());
+        let y = x.matmul(w);
         match &self.bias {
             Some(b) => y + b.clone().unsqueeze_dim::<2>(0),
             None => y,
@@ -310,8 +383,7 @@ impl DecoderLayer {
 #[derive(Debug, Clone)]
 pub struct Ranker {
     cfg: ModelConfig,
-    /// `[v, h]`.
-    embed_tokens: Tensor<2>,
+    embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
     /// `[h, 2]`: column 0 the rank head, column 1 the point head.
@@ -327,10 +399,15 @@ pub struct Ranker {
 impl Ranker {
     /// Builds the model from a bundle's checked f32 tensors, taking every tensor exactly once
     /// (the untied `lm_head.weight`, which scoring never needs, is checked and dropped).
-    pub(crate) fn load(cfg: &ModelConfig, tensors: &Tensors, device: &Device) -> Result<Self> {
+    pub(crate) fn load(
+        cfg: &ModelConfig,
+        tensors: &StoredTensors,
+        device: &Device,
+        residency: Residency,
+    ) -> Result<Self> {
         let h = cfg.hidden_size;
-        let mut src = WeightSource::new(tensors, device.clone());
-        let embed_tokens = src.matrix("model.embed_tokens.weight", cfg.vocab_size, h)?;
+        let mut src = WeightSource::new(tensors, device.clone(), residency);
+        let embed_tokens = src.embedding("model.embed_tokens.weight", cfg.vocab_size, h)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| DecoderLayer::load(&mut src, &format!("model.layers.{l}"), cfg))
             .collect::<Result<Vec<_>>>()?;
@@ -338,10 +415,10 @@ impl Ranker {
         if !cfg.tie_word_embeddings {
             src.skip("lm_head.weight", &[cfg.vocab_size, h])?;
         }
-        let rank_w = src.take_raw("score.rank.weight", &[1, h])?;
-        let rank_b = src.take_raw("score.rank.bias", &[1])?;
-        let point_w = src.take_raw("score.point.weight", &[1, h])?;
-        let point_b = src.take_raw("score.point.bias", &[1])?;
+        let rank_w = src.take_raw("score.rank.weight", &[1, h])?.to_f32();
+        let rank_b = src.take_raw("score.rank.bias", &[1])?.to_f32();
+        let point_w = src.take_raw("score.point.weight", &[1, h])?.to_f32();
+        let point_b = src.take_raw("score.point.bias", &[1])?.to_f32();
         src.finish()?;
         let mut w = Vec::with_capacity(2 * h);
         for i in 0..h {
@@ -443,8 +520,7 @@ impl Ranker {
         }
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         let device = &self.device;
-        let ids_t = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * t]), device);
-        let mut x = self.embed_tokens.clone().select(0, ids_t);
+        let mut x = self.embed_tokens.lookup(&flat, device);
         let rope = rope_tables(t, self.cfg.head_dim(), self.cfg.rope_theta, device);
         let mask = Tensor::<4>::from_data(
             TensorData::new(attention_bias(&lengths, t), [b, 1, t, t]),

@@ -10,7 +10,7 @@ use leadladder_core::spec::Spec;
 use serde::Serialize;
 
 use crate::explain::{self, Factor};
-use crate::qwen2::Ranker;
+use crate::qwen2::{Ranker, Residency};
 use crate::{Error, Result};
 
 /// Where the model runs.
@@ -105,6 +105,36 @@ pub fn gpu_limits_fit(
     }
 }
 
+/// f32 bytes above which the CPU keeps the embedding table as stored and gathers rows.
+pub const CPU_HOST_EMBEDDING_BYTES: u64 = 64 << 20;
+/// f32 bytes of the decoder layers' matrices above which the CPU keeps them as stored and
+/// dequantizes one at a time per forward pass (a real-size model; the demo model stays resident).
+pub const CPU_HOST_LAYERS_BYTES: u64 = 256 << 20;
+/// The largest storage buffer WebGPU guarantees without asking (`maxStorageBufferBindingSize`).
+pub const WEBGPU_DEFAULT_BINDING_BYTES: u64 = 128 << 20;
+
+impl Residency {
+    /// What the CPU keeps as stored: the embedding table past [`CPU_HOST_EMBEDDING_BYTES`] in
+    /// f32, the layers past [`CPU_HOST_LAYERS_BYTES`].
+    pub fn cpu(config: &BundleConfig) -> Self {
+        let m = &config.model;
+        Self {
+            host_embedding: m.embedding_f32_bytes() > CPU_HOST_EMBEDDING_BYTES,
+            host_layers: m.layer_matrices_f32_bytes() > CPU_HOST_LAYERS_BYTES,
+        }
+    }
+
+    /// What a GPU whose buffers hold at most `binding_limit` bytes keeps on the host: the
+    /// embedding table when it does not fit one buffer (its rows are gathered on the host and
+    /// only those are uploaded). The layers always go to the GPU.
+    pub fn gpu(config: &BundleConfig, binding_limit: u64) -> Self {
+        Self {
+            host_embedding: config.model.embedding_f32_bytes() > binding_limit,
+            host_layers: false,
+        }
+    }
+}
+
 impl Scorer {
     /// Checks a bundle ([`Bundle::from_bytes`]: format, metadata, every tensor) and uploads it
     /// to a device created synchronously (native only for wgpu).
@@ -123,6 +153,19 @@ impl Scorer {
     /// Like [`Scorer::from_bundle`], creating the device asynchronously (required for WebGPU in
     /// a browser).
     pub async fn from_bundle_async(bundle: &Bundle, kind: DeviceKind) -> Result<Self> {
+        let residency = match kind {
+            DeviceKind::Cpu => Residency::cpu(&bundle.config),
+            DeviceKind::Wgpu => Residency::gpu(&bundle.config, WEBGPU_DEFAULT_BINDING_BYTES),
+        };
+        Self::from_bundle_async_with(bundle, kind, residency).await
+    }
+
+    /// [`Scorer::from_bundle_async`] with an explicit [`Residency`].
+    pub async fn from_bundle_async_with(
+        bundle: &Bundle,
+        kind: DeviceKind,
+        residency: Residency,
+    ) -> Result<Self> {
         let device = match kind {
             DeviceKind::Cpu => Device::flex(),
             #[cfg(feature = "wgpu")]
@@ -139,12 +182,28 @@ impl Scorer {
             #[cfg(not(feature = "wgpu"))]
             DeviceKind::Wgpu => return Err(no_gpu()),
         };
-        Self::on_device(bundle, kind, device)
+        Self::on_device_with(bundle, kind, device, residency)
     }
 
-    /// Uploads a checked bundle to an existing device.
+    /// Uploads a checked bundle to an existing device, keeping on the host what
+    /// [`Residency::cpu`] or (for a GPU, assuming WebGPU's default buffer limit)
+    /// [`Residency::gpu`] says.
     pub fn on_device(bundle: &Bundle, kind: DeviceKind, device: Device) -> Result<Self> {
-        let ranker = Ranker::load(&bundle.config.model, &bundle.tensors, &device)?
+        let residency = match kind {
+            DeviceKind::Cpu => Residency::cpu(&bundle.config),
+            DeviceKind::Wgpu => Residency::gpu(&bundle.config, WEBGPU_DEFAULT_BINDING_BYTES),
+        };
+        Self::on_device_with(bundle, kind, device, residency)
+    }
+
+    /// [`Scorer::on_device`] with an explicit [`Residency`] (any choice gives the same scores).
+    pub fn on_device_with(
+        bundle: &Bundle,
+        kind: DeviceKind,
+        device: Device,
+        residency: Residency,
+    ) -> Result<Self> {
+        let ranker = Ranker::load(&bundle.config.model, &bundle.tensors, &device, residency)?
             .with_pool_position(bundle.config.pool_position);
         Ok(Self {
             ranker,

@@ -141,3 +141,52 @@ fn demo_bundle_scores_synthetic_leads_on_flex() {
         });
     assert!(hi > lo, "scores differ across leads");
 }
+
+/// Scores with every weight on the device against the same bundle kept as stored on the host
+/// (embedding rows gathered there, layer matrices dequantized per forward pass): what a
+/// real-size model does on the CPU, and on a GPU whose buffers cannot hold its embedding table.
+fn host_residency_matches(kind: DeviceKind, tol: f32) {
+    use leadladder_bundle::Bundle;
+    use leadladder_model::Residency;
+    // Mixed lengths (padding exercised), ids inside every vocabulary.
+    let ids: Vec<Vec<u32>> = (0..24u32)
+        .map(|i| (0..(3 + i % 9)).map(|j| 1 + (i * 7 + j * 3) % 10).collect())
+        .collect();
+    for bytes in [fixture("tiny.int8.safetensors"), demo_bundle()] {
+        let bundle = Bundle::from_bytes(&bytes).unwrap();
+        let base = Scorer::from_bundle(&bundle, kind).unwrap();
+        let device = base.ranker().device().clone();
+        let want = base.score_ids(&ids).unwrap();
+        for residency in [
+            Residency {
+                host_embedding: true,
+                host_layers: false,
+            },
+            Residency {
+                host_embedding: true,
+                host_layers: kind == DeviceKind::Cpu,
+            },
+        ] {
+            let s = Scorer::on_device_with(&bundle, kind, device.clone(), residency).unwrap();
+            let got = s.score_ids(&ids).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a.rank - b.rank).abs() <= tol && (a.p_convert - b.p_convert).abs() <= tol,
+                    "{kind:?} {residency:?}: sequence {i}: {a:?} vs {b:?} on the device"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn flex_host_kept_weights_score_exactly_as_device_weights() {
+    host_residency_matches(DeviceKind::Cpu, 0.0);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_host_gathered_embedding_matches_the_device_table() {
+    host_residency_matches(DeviceKind::Wgpu, 1e-5);
+}
