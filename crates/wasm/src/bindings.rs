@@ -8,7 +8,7 @@ use js_sys::{Function, Promise, Reflect};
 use leadladder_bundle::Bundle;
 use leadladder_core::ingest::sniff_header as sniff;
 use leadladder_core::{IngestOptions, Policy, Queue, Score, mapping};
-use leadladder_model::{DeviceKind, Explanation, Scorer as ModelScorer, gpu_limits_fit};
+use leadladder_model::{DeviceKind, Explanation, Residency, Scorer as ModelScorer};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -139,14 +139,74 @@ async fn probe_adapter() -> Result<(String, BTreeMap<String, f64>), String> {
     Ok((description, limits))
 }
 
+/// Options of [`Scorer::create`] (a JavaScript object; every key optional).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateOptions {
+    /// Treat the GPU as if one buffer could hold at most this many bytes (tests the paths a
+    /// small adapter takes on a large one).
+    max_binding_bytes: Option<f64>,
+}
+
+fn create_options(value: JsValue) -> Result<CreateOptions, Error> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(CreateOptions::default());
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|e| {
+        Error::Argument(format!(
+            "options must be an object like {{ maxBindingBytes: 134217728 }}: {e}"
+        ))
+    })
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+}
+
 /// The model on WebGPU, if this adapter can hold it and computes: the scorer, the adapter's
-/// description and its limits (plus the size the model needs); else why not.
-async fn try_gpu(bundle: &Bundle) -> Result<(ModelScorer, String, BTreeMap<String, f64>), String> {
+/// description and its limits (plus the size the model needs); else why not, naming the limit
+/// and by how much it falls short.
+async fn try_gpu(
+    bundle: &Bundle,
+    options: &CreateOptions,
+) -> Result<(ModelScorer, String, BTreeMap<String, f64>), String> {
     let (adapter, mut limits) = probe_adapter().await?;
-    let needed = bundle.config.gpu_bytes_needed(BATCH);
+    if let Some(max) = options.max_binding_bytes {
+        for key in ["maxStorageBufferBindingSize", "maxBufferSize"] {
+            let v = limits.get(key).copied().unwrap_or(f64::INFINITY).min(max);
+            limits.insert(key.into(), v);
+        }
+    }
+    // One buffer must hold the largest tensor a forward pass uses. The embedding table is the
+    // largest by far in a real-size model; when it does not fit it stays on the host and only
+    // the rows a batch needs are uploaded.
+    let (limit_name, limit) = ["maxStorageBufferBindingSize", "maxBufferSize"]
+        .iter()
+        .filter_map(|k| limits.get(*k).map(|v| (*k, *v)))
+        .fold(("maxStorageBufferBindingSize", f64::INFINITY), |a, b| {
+            if b.1 < a.1 { b } else { a }
+        });
+    let needed = bundle.config.gpu_bytes_needed_without_embedding(BATCH);
     limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
-    gpu_limits_fit(&limits, needed)?;
-    let model = ModelScorer::from_bundle_async(bundle, DeviceKind::Wgpu)
+    if (needed as f64) > limit {
+        return Err(format!(
+            "this GPU allows buffers of at most {} ({limit_name}) and the model needs {} in one              buffer ({} short), so it runs on the CPU",
+            mib(limit),
+            mib(needed as f64),
+            mib(needed as f64 - limit)
+        ));
+    }
+    let limit_bytes = if limit.is_finite() {
+        limit as u64
+    } else {
+        u64::MAX
+    };
+    let residency = Residency::gpu(&bundle.config, limit_bytes);
+    limits.insert(
+        "embeddingOnHost".into(),
+        if residency.host_embedding { 1.0 } else { 0.0 },
+    );
+    let model = ModelScorer::from_bundle_async_with(bundle, DeviceKind::Wgpu, residency)
         .await
         .map_err(|e| e.to_string())?;
     model
@@ -154,6 +214,91 @@ async fn try_gpu(bundle: &Bundle) -> Result<(ModelScorer, String, BTreeMap<Strin
         .await
         .map_err(|e| e.to_string())?;
     Ok((model, adapter, limits))
+}
+
+/// A model file written into wasm memory a chunk at a time, so the page never holds the whole
+/// file in JavaScript (see API.md): `new ModelBuffer(size)`, `write(chunk)` until `written`
+/// equals the size, then `Scorer.createFromBuffer(buffer, …)`.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct ModelBuffer {
+    bytes: Vec<u8>,
+    total: usize,
+}
+
+#[wasm_bindgen]
+impl ModelBuffer {
+    /// Sets aside `total_bytes` of wasm memory; throws, naming the size, when it cannot.
+    #[wasm_bindgen(constructor)]
+    pub fn new(total_bytes: f64) -> Result<ModelBuffer, JsError> {
+        if !(total_bytes.is_finite() && total_bytes >= 0.0) {
+            return Err(Error::Argument(format!("invalid model size {total_bytes}")).into());
+        }
+        // wasm32 addresses 4 GiB in all; the model's bytes stay in memory while it is used, and
+        // scoring needs working memory beside them.
+        const MAX: f64 = 3.0 * 1024.0 * 1024.0 * 1024.0;
+        if total_bytes > MAX {
+            return Err(Error::Argument(format!(
+                "the model file is {} and a browser tab's wasm memory holds at most 4096 MiB, of                  which at most {} can go to the model ({} too much): use a smaller (e.g. int8)                  bundle or rank with `leadladder rank`",
+                mib(total_bytes),
+                mib(MAX),
+                mib(total_bytes - MAX)
+            ))
+            .into());
+        }
+        let total = total_bytes as usize;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(total).map_err(|_| {
+            Error::Argument(format!(
+                "this tab could not set aside {} of memory for the model file (wasm memory in                  use: {}); close other tabs or use a smaller bundle",
+                mib(total_bytes),
+                mib(wasm_memory_bytes())
+            ))
+        })?;
+        Ok(ModelBuffer { bytes, total })
+    }
+
+    /// Appends a chunk of the file.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        if self.bytes.len() + chunk.len() > self.total {
+            return Err(Error::Argument(format!(
+                "the model file is longer than the {} bytes announced",
+                self.total
+            ))
+            .into());
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    #[wasm_bindgen(getter)]
+    pub fn written(&self) -> f64 {
+        self.bytes.len() as f64
+    }
+
+    fn finish(self) -> Result<Vec<u8>, Error> {
+        if self.bytes.len() != self.total {
+            return Err(Error::Argument(format!(
+                "the model file was cut off: {} of {} bytes arrived",
+                self.bytes.len(),
+                self.total
+            )));
+        }
+        Ok(self.bytes)
+    }
+}
+
+/// Bytes of this instance's wasm linear memory.
+fn wasm_memory_bytes() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        (core::arch::wasm32::memory_size(0) * 65536) as f64
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0.0
+    }
 }
 
 /// A bundle loaded onto WebGPU or the CPU, plus the loaded file.
@@ -198,13 +343,43 @@ impl Scorer {
     /// Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
     /// missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle. The bundle
     /// is parsed once, whichever device it lands on.
-    pub async fn create(bundle_bytes: Vec<u8>, prefer_gpu: bool) -> Result<Scorer, JsError> {
+    ///
+    /// `options` (optional): `{ maxBindingBytes }`, see API.md.
+    pub async fn create(
+        bundle_bytes: Vec<u8>,
+        prefer_gpu: bool,
+        options: JsValue,
+    ) -> Result<Scorer, JsError> {
+        let options = create_options(options)?;
+        Self::build(bundle_bytes, prefer_gpu, options).await
+    }
+
+    /// [`Scorer::create`] from a [`ModelBuffer`] the page filled a chunk at a time (the buffer is
+    /// consumed: its memory becomes the model's).
+    #[wasm_bindgen(js_name = createFromBuffer)]
+    pub async fn create_from_buffer(
+        buffer: ModelBuffer,
+        prefer_gpu: bool,
+        options: JsValue,
+    ) -> Result<Scorer, JsError> {
+        let options = create_options(options)?;
+        let bytes = buffer.finish()?;
+        Self::build(bytes, prefer_gpu, options).await
+    }
+}
+
+impl Scorer {
+    async fn build(
+        bundle_bytes: Vec<u8>,
+        prefer_gpu: bool,
+        options: CreateOptions,
+    ) -> Result<Scorer, JsError> {
         // Check the bundle first, so a bad one is reported as such and not as a GPU problem.
-        let bundle = Bundle::from_bytes(&bundle_bytes)?;
-        drop(bundle_bytes);
+        // The bundle keeps the bytes (its tensors stay as stored); nothing is copied.
+        let bundle = Bundle::from_vec(bundle_bytes)?;
         let mut fallback_reason = None;
         if prefer_gpu && cfg!(feature = "webgpu") {
-            match try_gpu(&bundle).await {
+            match try_gpu(&bundle, &options).await {
                 Ok((model, adapter, limits)) => {
                     let device = DeviceInfo {
                         backend: "webgpu",
@@ -228,6 +403,10 @@ impl Scorer {
         };
         Ok(Scorer::new(model, device))
     }
+}
+
+#[wasm_bindgen]
+impl Scorer {
 
     #[wasm_bindgen(js_name = deviceInfo)]
     pub fn device_info(&self) -> Result<JsValue, JsError> {
