@@ -42,19 +42,23 @@ EOF
 commit="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- crates trainer || echo -dirty)"
 echo "# commit $commit; fixture $(cat "$fixture/VERSION"); threads $threads; leads $leads; batch $batch" | tee -a results.tsv
 
-row() { (IFS=$'\t'; echo "$*") | tee -a results.tsv; }
+# One result line, ending with the load average before it (the machine may be shared).
+row() { (IFS=$'\t'; echo "$*	load $load") | tee -a results.tsv; }
+load=
 
 for dtype in int8 f16; do
+  load="$(cut -d' ' -f1 /proc/loadavg)"
   model="$fixture/$dtype.safetensors"
   /usr/bin/time -o time.txt -f "%e %M" "$bin" bench --model "$model" --input leads-n.csv --leads "$leads" \
     --batch "$batch" --device cpu --dump-ids "ids-$dtype.json" >"bench-$dtype.txt" 2>&1
   read -r wall peak <time.txt
   line="$(grep '^| cpu' "bench-$dtype.txt" | tail -n 1)"
-  lps="$(echo "$line" | awk -F'|' '{gsub(/ /,"",$6); print $6}')"
+  lps="$(echo "$line" | awk -F'|' '{printf "%.3f", $4 / $5}')"
   gflops="$(echo "$line" | awk -F'|' '{gsub(/ /,"",$7); print $7}')"
   tokens="$(sed -n 's/.* \([0-9.]*\) tokens\/lead on average.*/\1/p' "bench-$dtype.txt")"
   row "$dtype" "bench" "leads/s $lps" "GFLOP/s $gflops" "tokens/lead $tokens" "wall $wall s" "peak $((peak / 1024)) MiB"
   for n in 1 "$leads"; do
+    load="$(cut -d' ' -f1 /proc/loadavg)"
     input=leads-n.csv
     [[ $n == 1 ]] && input=leads-1.csv
     /usr/bin/time -o time.txt -f "%e %M" "$bin" rank --model "$model" --input "$input" \
@@ -62,6 +66,7 @@ for dtype in int8 f16; do
     read -r wall peak <time.txt
     row "$dtype" "rank $n" "wall $wall s" "peak $((peak / 1024)) MiB" "leads/s $(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.3f", n / w }')"
   done
+  load="$(cut -d' ' -f1 /proc/loadavg)"
   if "$python" -c 'import torch, transformers, numpy' 2>/dev/null; then
     /usr/bin/time -o time.txt -f "%e %M" "$python" "$root/bench/torch_peer.py" --bundle "$model" \
       --ids "ids-$dtype.json" --threads "$threads" --out "peer-$dtype.json" >/dev/null 2>"peer-$dtype.err"
