@@ -5,9 +5,13 @@
 //!   target directory when missing) without the name section, and records `pkg/SOURCE_HASH`.
 //! - `check-pkg`: fails when `pkg/` is missing or was built from other sources (CI runs it).
 //! - `serve [ARGS]`: `build-web` when `pkg/` is missing or stale, then `leadladder serve ARGS`.
+//! - `qwen-fixture [--out DIR] [--layers N]`: a Qwen2.5-0.5B-shaped Hugging Face folder with
+//!   random weights and the real tokenizer (see `qwen_fixture.rs`).
 //!
 //! Must not be a dependency of anything, or hold project logic: it only runs cargo,
-//! wasm-bindgen and the `leadladder` binary.
+//! wasm-bindgen and the `leadladder` binary, and writes test fixtures.
+
+mod qwen_fixture;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -317,6 +321,7 @@ fn main() -> Result<()> {
     match args.next().as_deref() {
         Some("build-web") => build_web(&root),
         Some("check-pkg") => check_pkg(&root),
+        Some("qwen-fixture") => qwen_fixture::run(&root, args),
         Some("source-hash") => {
             println!("{}", source_hash(&root)?);
             Ok(())
@@ -342,7 +347,7 @@ fn main() -> Result<()> {
                 .args(args))
         }
         _ => bail!(
-            "usage: cargo xtask build-web | check-pkg | source-hash | serve [leadladder serve args]"
+            "usage: cargo xtask build-web | check-pkg | source-hash | serve [leadladder serve args] | qwen-fixture [--out DIR] [--layers N]"
         ),
     }
 }

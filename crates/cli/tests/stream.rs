@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, demo_model, run, tmp};
+use common::{bin, demo_model, peak_rss_kib, run, tmp};
 
 /// `leadladder synth` into `dir`: the CSV and its spec.
 fn synth(dir: &Path, name: &str, leads: usize, seed: u64, lang: &str) -> (PathBuf, PathBuf) {
@@ -219,36 +219,6 @@ fn streamed_audit_reports_what_the_in_memory_one_reports() {
         std::fs::read(dir.join("rungs0.csv")).unwrap(),
         std::fs::read(dir.join("rungs1.csv")).unwrap()
     );
-}
-
-/// Peak resident memory of a command, in KiB, read from `/proc/<pid>/status` (`VmHWM`, the
-/// high-water mark) while it runs.
-#[cfg(target_os = "linux")]
-fn peak_rss_kib(cmd: &mut Command) -> u64 {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kib);
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            assert!(st.success(), "{cmd:?} failed: {err}");
-            return peak;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 /// A small model over the synthetic funnel's columns (random weights; 16-token prompts): fast

@@ -43,3 +43,33 @@ pub fn fail(cmd: &mut Command) -> String {
     assert!(!out.status.success(), "command should fail: {cmd:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Peak resident memory of a command, in KiB, read from `/proc/<pid>/status` (`VmHWM`, the
+/// high-water mark) while it runs.
+#[cfg(target_os = "linux")]
+pub fn peak_rss_kib(cmd: &mut Command) -> u64 {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            assert!(st.success(), "{cmd:?} failed: {err}");
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
