@@ -1,6 +1,58 @@
 /* @ts-self-types="./leadladder_wasm.d.ts" */
 
 /**
+ * A model file written into wasm memory a chunk at a time, so the page never holds the whole
+ * file in JavaScript (see API.md): `new ModelBuffer(size)`, `write(chunk)` until `written`
+ * equals the size, then `Scorer.createFromBuffer(buffer, …)`.
+ */
+export class ModelBuffer {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        ModelBufferFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_modelbuffer_free(ptr, 0);
+    }
+    /**
+     * Sets aside `total_bytes` of wasm memory; throws, naming the size, when it cannot.
+     * @param {number} total_bytes
+     */
+    constructor(total_bytes) {
+        const ret = wasm.modelbuffer_new(total_bytes);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        this.__wbg_ptr = ret[0];
+        ModelBufferFinalization.register(this, this.__wbg_ptr, this);
+        return this;
+    }
+    /**
+     * Appends a chunk of the file.
+     * @param {Uint8Array | number[]} chunk
+     */
+    write(chunk) {
+        const ptr0 = passArray8ToWasm0(chunk, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.modelbuffer_write(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
+    }
+    /**
+     * Bytes written so far.
+     * @returns {number}
+     */
+    get written() {
+        const ret = wasm.modelbuffer_written(this.__wbg_ptr);
+        return ret;
+    }
+}
+if (Symbol.dispose) ModelBuffer.prototype[Symbol.dispose] = ModelBuffer.prototype.free;
+
+/**
  * A bundle loaded onto WebGPU or the CPU, plus the loaded file.
  */
 export class Scorer {
@@ -45,18 +97,36 @@ export class Scorer {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
+     * [`Scorer::create`] from a [`ModelBuffer`] the page filled a chunk at a time (the buffer is
+     * consumed: its memory becomes the model's).
+     * @param {ModelBuffer} buffer
+     * @param {boolean} prefer_gpu
+     * @param {any} options
+     * @returns {Promise<Scorer>}
+     */
+    static createFromBuffer(buffer, prefer_gpu, options) {
+        const val2 = +prefer_gpu;
+        _assertClass(buffer, ModelBuffer);
+        var ptr0 = buffer.__destroy_into_raw();
+        const ret = wasm.scorer_createFromBuffer(ptr0, val2, options);
+        return ret;
+    }
+    /**
      * Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
      * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle. The bundle
      * is parsed once, whichever device it lands on.
+     *
+     * `options` (optional): `{ maxBindingBytes }`, see API.md.
      * @param {Uint8Array | number[]} bundle_bytes
      * @param {boolean} prefer_gpu
+     * @param {any} options
      * @returns {Promise<Scorer>}
      */
-    static create(bundle_bytes, prefer_gpu) {
+    static create(bundle_bytes, prefer_gpu, options) {
         const val2 = +prefer_gpu;
         const ptr0 = passArray8ToWasm0(bundle_bytes, wasm.__wbindgen_malloc);
         const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.scorer_create(ptr0, len0, val2);
+        const ret = wasm.scorer_create(ptr0, len0, val2, options);
         return ret;
     }
     /**
@@ -348,6 +418,10 @@ function __wbg_get_imports() {
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
         },
+        __wbg___wbindgen_in_3f58a9d3b3a7eed2: function(arg0, arg1) {
+            const ret = arg0 in arg1;
+            return ret;
+        },
         __wbg___wbindgen_is_function_741ff2bb612836f5: function(arg0) {
             const ret = typeof(arg0) === 'function';
             return ret;
@@ -433,6 +507,10 @@ function __wbg_get_imports() {
         },
         __wbg_get_unchecked_e6325ad374eff861: function(arg0, arg1) {
             const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_get_with_ref_key_fc601247060b7204: function(arg0, arg1) {
+            const ret = arg0[arg1];
             return ret;
         },
         __wbg_instanceof_ArrayBuffer_12cdaa4161423e6b: function(arg0) {
@@ -576,7 +654,7 @@ function __wbg_get_imports() {
             return ret;
         },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1676, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1688, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h7fedd328869f3f8d);
             return ret;
         },
@@ -626,6 +704,9 @@ function wasm_bindgen__convert__closures_____invoke__h23b171fcd5e81394(arg0, arg
     wasm.wasm_bindgen__convert__closures_____invoke__h23b171fcd5e81394(arg0, arg1, arg2, arg3);
 }
 
+const ModelBufferFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_modelbuffer_free(ptr, 1));
 const ScorerFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_scorer_free(ptr, 1));
@@ -634,6 +715,12 @@ function addToExternrefTable0(obj) {
     const idx = wasm.__externref_table_alloc();
     wasm.__wbindgen_externrefs.set(idx, obj);
     return idx;
+}
+
+function _assertClass(instance, klass) {
+    if (!(instance instanceof klass)) {
+        throw new Error(`expected instance of ${klass.name}`);
+    }
 }
 
 const CLOSURE_DTORS = (typeof FinalizationRegistry === 'undefined')

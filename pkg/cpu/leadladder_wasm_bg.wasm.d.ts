@@ -1,13 +1,18 @@
 /* tslint:disable */
 /* eslint-disable */
 export const memory: WebAssembly.Memory;
+export const __wbg_modelbuffer_free: (a: number, b: number) => void;
 export const __wbg_scorer_free: (a: number, b: number) => void;
 export const hasWebGpuBuild: () => number;
 export const inspectBundle: (a: number, b: number) => [number, number, number];
 export const lastPanic: () => [number, number];
+export const modelbuffer_new: (a: number) => [number, number, number];
+export const modelbuffer_write: (a: number, b: number, c: number) => [number, number];
+export const modelbuffer_written: (a: number) => number;
 export const scorer_audit: (a: number, b: number, c: number) => [number, number, number];
 export const scorer_bundleInfo: (a: number) => [number, number, number];
-export const scorer_create: (a: number, b: number, c: number) => any;
+export const scorer_create: (a: number, b: number, c: number, d: any) => any;
+export const scorer_createFromBuffer: (a: number, b: number, c: any) => any;
 export const scorer_deviceInfo: (a: number) => [number, number, number];
 export const scorer_explain: (a: number, b: number, c: number, d: number) => any;
 export const scorer_exportCsv: (a: number) => [number, number, number, number];

@@ -2,6 +2,28 @@
 /* eslint-disable */
 
 /**
+ * A model file written into wasm memory a chunk at a time, so the page never holds the whole
+ * file in JavaScript (see API.md): `new ModelBuffer(size)`, `write(chunk)` until `written`
+ * equals the size, then `Scorer.createFromBuffer(buffer, …)`.
+ */
+export class ModelBuffer {
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Sets aside `total_bytes` of wasm memory; throws, naming the size, when it cannot.
+     */
+    constructor(total_bytes: number);
+    /**
+     * Appends a chunk of the file.
+     */
+    write(chunk: Uint8Array | number[]): void;
+    /**
+     * Bytes written so far.
+     */
+    readonly written: number;
+}
+
+/**
  * A bundle loaded onto WebGPU or the CPU, plus the loaded file.
  */
 export class Scorer {
@@ -14,11 +36,18 @@ export class Scorer {
     audit(k_percents: Float64Array | number[]): any;
     bundleInfo(): any;
     /**
+     * [`Scorer::create`] from a [`ModelBuffer`] the page filled a chunk at a time (the buffer is
+     * consumed: its memory becomes the model's).
+     */
+    static createFromBuffer(buffer: ModelBuffer, prefer_gpu: boolean, options: any): Promise<Scorer>;
+    /**
      * Builds the model on WebGPU when asked and possible, else on the CPU (never throws for a
      * missing GPU; `deviceInfo().fallbackReason` says why). Throws on a bad bundle. The bundle
      * is parsed once, whichever device it lands on.
+     *
+     * `options` (optional): `{ maxBindingBytes }`, see API.md.
      */
-    static create(bundle_bytes: Uint8Array | number[], prefer_gpu: boolean): Promise<Scorer>;
+    static create(bundle_bytes: Uint8Array | number[], prefer_gpu: boolean, options: any): Promise<Scorer>;
     deviceInfo(): any;
     /**
      * Occlusion reasons for the given leads; they also go into the export.
@@ -105,13 +134,18 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
+    readonly __wbg_modelbuffer_free: (a: number, b: number) => void;
     readonly __wbg_scorer_free: (a: number, b: number) => void;
     readonly hasWebGpuBuild: () => number;
     readonly inspectBundle: (a: number, b: number) => [number, number, number];
     readonly lastPanic: () => [number, number];
+    readonly modelbuffer_new: (a: number) => [number, number, number];
+    readonly modelbuffer_write: (a: number, b: number, c: number) => [number, number];
+    readonly modelbuffer_written: (a: number) => number;
     readonly scorer_audit: (a: number, b: number, c: number) => [number, number, number];
     readonly scorer_bundleInfo: (a: number) => [number, number, number];
-    readonly scorer_create: (a: number, b: number, c: number) => any;
+    readonly scorer_create: (a: number, b: number, c: number, d: any) => any;
+    readonly scorer_createFromBuffer: (a: number, b: number, c: any) => any;
     readonly scorer_deviceInfo: (a: number) => [number, number, number];
     readonly scorer_explain: (a: number, b: number, c: number, d: number) => any;
     readonly scorer_exportCsv: (a: number) => [number, number, number, number];
@@ -128,12 +162,12 @@ export interface InitOutput {
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_26: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_27: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_30: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_31: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_25: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_29: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;

@@ -1,13 +1,18 @@
 /* tslint:disable */
 /* eslint-disable */
 export const memory: WebAssembly.Memory;
+export const __wbg_modelbuffer_free: (a: number, b: number) => void;
 export const __wbg_scorer_free: (a: number, b: number) => void;
 export const hasWebGpuBuild: () => number;
 export const inspectBundle: (a: number, b: number) => [number, number, number];
 export const lastPanic: () => [number, number];
+export const modelbuffer_new: (a: number) => [number, number, number];
+export const modelbuffer_write: (a: number, b: number, c: number) => [number, number];
+export const modelbuffer_written: (a: number) => number;
 export const scorer_audit: (a: number, b: number, c: number) => [number, number, number];
 export const scorer_bundleInfo: (a: number) => [number, number, number];
-export const scorer_create: (a: number, b: number, c: number) => any;
+export const scorer_create: (a: number, b: number, c: number, d: any) => any;
+export const scorer_createFromBuffer: (a: number, b: number, c: any) => any;
 export const scorer_deviceInfo: (a: number) => [number, number, number];
 export const scorer_explain: (a: number, b: number, c: number, d: number) => any;
 export const scorer_exportCsv: (a: number) => [number, number, number, number];
@@ -24,12 +29,12 @@ export const sniffHeader: (a: number, b: number) => [number, number, number];
 export const start: () => void;
 export const version: () => [number, number];
 export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_26: (a: number, b: number, c: any) => [number, number];
-export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_27: (a: number, b: number, c: any) => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_30: (a: number, b: number, c: any) => [number, number];
+export const wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_31: (a: number, b: number, c: any) => [number, number];
 export const wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
 export const wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
 export const wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-export const wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_25: (a: number, b: number, c: any) => void;
+export const wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_29: (a: number, b: number, c: any) => void;
 export const __wbindgen_malloc_command_export: (a: number, b: number) => number;
 export const __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
 export const __wbindgen_free_command_export: (a: number, b: number, c: number) => void;
