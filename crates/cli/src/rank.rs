@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use leadladder_core::spec::Spec;
 use leadladder_core::{Error as CoreError, IngestOptions, Queue};
+use leadladder_bundle::Bundle;
 use leadladder_model::{DeviceKind, Scorer};
 
 use crate::audit::OnError;
@@ -113,11 +114,17 @@ pub(crate) fn read_error(path: &Path, spec: &Spec, e: CoreError) -> anyhow::Erro
     }
 }
 
-/// Loads a bundle file onto a device.
-pub(crate) fn load_scorer(path: &Path, device: DeviceKind) -> Result<Scorer> {
+/// Reads and checks a bundle file; its tensors stay as stored in the file's bytes, which every
+/// scorer made from it shares.
+pub(crate) fn load_bundle(path: &Path) -> Result<Bundle> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading the model {}", path.display()))?;
-    Scorer::from_bytes(&bytes, device)
+    Bundle::from_vec(bytes).with_context(|| format!("loading the model {}", path.display()))
+}
+
+/// Loads a bundle file onto a device.
+pub(crate) fn load_scorer(path: &Path, device: DeviceKind) -> Result<Scorer> {
+    Scorer::from_bundle(&load_bundle(path)?, device)
         .with_context(|| format!("loading the model {}", path.display()))
 }
 

@@ -20,9 +20,10 @@ use leadladder_core::disk_queue::DiskQueue;
 use leadladder_core::fs::ScratchFile;
 use leadladder_core::ingest::{LeadReader, RawRows};
 use leadladder_core::{Lead, Schema, Score, Spec};
+use leadladder_bundle::Bundle;
 use leadladder_model::{DeviceKind, SCORE_BLOCK, Scorer};
 
-use crate::rank::{Args, load_scorer, print_top, read_error};
+use crate::rank::{Args, load_bundle, print_top, read_error};
 
 /// Work for a scoring thread.
 enum Job {
@@ -63,13 +64,17 @@ struct Setup<'a> {
     kernel_threads: usize,
     /// The model loaded once, when threads share it.
     shared: Option<&'a Scorer>,
+    /// The checked bundle each thread loads its own model from (sharing its bytes).
+    bundle: &'a Bundle,
     model: &'a std::path::Path,
     device: DeviceKind,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let device = DeviceKind::from(args.device());
-    let scorer = load_scorer(args.model(), device)?;
+    let bundle = load_bundle(args.model())?;
+    let scorer = Scorer::from_bundle(&bundle, device)
+        .with_context(|| format!("loading the model {}", args.model().display()))?;
     let spec = scorer.spec().scoring();
     let opts = args.ingest_options();
     let input = args.input();
@@ -89,6 +94,7 @@ pub fn run(args: &Args) -> Result<()> {
         reasons: args.reasons(),
         kernel_threads: args.kernel_threads(),
         shared: args.share_model().then_some(&scorer),
+        bundle: &bundle,
         model: args.model(),
         device,
     };
@@ -202,7 +208,8 @@ fn work(setup: &Setup, jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Done>) -
     let scorer = match setup.shared {
         Some(s) => s,
         None => {
-            own = load_scorer(setup.model, setup.device)?;
+            own = Scorer::from_bundle(setup.bundle, setup.device)
+                .with_context(|| format!("loading the model {}", setup.model.display()))?;
             &own
         }
     };
