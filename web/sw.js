@@ -59,6 +59,9 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   const url = new URL(req.url);
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;
+  // Models are kept by the scoring worker in its own cache (checked against their hash, with
+  // progress); a second copy here would double the storage a real-size model takes.
+  if (url.pathname.includes('/models/')) return;
   event.respondWith(
     (async () => {
       const cache = await caches.open(CACHE);

@@ -606,7 +606,11 @@ fn dtype_size(dtype: &str) -> Option<usize> {
 }
 
 /// Metadata, tensors, and where the data section starts in the file.
-type Container<'a> = (BTreeMap<String, String>, BTreeMap<String, RawTensor<'a>>, usize);
+type Container<'a> = (
+    BTreeMap<String, String>,
+    BTreeMap<String, RawTensor<'a>>,
+    usize,
+);
 
 /// Parses a safetensors container with checked arithmetic throughout.
 fn read_container(bytes: &[u8]) -> Result<Container<'_>> {

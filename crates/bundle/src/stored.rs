@@ -115,7 +115,10 @@ impl StoredTensors {
 
     /// Total number of elements.
     pub fn element_count(&self) -> usize {
-        self.entries.values().map(|e| e.shape.iter().product::<usize>()).sum()
+        self.entries
+            .values()
+            .map(|e| e.shape.iter().product::<usize>())
+            .sum()
     }
 
     /// The file's bytes these tensors point into.

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use leadladder_bundle::Bundle;
 use leadladder_core::spec::Spec;
 use leadladder_core::{Error as CoreError, IngestOptions, Queue};
-use leadladder_bundle::Bundle;
 use leadladder_model::{DeviceKind, Scorer};
 
 use crate::audit::OnError;

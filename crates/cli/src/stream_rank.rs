@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
+use leadladder_bundle::Bundle;
 use leadladder_core::disk_queue::DiskQueue;
 use leadladder_core::fs::ScratchFile;
 use leadladder_core::ingest::{LeadReader, RawRows};
 use leadladder_core::{Lead, Schema, Score, Spec};
-use leadladder_bundle::Bundle;
 use leadladder_model::{DeviceKind, SCORE_BLOCK, Scorer};
 
 use crate::rank::{Args, load_bundle, print_top, read_error};

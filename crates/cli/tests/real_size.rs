@@ -106,11 +106,20 @@ fn rank(model: &Path, input: &Path, out: &Path) -> Vec<(String, f64)> {
     #[cfg(target_os = "linux")]
     {
         let kib = common::peak_rss_kib(&mut cmd);
+        let file = std::fs::metadata(model).unwrap().len();
         eprintln!(
-            "{}: peak RSS {:.2} GiB, {:.1} s",
+            "{}: peak RSS {:.2} GiB for a {:.2} GiB bundle, {:.1} s",
             model.file_name().unwrap().to_string_lossy(),
             kib as f64 / (1024.0 * 1024.0),
+            file as f64 / f64::from(1u32 << 30),
             started.elapsed().as_secs_f64()
+        );
+        // The weights stay as stored (int8 or f16) and are dequantized a matrix at a time: memory
+        // is the bundle plus one batch's work, never a full f32 copy (2 GiB for this model).
+        let bound = file + (512 << 20);
+        assert!(
+            kib * 1024 <= bound,
+            "peak RSS {kib} KiB exceeds the bundle ({file} bytes) + 512 MiB"
         );
     }
     #[cfg(not(target_os = "linux"))]

@@ -190,7 +190,7 @@ async fn try_gpu(
     limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
     if (needed as f64) > limit {
         return Err(format!(
-            "this GPU allows buffers of at most {} ({limit_name}) and the model needs {} in one              buffer ({} short), so it runs on the CPU",
+            "this GPU allows buffers of at most {} ({limit_name}) and the model needs {} in one buffer ({} short), so it runs on the CPU",
             mib(limit),
             mib(needed as f64),
             mib(needed as f64 - limit)
@@ -239,7 +239,7 @@ impl ModelBuffer {
         const MAX: f64 = 3.0 * 1024.0 * 1024.0 * 1024.0;
         if total_bytes > MAX {
             return Err(Error::Argument(format!(
-                "the model file is {} and a browser tab's wasm memory holds at most 4096 MiB, of                  which at most {} can go to the model ({} too much): use a smaller (e.g. int8)                  bundle or rank with `leadladder rank`",
+                "the model file is {} and a browser tab's wasm memory holds at most 4096 MiB, of which at most {} can go to the model ({} too much): use a smaller (e.g. int8) bundle or rank with `leadladder rank`",
                 mib(total_bytes),
                 mib(MAX),
                 mib(total_bytes - MAX)
@@ -250,7 +250,7 @@ impl ModelBuffer {
         let mut bytes = Vec::new();
         bytes.try_reserve_exact(total).map_err(|_| {
             Error::Argument(format!(
-                "this tab could not set aside {} of memory for the model file (wasm memory in                  use: {}); close other tabs or use a smaller bundle",
+                "this tab could not set aside {} of memory for the model file (wasm memory in use: {}); close other tabs or use a smaller bundle",
                 mib(total_bytes),
                 mib(wasm_memory_bytes())
             ))
@@ -407,7 +407,6 @@ impl Scorer {
 
 #[wasm_bindgen]
 impl Scorer {
-
     #[wasm_bindgen(js_name = deviceInfo)]
     pub fn device_info(&self) -> Result<JsValue, JsError> {
         to_js(&self.device)
