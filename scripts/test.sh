@@ -46,6 +46,14 @@ step "cargo test --workspace"
 # cubecl stack a second time.
 cargo test --workspace --locked
 
+step "real-size fixture (Qwen2.5-0.5B-shaped, random weights; cached outside the repo) and its tests"
+# Made with the debug binary the step above built (a release build would add a cold compile);
+# about 10 GB of memory while it trains one LoRA step. Kept in ~/.cache/leadladder.
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder"
+LEADLADDER_REAL_SIZE="$(LEADLADDER_BIN="$bin" bash scripts/real-size-fixture.sh | tail -n 1)"
+export LEADLADDER_REAL_SIZE
+cargo test -p leadladder-cli --test real_size --locked
+
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked
 
