@@ -90,6 +90,8 @@ function guard(fn) {
 
 const pct = (x, digits = 1) => `${(x * 100).toFixed(digits)}%`;
 const num = (x) => Math.round(x).toLocaleString('en-US');
+// A rate with two significant decimals below 10 (a real-size model scores under one lead a second).
+const rate = (x) => (x < 10 ? x.toPrecision(2) : num(x));
 
 function secondsText(s) {
   if (!Number.isFinite(s)) return '…';
@@ -145,7 +147,7 @@ function renderDevice() {
   const speed = state.device?.speed;
   if (speed) {
     const workers = speed.workers > 1 ? `, ${speed.workers} workers` : '';
-    add('Measured speed', `${num(speed.leadsPerSec)} leads/s (${num(speed.leads)} leads in ${speed.seconds.toFixed(1)} s${workers})`);
+    add('Measured speed', `${rate(speed.leadsPerSec)} leads/s (${num(speed.leads)} leads in ${speed.seconds.toFixed(1)} s${workers})`);
   }
   const plan = state.device?.helpers;
   if (plan && plan.wanted > 0) {
