@@ -382,7 +382,7 @@ impl Bundle {
     /// [`keys::WEIGHTS_HASH`] must match it.
     pub fn from_vec(bytes: Vec<u8>) -> Result<Bundle> {
         let bytes = Arc::new(bytes);
-        let (meta_map, raw, _) = read_container(&bytes)?;
+        let (meta_map, raw) = read_container(&bytes)?;
         let meta = BundleMeta::from_map(meta_map)?;
         let (config, encoder, ladder, provenance) = meta.validate()?;
         let entries = check_tensors(&config, &raw)?;
@@ -605,12 +605,7 @@ fn dtype_size(dtype: &str) -> Option<usize> {
     })
 }
 
-/// Metadata, tensors, and where the data section starts in the file.
-type Container<'a> = (
-    BTreeMap<String, String>,
-    BTreeMap<String, RawTensor<'a>>,
-    usize,
-);
+type Container<'a> = (BTreeMap<String, String>, BTreeMap<String, RawTensor<'a>>);
 
 /// Parses a safetensors container with checked arithmetic throughout.
 fn read_container(bytes: &[u8]) -> Result<Container<'_>> {
@@ -719,7 +714,7 @@ fn read_container(bytes: &[u8]) -> Result<Container<'_>> {
             },
         );
     }
-    Ok((metadata, tensors, 8 + n))
+    Ok((metadata, tensors))
 }
 
 /// Writes a safetensors container: tensors ordered by alignment (4, 2, 1 bytes) then name, so
@@ -956,7 +951,7 @@ mod tests {
             ],
             None,
         );
-        let (m, t, _) = read_container(&bytes).unwrap();
+        let (m, t) = read_container(&bytes).unwrap();
         assert_eq!(m, meta);
         assert_eq!(t["z8"].data, &[1, 2, 3]);
         assert_eq!(t["a16"].dtype, "F16");

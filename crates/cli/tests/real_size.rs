@@ -12,7 +12,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{bin, tmp};
+use common::{rank_cmd, tmp};
 
 /// Leads ranked per bundle.
 const LEADS: usize = 8;
@@ -93,15 +93,12 @@ fn ranked(path: &Path) -> Vec<(String, f64)> {
 }
 
 fn rank(model: &Path, input: &Path, out: &Path) -> Vec<(String, f64)> {
-    let mut cmd = bin();
-    cmd.arg("rank")
-        .arg("--model")
-        .arg(model)
-        .arg("--input")
-        .arg(input)
-        .arg("--out")
-        .arg(out)
-        .args(["--explain", "0", "--threads", "1", "--batch", "8"]);
+    let mut cmd = rank_cmd(
+        model,
+        input,
+        out,
+        &["--explain", "0", "--threads", "1", "--batch", "8"],
+    );
     let started = std::time::Instant::now();
     #[cfg(target_os = "linux")]
     {

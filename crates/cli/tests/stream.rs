@@ -6,9 +6,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{bin, demo_model, peak_rss_kib, run, tmp};
+use common::{bin, demo_model, peak_rss_kib, rank_cmd, run, tmp};
 
 /// `leadladder synth` into `dir`: the CSV and its spec.
 fn synth(dir: &Path, name: &str, leads: usize, seed: u64, lang: &str) -> (PathBuf, PathBuf) {
@@ -27,19 +26,6 @@ fn synth(dir: &Path, name: &str, leads: usize, seed: u64, lang: &str) -> (PathBu
         .arg("--spec")
         .arg(&spec));
     (csv, spec)
-}
-
-fn rank_cmd(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = bin();
-    cmd.arg("rank")
-        .arg("--model")
-        .arg(model)
-        .arg("--input")
-        .arg(input)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    cmd
 }
 
 /// Ranks `input` streamed (batches of 1,000 rows, two scoring threads) and in memory with the

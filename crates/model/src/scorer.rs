@@ -84,25 +84,39 @@ fn native_device(kind: DeviceKind) -> Result<Device> {
     }
 }
 
-/// Whether a GPU whose adapter reports `limits` (WebGPU names, e.g. `maxStorageBufferBindingSize`)
-/// can hold a model that needs `needed` bytes in one storage buffer
-/// ([`BundleConfig::gpu_bytes_needed`]); when not, the reason in words a user can act on. An
-/// adapter that reports no such limit is given the benefit of the doubt (the warm-up forward
-/// pass, [`Scorer::check_device_async`], still has to succeed).
+/// The largest single buffer a GPU whose adapter reports `limits` (WebGPU names:
+/// `maxStorageBufferBindingSize`, `maxBufferSize`; the smaller wins) can hold, if a forward pass
+/// that needs `needed` bytes in one buffer
+/// ([`BundleConfig::gpu_bytes_needed_without_embedding`]) fits; when not, the reason in words a
+/// user can act on: which limit, and by how much it falls short. An adapter that reports no such
+/// limit is given the benefit of the doubt (`u64::MAX`; the warm-up forward pass,
+/// [`Scorer::check_device_async`], still has to succeed).
 pub fn gpu_limits_fit(
     limits: &BTreeMap<String, f64>,
     needed: u64,
-) -> std::result::Result<(), String> {
-    let mib = |b: f64| b / (1024.0 * 1024.0);
-    match limits.get("maxStorageBufferBindingSize") {
-        Some(&max) if max < needed as f64 => Err(format!(
-            "this GPU allows storage buffers of at most {:.1} MiB and the model needs {:.1} MiB \
-             (maxStorageBufferBindingSize), so it runs on the CPU",
-            mib(max),
-            mib(needed as f64)
-        )),
-        _ => Ok(()),
+) -> std::result::Result<u64, String> {
+    let mib = |b: f64| format!("{:.1} MiB", b / (1024.0 * 1024.0));
+    let (name, limit) = ["maxStorageBufferBindingSize", "maxBufferSize"]
+        .iter()
+        .filter_map(|k| limits.get(*k).map(|v| (*k, *v)))
+        .fold(("maxStorageBufferBindingSize", f64::INFINITY), |a, b| {
+            if b.1 < a.1 { b } else { a }
+        });
+    let needed = needed as f64;
+    if needed > limit {
+        return Err(format!(
+            "this GPU allows buffers of at most {} ({name}) and the model needs {} in one buffer \
+             ({} short), so it runs on the CPU",
+            mib(limit),
+            mib(needed),
+            mib(needed - limit)
+        ));
     }
+    Ok(if limit.is_finite() {
+        limit as u64
+    } else {
+        u64::MAX
+    })
 }
 
 /// f32 bytes above which the CPU keeps the embedding table as stored and gathers rows.
@@ -135,6 +149,16 @@ impl Residency {
     }
 }
 
+impl Residency {
+    /// [`Residency::cpu`], or for a GPU [`Residency::gpu`] at WebGPU's default buffer limit.
+    fn default_for(kind: DeviceKind, config: &BundleConfig) -> Self {
+        match kind {
+            DeviceKind::Cpu => Self::cpu(config),
+            DeviceKind::Wgpu => Self::gpu(config, WEBGPU_DEFAULT_BINDING_BYTES),
+        }
+    }
+}
+
 impl Scorer {
     /// Checks a bundle ([`Bundle::from_bytes`]: format, metadata, every tensor) and uploads it
     /// to a device created synchronously (native only for wgpu).
@@ -153,11 +177,8 @@ impl Scorer {
     /// Like [`Scorer::from_bundle`], creating the device asynchronously (required for WebGPU in
     /// a browser).
     pub async fn from_bundle_async(bundle: &Bundle, kind: DeviceKind) -> Result<Self> {
-        let residency = match kind {
-            DeviceKind::Cpu => Residency::cpu(&bundle.config),
-            DeviceKind::Wgpu => Residency::gpu(&bundle.config, WEBGPU_DEFAULT_BINDING_BYTES),
-        };
-        Self::from_bundle_async_with(bundle, kind, residency).await
+        Self::from_bundle_async_with(bundle, kind, Residency::default_for(kind, &bundle.config))
+            .await
     }
 
     /// [`Scorer::from_bundle_async`] with an explicit [`Residency`].
@@ -189,11 +210,12 @@ impl Scorer {
     /// [`Residency::cpu`] or (for a GPU, assuming WebGPU's default buffer limit)
     /// [`Residency::gpu`] says.
     pub fn on_device(bundle: &Bundle, kind: DeviceKind, device: Device) -> Result<Self> {
-        let residency = match kind {
-            DeviceKind::Cpu => Residency::cpu(&bundle.config),
-            DeviceKind::Wgpu => Residency::gpu(&bundle.config, WEBGPU_DEFAULT_BINDING_BYTES),
-        };
-        Self::on_device_with(bundle, kind, device, residency)
+        Self::on_device_with(
+            bundle,
+            kind,
+            device,
+            Residency::default_for(kind, &bundle.config),
+        )
     }
 
     /// [`Scorer::on_device`] with an explicit [`Residency`] (any choice gives the same scores).
@@ -502,12 +524,17 @@ mod tests {
             "maxStorageBufferBindingSize".to_string(),
             128.0 * 1024.0 * 1024.0,
         );
-        assert_eq!(gpu_limits_fit(&limits, 64 << 20), Ok(()));
-        assert_eq!(gpu_limits_fit(&limits, 128 << 20), Ok(()));
+        assert_eq!(gpu_limits_fit(&limits, 64 << 20), Ok(128 << 20));
+        assert_eq!(gpu_limits_fit(&limits, 128 << 20), Ok(128 << 20));
         let err = gpu_limits_fit(&limits, 300 << 20).unwrap_err();
         assert!(err.contains("128.0 MiB"), "{err}");
         assert!(err.contains("300.0 MiB"), "{err}");
+        assert!(err.contains("172.0 MiB short"), "{err}");
         assert!(err.contains("maxStorageBufferBindingSize"), "{err}");
-        assert_eq!(gpu_limits_fit(&BTreeMap::new(), u64::MAX), Ok(()));
+        assert_eq!(gpu_limits_fit(&BTreeMap::new(), u64::MAX), Ok(u64::MAX));
+        // The smaller of the two limits is the one that binds, and is named.
+        limits.insert("maxBufferSize".to_string(), 64.0 * 1024.0 * 1024.0);
+        let err = gpu_limits_fit(&limits, 100 << 20).unwrap_err();
+        assert!(err.contains("64.0 MiB (maxBufferSize)"), "{err}");
     }
 }

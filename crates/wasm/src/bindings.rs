@@ -8,7 +8,7 @@ use js_sys::{Function, Promise, Reflect};
 use leadladder_bundle::Bundle;
 use leadladder_core::ingest::sniff_header as sniff;
 use leadladder_core::{IngestOptions, Policy, Queue, Score, mapping};
-use leadladder_model::{DeviceKind, Explanation, Residency, Scorer as ModelScorer};
+use leadladder_model::{DeviceKind, Explanation, Residency, Scorer as ModelScorer, gpu_limits_fit};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -180,27 +180,9 @@ async fn try_gpu(
     // One buffer must hold the largest tensor a forward pass uses. The embedding table is the
     // largest by far in a real-size model; when it does not fit it stays on the host and only
     // the rows a batch needs are uploaded.
-    let (limit_name, limit) = ["maxStorageBufferBindingSize", "maxBufferSize"]
-        .iter()
-        .filter_map(|k| limits.get(*k).map(|v| (*k, *v)))
-        .fold(("maxStorageBufferBindingSize", f64::INFINITY), |a, b| {
-            if b.1 < a.1 { b } else { a }
-        });
     let needed = bundle.config.gpu_bytes_needed_without_embedding(BATCH);
     limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
-    if (needed as f64) > limit {
-        return Err(format!(
-            "this GPU allows buffers of at most {} ({limit_name}) and the model needs {} in one buffer ({} short), so it runs on the CPU",
-            mib(limit),
-            mib(needed as f64),
-            mib(needed as f64 - limit)
-        ));
-    }
-    let limit_bytes = if limit.is_finite() {
-        limit as u64
-    } else {
-        u64::MAX
-    };
+    let limit_bytes = gpu_limits_fit(&limits, needed)?;
     let residency = Residency::gpu(&bundle.config, limit_bytes);
     limits.insert(
         "embeddingOnHost".into(),

@@ -9,6 +9,20 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leadladder"))
 }
 
+/// `leadladder rank --model <model> --input <input> --out <out>`, then `extra`.
+pub fn rank_cmd(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = bin();
+    cmd.arg("rank")
+        .arg("--model")
+        .arg(model)
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    cmd
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
