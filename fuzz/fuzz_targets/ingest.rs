@@ -1,11 +1,12 @@
 //! Fuzzes CSV ingest: `read_csv` under both policies (default options, then options chosen by the
-//! input's last byte), `read_header`, `decode` and `sniff_delimiter`. Seed the corpus from
+//! input's last byte), `read_csv_keeping_text` against it (the same leads, parsed back from the
+//! kept text), `read_header`, `decode` and `sniff_delimiter`. Seed the corpus from
 //! `tests/fixtures/bad_csv/*.csv`.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use leadladder_core::ingest::{decode, read_csv, read_header, sniff_delimiter};
+use leadladder_core::ingest::{decode, read_csv, read_csv_keeping_text, read_header, sniff_delimiter};
 use leadladder_core::{Dataset, Error, IngestOptions, Policy, Spec};
 use libfuzzer_sys::fuzz_target;
 
@@ -81,6 +82,27 @@ fn read_both(data: &[u8], base: &IngestOptions) {
             Ok(ds) => check(ds, policy),
             Err(e) => drop(e.to_string()),
         }
+    }
+    // The reader that keeps only the text gives the same leads, each parsed back from its place.
+    let kept = read_csv_keeping_text(
+        data.to_vec(),
+        spec(),
+        &IngestOptions {
+            policy: Policy::Skip,
+            ..base.clone()
+        },
+    );
+    match (&skip, &kept) {
+        (Ok(ds), Ok(read)) => {
+            assert_eq!(ds.report, read.report);
+            assert_eq!(ds.leads.len(), read.keys.len());
+            for (i, lead) in ds.leads.iter().enumerate() {
+                let record = read.raw.get(i).expect("a kept record");
+                assert_eq!(&read.parser.parse(&record, lead.row).expect("parses again"), lead);
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("read_csv and read_csv_keeping_text disagree"),
     }
     match (&strict, &skip) {
         (Ok(a), Ok(b)) => assert_eq!(a.report, b.report),

@@ -170,7 +170,7 @@ fn run_in_memory(args: &Args) -> Result<()> {
     if explain_n > 0 {
         let mut bar = crate::progress::Progress::new("explaining", explain_n as u64, "leads");
         for (k, lead) in ranking.iter().take(explain_n).enumerate() {
-            let row = queue.lead(lead.index)?.row;
+            let row = queue.key(lead.index)?.row;
             scorer
                 .explain_queue(&mut queue, lead.index, args.reasons)
                 .with_context(|| format!("explaining lead `{}` (row {row})", lead.id))?;

@@ -112,7 +112,7 @@ impl DiskQueue {
         for (i, lead) in leads.iter().enumerate() {
             let no_row = || Error::InvalidArgument(format!("lead `{}` has no raw row", lead.id));
             lens.clear();
-            for cell in raw.get(i).ok_or_else(no_row)? {
+            for cell in raw.get(i).ok_or_else(no_row)?.iter() {
                 lens.push(u32::try_from(cell.len()).map_err(|_| {
                     Error::InvalidArgument(format!(
                         "lead `{}` (row {}) has a cell over 4 GiB",
@@ -127,7 +127,7 @@ impl DiskQueue {
             for len in &lens {
                 writer.write_all(&len.to_le_bytes())?;
             }
-            for cell in raw.get(i).ok_or_else(no_row)? {
+            for cell in raw.get(i).ok_or_else(no_row)?.iter() {
                 writer.write_all(cell.as_bytes())?;
             }
             let k = self.created_at.len();

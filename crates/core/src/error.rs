@@ -146,10 +146,6 @@ pub enum Error {
         len: usize,
     },
 
-    /// The audit read a lead that scoring skipped.
-    #[error("lead `{id}` (row {row}) has outcomes but was not scored")]
-    OutcomeNotScored { id: String, row: u64 },
-
     /// The file lacks the spec's outcome columns, so it cannot be audited.
     #[error("this file has no outcome columns, so there is nothing to audit against")]
     NoOutcomes,

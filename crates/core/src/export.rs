@@ -147,6 +147,29 @@ pub fn write_queue_csv<W, F>(
     header: &[String],
     raw: &RawRows,
     order: &[usize],
+    lead: F,
+) -> Result<u64>
+where
+    W: Write,
+    F: FnMut(usize) -> (f32, f32, Option<String>),
+{
+    write_queue_csv_part(w, header, raw, order, 0..order.len(), lead)
+}
+
+/// Part of [`write_queue_csv`]'s output: the header line when `part` starts at 0, then the rows
+/// of queue positions `part` (clamped to `order`). Writing `0..a`, `a..b`, ... `..order.len()`
+/// one after another gives exactly the bytes of [`write_queue_csv`], a part at a time (for an
+/// export that streams). Returns the rows written.
+///
+/// # Errors
+///
+/// As [`write_queue_csv`].
+pub fn write_queue_csv_part<W, F>(
+    w: W,
+    header: &[String],
+    raw: &RawRows,
+    order: &[usize],
+    part: std::ops::Range<usize>,
     mut lead: F,
 ) -> Result<u64>
 where
@@ -154,7 +177,14 @@ where
     F: FnMut(usize) -> (f32, f32, Option<String>),
 {
     let n = order.len();
-    let rows = order.iter().enumerate().map(|(k, &i)| {
+    let end = part.end.min(n);
+    let start = part.start.min(end);
+    let mut out = if start == 0 {
+        RankedWriter::new(w, header)?
+    } else {
+        RankedWriter::resuming(w, header, start as u64)
+    };
+    for (k, &i) in order.iter().enumerate().take(end).skip(start) {
         let (score, p_convert, reasons) = lead(i);
         let extra = RankedExtra {
             rank: k + 1,
@@ -163,10 +193,12 @@ where
             grade: grade_for_rank(k + 1, n),
             reasons,
         };
-        let cells: Vec<&str> = raw.get(i).map(Iterator::collect).unwrap_or_default();
-        (cells, extra)
-    });
-    write_ranked_csv(w, header, rows)
+        match raw.get(i) {
+            Some(cells) => out.row(cells.iter(), &extra)?,
+            None => out.row(std::iter::empty::<&str>(), &extra)?,
+        }
+    }
+    Ok(out.finish()? - start as u64)
 }
 
 /// Writes the ranked queue: `header` (names without a leading byte-order mark) then one line per
@@ -236,6 +268,22 @@ impl<W: Write> RankedWriter<W> {
             line,
             written: 0,
         })
+    }
+
+    /// A writer that goes on after `written` rows another writer wrote (no header line), for
+    /// an output written a part at a time.
+    pub fn resuming(w: W, header: &[String], written: u64) -> Self {
+        let out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .flexible(false)
+            .from_writer(w);
+        Self {
+            out,
+            header: header.to_vec(),
+            width: header.len(),
+            line: Vec::with_capacity(header.len() + EXTRA_COLUMNS.len()),
+            written,
+        }
     }
 
     /// Writes the next row: its raw cells as read, then what the ranker adds.
@@ -503,7 +551,9 @@ mod tests {
         assert_eq!(raw.header, strings(&["id", "at", "n", "won", "note"]));
         assert_eq!(ds.leads.len(), 2);
         assert_eq!(raw.len(), 2);
-        let cells: Vec<Vec<&str>> = (0..2).map(|i| raw.get(i).unwrap().collect()).collect();
+        let cells: Vec<Vec<String>> = (0..2)
+            .map(|i| raw.get(i).unwrap().iter().map(str::to_string).collect())
+            .collect();
         assert_eq!(cells[0], vec!["a", "2025-01-01", "1", "true", " =x "]);
         assert_eq!(
             cells[1],
@@ -517,7 +567,7 @@ mod tests {
             ds.leads
         );
         // And the export keeps the trailing blank cell out of the output.
-        let rows = (0..2).map(|i| (raw.get(i).unwrap(), extra(i + 1, 0.5)));
+        let rows = (0..2).map(|i| (cells[i].clone(), extra(i + 1, 0.5)));
         let mut buf = Vec::new();
         write_ranked_csv(&mut buf, &raw.header, rows).unwrap();
         let back = read_back(&buf);

@@ -66,32 +66,95 @@ pub fn read_csv(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<Datas
 
 /// The input's own cells, kept beside a [`Dataset`] for writers that reproduce every column
 /// (the ranked CSV export): the file's own header as [`read_header`] returns it (a column
-/// mapping does not change it) and, for each loaded lead in
-/// order, its record exactly as the CSV reader split it (cells untrimmed, all columns, used by the
-/// spec or not).
+/// mapping does not change it) and, for each loaded lead in order, its record exactly as the CSV
+/// reader split it (cells untrimmed, all columns, used by the spec or not).
+///
+/// A batch reader keeps the records themselves ([`read_csv_with_raw`], [`LeadReader`]); a file
+/// held whole keeps its decoded text once and where each record lies in it
+/// ([`read_csv_keeping_text`]), splitting a record again when it is asked for.
 #[derive(Debug, Clone, Default)]
 pub struct RawRows {
     pub header: Vec<String>,
-    records: Vec<csv::StringRecord>,
+    store: RawStore,
+}
+
+#[derive(Debug, Clone)]
+enum RawStore {
+    Records(Vec<csv::StringRecord>),
+    /// `text[start..end]` is the k-th loaded lead's record (with its line break).
+    Spans {
+        text: String,
+        delimiter: u8,
+        spans: Vec<(usize, usize)>,
+    },
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore::Records(Vec::new())
+    }
 }
 
 impl RawRows {
     /// The cells of the `i`-th loaded lead (`dataset.leads[i]`).
-    pub fn get(&self, i: usize) -> Option<impl DoubleEndedIterator<Item = &str> + '_> {
-        self.records.get(i).map(csv::StringRecord::iter)
+    pub fn get(&self, i: usize) -> Option<Cow<'_, csv::StringRecord>> {
+        match &self.store {
+            RawStore::Records(records) => records.get(i).map(Cow::Borrowed),
+            RawStore::Spans {
+                text,
+                delimiter,
+                spans,
+            } => {
+                let &(start, end) = spans.get(i)?;
+                let record = text.get(start..end)?;
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(*delimiter)
+                    .buffer_capacity(record.len().clamp(64, 1 << 16))
+                    .from_reader(record.as_bytes());
+                let mut out = csv::StringRecord::new();
+                // The text was split this way once already, so this cannot fail or find nothing.
+                match reader.read_record(&mut out) {
+                    Ok(true) => Some(Cow::Owned(out)),
+                    _ => None,
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        match &self.store {
+            RawStore::Records(records) => records.len(),
+            RawStore::Spans { spans, .. } => spans.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
+    }
+
+    /// The decoded text of the whole file, when the rows are kept as places in it
+    /// ([`read_csv_keeping_text`]).
+    pub fn text(&self) -> Option<&str> {
+        match &self.store {
+            RawStore::Records(_) => None,
+            RawStore::Spans { text, .. } => Some(text),
+        }
     }
 
     /// Forgets the records (the header stays); for a reader that reuses one `RawRows` per batch.
     pub fn clear(&mut self) {
-        self.records.clear();
+        match &mut self.store {
+            RawStore::Records(records) => records.clear(),
+            RawStore::Spans { spans, .. } => spans.clear(),
+        }
+    }
+
+    fn push_record(&mut self, record: &csv::StringRecord) {
+        if let RawStore::Records(records) = &mut self.store {
+            records.push(record.clone());
+        }
     }
 }
 
@@ -107,6 +170,121 @@ pub fn read_csv_with_raw(
     opts: &IngestOptions,
 ) -> Result<(Dataset, RawRows)> {
     read(bytes, spec, opts, true)
+}
+
+/// A file read to be held once ([`read_csv_keeping_text`]): its decoded text with each loaded
+/// lead's place in it, what the queue order needs of each lead, and the parser that turns a
+/// lead's record back into the [`Lead`] the read made of it.
+#[derive(Debug)]
+pub struct TextRead {
+    /// The file's text and the places of the loaded leads' records.
+    pub raw: RawRows,
+    /// Per loaded lead, in order.
+    pub keys: Vec<LeadKey>,
+    pub parser: LeadParser,
+    pub report: IngestReport,
+}
+
+/// What a queue keeps of a lead besides its record: what the order needs, and its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadKey {
+    pub id: Box<str>,
+    /// As [`Lead::created_at`].
+    pub created_at: i64,
+    /// As [`Lead::row`].
+    pub row: u64,
+}
+
+/// [`read_csv_with_raw`] for a file handed over whole, to be held once: the bytes become the
+/// decoded text (valid UTF-8 is kept where it is, without a copy; other encodings are decoded
+/// once and the bytes dropped), each loaded lead is kept as its place in that text and its key,
+/// and [`TextRead::parser`] turns a record back into its lead when it is needed. So the file is
+/// held once rather than as bytes, a copy of every record and every parsed lead.
+/// [`RawRows::text`] gives the text back (for a second read, e.g. of the outcome columns, as
+/// UTF-8).
+///
+/// # Errors
+///
+/// As [`read_csv`].
+pub fn read_csv_keeping_text(
+    bytes: Vec<u8>,
+    spec: &Spec,
+    opts: &IngestOptions,
+) -> Result<TextRead> {
+    let wanted = wanted_columns(spec, opts);
+    let (text, encoding) = into_text(bytes, opts.encoding.as_deref())?;
+    if is_blank(&text) {
+        return Err(Error::Empty {
+            expected: wanted.iter().map(|w| w.name.clone()).collect(),
+        });
+    }
+    let delimiter = choose_delimiter(text.as_bytes(), opts)?;
+    let mut keys = Vec::new();
+    let mut spans = Vec::new();
+    let (end, parser) = {
+        let mut rows = Rows::start(
+            MemText::new(text.as_bytes()),
+            spec,
+            opts,
+            &wanted,
+            encoding,
+            delimiter,
+        )?;
+        let mut one = Vec::with_capacity(1);
+        while rows.each_row(1, &mut one, |_, span| spans.push(span))? > 0 {
+            for lead in one.drain(..) {
+                keys.push(LeadKey {
+                    id: lead.id,
+                    created_at: lead.created_at,
+                    row: lead.row,
+                });
+            }
+        }
+        let end = rows.finish()?;
+        (end, rows.loader.parser)
+    };
+    keys.shrink_to_fit();
+    spans.shrink_to_fit();
+    Ok(TextRead {
+        raw: RawRows {
+            header: end.header,
+            store: RawStore::Spans {
+                text,
+                delimiter,
+                spans,
+            },
+        },
+        keys,
+        parser,
+        report: end.report,
+    })
+}
+
+/// [`decode`] into an owned string: valid UTF-8 (after any byte-order mark) keeps its buffer.
+fn into_text(mut bytes: Vec<u8>, forced: Option<&str>) -> Result<(String, String)> {
+    let (borrowed, encoding) = {
+        let (text, encoding) = decode(&bytes, forced)?;
+        match text {
+            Cow::Borrowed(s) => {
+                // Where the text lies in `bytes` (after a byte-order mark); a copy otherwise.
+                let start = (s.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
+                match start {
+                    Some(start) if start + s.len() <= bytes.len() => {
+                        (Some((start, s.len())), encoding)
+                    }
+                    _ => return Ok((s.to_string(), encoding)),
+                }
+            }
+            Cow::Owned(s) => return Ok((s, encoding)),
+        }
+    };
+    if let Some((start, len)) = borrowed {
+        bytes.truncate(start + len);
+        bytes.drain(..start);
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Error::Encoding(format!("not valid UTF-8 after decoding: {e}")))?;
+    Ok((text, encoding))
 }
 
 fn read(
@@ -256,11 +434,14 @@ impl<'a, T: Text> Rows<'a, T> {
             record,
             header,
             loader: Loader {
-                spec,
                 opts,
-                header: names,
-                layout,
-                delimiter,
+                parser: LeadParser {
+                    date_order: spec.parse.date_order,
+                    max_field_bytes: opts.max_field_bytes,
+                    header: names,
+                    layout,
+                    delimiter,
+                },
                 ids: LeadIds::default(),
                 report,
             },
@@ -277,6 +458,21 @@ impl<'a, T: Text> Rows<'a, T> {
         leads: &mut Vec<Lead>,
         mut raw: Option<&mut RawRows>,
     ) -> Result<usize> {
+        self.each_row(max, leads, |record, _| {
+            if let Some(raw) = raw.as_mut() {
+                raw.push_record(record);
+            }
+        })
+    }
+
+    /// The row loop: reads rows until `max` more leads are loaded or the text ends, calling
+    /// `keep` with each loaded lead's record and its byte span in the text.
+    fn each_row(
+        &mut self,
+        max: usize,
+        leads: &mut Vec<Lead>,
+        mut keep: impl FnMut(&csv::StringRecord, (usize, usize)),
+    ) -> Result<usize> {
         let mut loaded = 0;
         while loaded < max && !self.done {
             let before = self.reader.position().clone();
@@ -292,11 +488,10 @@ impl<'a, T: Text> Rows<'a, T> {
                     self.loader.report.rows_read += 1;
                     let pos = self.record.position().unwrap_or(&before).clone();
                     let line = pos.line() + self.reader.get_mut().newlines_at(pos.byte());
-                    let records = raw.as_mut().map(|r| &mut r.records);
-                    if self
-                        .loader
-                        .row(&self.record, self.row, line, leads, records)?
-                    {
+                    if self.loader.row(&self.record, self.row, line, leads)? {
+                        let to = |b: u64| usize::try_from(b).unwrap_or(usize::MAX);
+                        let span = (to(pos.byte()), to(self.reader.position().byte()));
+                        keep(&self.record, span);
                         loaded += 1;
                     }
                 }
@@ -348,7 +543,7 @@ impl<'a, T: Text> Rows<'a, T> {
         ids.drop_index();
         Ok(ReadEnd {
             header: self.header.clone(),
-            schema: self.loader.layout.schema.clone(),
+            schema: self.loader.parser.layout.schema.clone(),
             report: report.clone(),
             ids,
         })
@@ -608,7 +803,7 @@ fn wanted_columns(spec: &Spec, opts: &IngestOptions) -> Vec<Wanted> {
 }
 
 /// How the file's header maps onto the spec.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Layout {
     id: usize,
     created_at: usize,
@@ -702,38 +897,64 @@ fn match_header(spec: &Spec, wanted: &[Wanted], header: &[String]) -> Result<Lay
 
 /// Per-file state while rows are turned into leads.
 struct Loader<'a> {
-    spec: &'a Spec,
     opts: &'a IngestOptions,
-    /// The spec's names for the file's columns.
-    header: Vec<String>,
-    layout: Layout,
-    delimiter: u8,
+    parser: LeadParser,
     /// The id of each loaded lead, with the row and line it was read from.
     ids: LeadIds,
     report: IngestReport,
 }
 
+/// How one file's records become [`Lead`]s: the columns its header matched and the options that
+/// shape a value. It owns what it needs, so a reader that keeps records (or their place in the
+/// text) can turn one back into the lead it was read as ([`LeadParser::parse`]).
+#[derive(Debug, Clone)]
+pub struct LeadParser {
+    date_order: crate::value::DateOrder,
+    max_field_bytes: usize,
+    /// The spec's names for the file's columns.
+    header: Vec<String>,
+    layout: Layout,
+    delimiter: u8,
+}
+
+impl LeadParser {
+    /// The lead a loaded record was read as; `row` is its [`Lead::row`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Row`] when the cells do not make a lead (never for a record the read loaded).
+    pub fn parse(&self, record: &csv::StringRecord, row: u64) -> Result<Lead> {
+        self.parse_row(record, row, 0)
+            .map(|(lead, _)| lead)
+            .map_err(Error::Row)
+    }
+
+    /// The schema of the leads it makes.
+    pub fn schema(&self) -> &Schema {
+        &self.layout.schema
+    }
+}
+
 impl Loader<'_> {
-    /// Loads one non-blank data row into `leads` (and its record into `raw`), or handles its
-    /// problem according to the policy. True when the row was loaded.
+    /// Loads one non-blank data row into `leads`, or handles its problem according to the
+    /// policy. True when the row was loaded.
     fn row(
         &mut self,
         record: &csv::StringRecord,
         row: u64,
         line: u64,
         leads: &mut Vec<Lead>,
-        raw: Option<&mut Vec<csv::StringRecord>>,
     ) -> Result<bool> {
-        let (lead, formulas) = match self.parse(record, row, line) {
+        let (lead, formulas) = match self.parser.parse_row(record, row, line) {
             Ok(parsed) => parsed,
             Err(issue) => return self.reject(issue).map(|()| false),
         };
         if let Some((first_row, first_line)) = self.ids.find(&lead.id) {
             self.report.duplicate_ids += 1;
-            let issue = self.issue(
+            let issue = self.parser.issue(
                 row,
                 line,
-                self.layout.id,
+                self.parser.layout.id,
                 &lead.id,
                 format!("duplicate id: row {first_row} (line {first_line}) has the same id"),
             );
@@ -743,9 +964,6 @@ impl Loader<'_> {
         self.report.formula_like_cells += formulas;
         self.report.rows_loaded += 1;
         leads.push(lead);
-        if let Some(raw) = raw {
-            raw.push(record.clone());
-        }
         Ok(true)
     }
 
@@ -762,7 +980,9 @@ impl Loader<'_> {
             }
         }
     }
+}
 
+impl LeadParser {
     fn issue(&self, row: u64, line: u64, col: usize, value: &str, reason: String) -> RowIssue {
         let column = match self.header.get(col) {
             Some(h) if !h.is_empty() => h.clone(),
@@ -778,7 +998,7 @@ impl Loader<'_> {
     }
 
     /// Parses one row into a lead and its count of formula-like cells.
-    fn parse(
+    fn parse_row(
         &self,
         record: &csv::StringRecord,
         row: u64,
@@ -797,7 +1017,7 @@ impl Loader<'_> {
                 reason: ragged_reason(record, expected, self.delimiter),
             });
         }
-        let limit = self.opts.max_field_bytes;
+        let limit = self.max_field_bytes;
         if let Some((i, cell)) = record.iter().enumerate().find(|(_, f)| f.len() > limit) {
             let reason = format!("cell is {} bytes, limit {limit}", cell.len());
             return Err(self.issue(row, line, i, cell, reason));
@@ -819,7 +1039,7 @@ impl Loader<'_> {
             let reason = "created_at is empty".to_string();
             return Err(self.issue(row, line, self.layout.created_at, created, reason));
         }
-        let order = self.spec.parse.date_order;
+        let order = self.date_order;
         let Some(created_at) = parse_timestamp(created, order) else {
             let order = match order {
                 crate::value::DateOrder::Mdy => "month first",

@@ -16,10 +16,10 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::audit::{AuditOptions, ExternalScore, audit};
-use crate::dataset::{Dataset, IngestOptions, IngestReport, Lead};
+use crate::dataset::{IngestOptions, IngestReport, Lead, Schema};
 use crate::error::{Error, Result};
-use crate::export::{grade_for_rank, write_queue_csv};
-use crate::ingest::{RawRows, read_csv, read_csv_with_raw};
+use crate::export::{grade_for_rank, write_queue_csv_part};
+use crate::ingest::{LeadKey, LeadParser, RawRows, read_csv, read_csv_keeping_text};
 use crate::mapping::renamed_header;
 use crate::metrics::EvalConfig;
 use crate::spec::{Spec, normalize_name};
@@ -46,12 +46,21 @@ impl Score {
     ///
     /// [`Error::NonFiniteScore`] naming the lead.
     pub fn check(&self, lead: &Lead) -> Result<()> {
+        self.check_for(&lead.id, lead.row)
+    }
+
+    /// [`Score::check`] for the lead with this id and row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NonFiniteScore`] naming the lead.
+    pub fn check_for(&self, id: &str, row: u64) -> Result<()> {
         if self.is_finite() {
             Ok(())
         } else {
             Err(Error::NonFiniteScore {
-                id: lead.id.to_string(),
-                row: lead.row,
+                id: id.to_string(),
+                row,
                 rank: self.rank,
                 p_convert: self.p_convert,
             })
@@ -62,13 +71,15 @@ impl Score {
 /// Queue order (indices into `leads`): rank score descending, then created_at descending (newer
 /// first), then id ascending.
 pub fn queue_order(leads: &[Lead], scores: &[Score]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..leads.len().min(scores.len())).collect();
-    order.sort_by(|&a, &b| {
-        queue_cmp(
-            (scores[a].rank, leads[a].created_at, &leads[a].id),
-            (scores[b].rank, leads[b].created_at, &leads[b].id),
-        )
-    });
+    order_by(leads.len().min(scores.len()), |i| {
+        (scores[i].rank, leads[i].created_at, &leads[i].id)
+    })
+}
+
+/// Indices `0..n` sorted by [`queue_cmp`] of what `key` gives for each.
+fn order_by<'k>(n: usize, key: impl Fn(usize) -> (f32, i64, &'k str)) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| queue_cmp(key(a), key(b)));
     order
 }
 
@@ -167,20 +178,29 @@ const CURVE_KS: [f64; 12] = [
 ];
 
 /// A lead file read for scoring, and what the model has said about its leads so far.
+///
+/// The file is held once, as its decoded text: each lead's cells are split again from it when
+/// they are shown, searched or exported ([`read_csv_keeping_text`]), beside the parsed leads the
+/// model reads. So a queue costs about twice the file (the text and the parsed leads), not the
+/// bytes plus a copy of every record plus a search index.
 #[derive(Debug)]
 pub struct Queue {
-    data: Dataset,
+    /// The file's decoded text and where each loaded lead's record lies in it.
     raw: RawRows,
+    /// Per loaded lead: id, created_at and row.
+    keys: Vec<LeadKey>,
+    /// Turns a lead's record back into its [`Lead`].
+    parser: LeadParser,
+    report: IngestReport,
     /// The spec's names for the file's columns (the header, renamed by the mapping).
     names: Vec<String>,
-    /// The bytes read, kept for the audit (which reads the outcome columns too).
-    source: Vec<u8>,
+    /// The options of the read; the audit reads the text again with them (as UTF-8).
     opts: IngestOptions,
     scores: Vec<Option<Score>>,
     reasons: Vec<Option<String>>,
     has_outcomes: bool,
-    /// Each lead's cells, lower-cased and joined, built by the first [`Queue::filter`].
-    search: OnceLock<Vec<String>>,
+    /// The queue order, once every lead is scored (cleared when a score changes).
+    order: OnceLock<Vec<usize>>,
 }
 
 impl Queue {
@@ -191,7 +211,8 @@ impl Queue {
     ///
     /// As [`read_csv`]; a bad mapping as [`crate::mapping::renamed_header`].
     pub fn read(spec: &Spec, bytes: Vec<u8>, opts: IngestOptions) -> Result<Self> {
-        let (data, raw) = read_csv_with_raw(&bytes, &spec.scoring(), &opts)?;
+        let read = read_csv_keeping_text(bytes, &spec.scoring(), &opts)?;
+        let raw = read.raw;
         let names = if opts.rename.is_empty() {
             raw.header.clone()
         } else {
@@ -203,38 +224,39 @@ impl Queue {
             && outcomes
                 .iter()
                 .all(|c| present.contains(&normalize_name(c)));
-        let n = data.leads.len();
+        let n = read.keys.len();
         Ok(Self {
-            data,
             raw,
+            keys: read.keys,
+            parser: read.parser,
+            report: read.report,
             names,
-            source: bytes,
             opts,
             scores: vec![None; n],
             reasons: vec![None; n],
             has_outcomes,
-            search: OnceLock::new(),
+            order: OnceLock::new(),
         })
     }
 
     /// Leads loaded.
     pub fn len(&self) -> usize {
-        self.data.leads.len()
+        self.keys.len()
     }
 
     /// True when no lead was loaded.
     pub fn is_empty(&self) -> bool {
-        self.data.leads.is_empty()
+        self.keys.is_empty()
     }
 
-    /// The loaded leads (scoring columns only).
-    pub fn data(&self) -> &Dataset {
-        &self.data
+    /// The schema of the loaded leads (scoring columns only).
+    pub fn schema(&self) -> &Schema {
+        self.parser.schema()
     }
 
     /// What ingest saw.
     pub fn report(&self) -> &IngestReport {
-        &self.data.report
+        &self.report
     }
 
     /// The file's own header (what the export writes).
@@ -249,7 +271,7 @@ impl Queue {
 
     /// The read as the page reports it.
     pub fn load_report(&self) -> LoadReport {
-        let r = &self.data.report;
+        let r = &self.report;
         LoadReport {
             rows: self.len(),
             skipped: r.rows_skipped,
@@ -268,32 +290,65 @@ impl Queue {
     /// # Errors
     ///
     /// [`Error::NoLead`] past the end.
-    pub fn lead(&self, index: usize) -> Result<&Lead> {
-        self.data.leads.get(index).ok_or(Error::NoLead {
+    pub fn lead(&self, index: usize) -> Result<Lead> {
+        let no_lead = || Error::NoLead {
+            index,
+            len: self.len(),
+        };
+        let key = self.keys.get(index).ok_or_else(no_lead)?;
+        let record = self.raw.get(index).ok_or_else(no_lead)?;
+        self.parser.parse(&record, key.row)
+    }
+
+    /// The id, created_at and row of the lead at `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoLead`] past the end.
+    pub fn key(&self, index: usize) -> Result<&LeadKey> {
+        self.keys.get(index).ok_or(Error::NoLead {
             index,
             len: self.len(),
         })
     }
 
-    /// Leads `range`.
+    /// Leads `range`, parsed again from their records (the queue keeps the file's text, not
+    /// parsed leads: see [`Queue`]).
     ///
     /// # Errors
     ///
     /// [`Error::LeadRange`] for a range outside the loaded leads.
-    pub fn leads(&self, range: Range<usize>) -> Result<&[Lead]> {
-        let len = self.len();
-        self.data.leads.get(range.clone()).ok_or(Error::LeadRange {
-            start: range.start,
-            end: range.end,
-            len,
-        })
+    pub fn leads(&self, range: Range<usize>) -> Result<Vec<Lead>> {
+        self.check_range(&range)?;
+        range.map(|i| self.lead(i)).collect()
+    }
+
+    /// Checks that `range` lies within the loaded leads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LeadRange`] when it does not.
+    pub fn check_range(&self, range: &Range<usize>) -> Result<()> {
+        if range.start <= range.end && range.end <= self.len() {
+            Ok(())
+        } else {
+            Err(Error::LeadRange {
+                start: range.start,
+                end: range.end,
+                len: self.len(),
+            })
+        }
     }
 
     /// Raw cells of leads `[start, end)` (clamped to the loaded leads), with the file's header.
     pub fn rows(&self, start: usize, end: usize) -> RowsView {
         let end = end.min(self.len());
         let rows = (start.min(end)..end)
-            .map(|i| self.cells(i).map(str::to_string).collect())
+            .map(|i| {
+                self.cells(i)
+                    .map(|r| r.iter().map(str::to_string).collect())
+                    .unwrap_or_default()
+            })
             .collect();
         RowsView {
             header: self.raw.header.clone(),
@@ -301,8 +356,9 @@ impl Queue {
         }
     }
 
-    fn cells(&self, i: usize) -> impl Iterator<Item = &str> {
-        self.raw.get(i).into_iter().flatten()
+    /// The i-th lead's cells, split again from the file's text.
+    fn cells(&self, i: usize) -> Option<std::borrow::Cow<'_, csv::StringRecord>> {
+        self.raw.get(i)
     }
 
     /// For every loaded lead, the cells of `columns` (spec names, resolved through the mapping
@@ -319,7 +375,11 @@ impl Queue {
         let limit = max_len.max(1);
         (0..self.len())
             .map(|i| {
-                let cells: Vec<&str> = self.cells(i).collect();
+                let record = self.cells(i);
+                let cells: Vec<&str> = record
+                    .as_deref()
+                    .map(|r| r.iter().collect())
+                    .unwrap_or_default();
                 at.iter()
                     .map(|&c| {
                         let v = c.and_then(|c| cells.get(c).copied()).unwrap_or("");
@@ -336,24 +396,25 @@ impl Queue {
     }
 
     /// Indices of the leads whose cells contain every whitespace-separated word of `query`,
-    /// ignoring case.
+    /// ignoring case (a word matches inside one cell, never across two). Each call splits the
+    /// records again rather than keeping a lower-cased copy of the file.
     pub fn filter(&self, query: &str) -> Vec<u32> {
         let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-        let texts = self.search.get_or_init(|| {
-            (0..self.len())
-                .map(|i| {
-                    self.cells(i)
-                        .collect::<Vec<_>>()
-                        .join("\u{1}")
-                        .to_lowercase()
-                })
-                .collect()
-        });
-        texts
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| words.iter().all(|w| t.contains(w.as_str())))
-            .filter_map(|(i, _)| u32::try_from(i).ok())
+        let mut text = String::new();
+        (0..self.len())
+            .filter(|&i| {
+                text.clear();
+                if let Some(record) = self.cells(i) {
+                    for (k, cell) in record.iter().enumerate() {
+                        if k > 0 {
+                            text.push('\u{1}');
+                        }
+                        text.extend(cell.chars().flat_map(char::to_lowercase));
+                    }
+                }
+                words.iter().all(|w| text.contains(w.as_str()))
+            })
+            .filter_map(|i| u32::try_from(i).ok())
             .collect()
     }
 
@@ -373,9 +434,11 @@ impl Queue {
             )));
         }
         for (&i, s) in indices.iter().zip(scores) {
-            s.check(self.lead(i)?)?;
+            let key = self.key(i)?;
+            s.check_for(&key.id, key.row)?;
             self.scores[i] = Some(*s);
         }
+        self.order = OnceLock::new();
         Ok(())
     }
 
@@ -386,12 +449,12 @@ impl Queue {
     /// [`Error::NoLead`] for a range past the end, [`Error::NotScored`] naming the first lead
     /// of the range without a score.
     pub fn scores_of(&self, range: Range<usize>) -> Result<Vec<Score>> {
-        self.leads(range.clone())?;
+        self.check_range(&range)?;
         range
             .map(|i| {
                 self.scores[i].ok_or_else(|| Error::NotScored {
                     index: i,
-                    row: self.data.leads[i].row,
+                    row: self.keys[i].row,
                 })
             })
             .collect()
@@ -409,7 +472,7 @@ impl Queue {
             .map(|(i, s)| {
                 s.ok_or_else(|| Error::NotScored {
                     index: i,
-                    row: self.data.leads[i].row,
+                    row: self.keys[i].row,
                 })
             })
             .collect()
@@ -421,7 +484,20 @@ impl Queue {
     ///
     /// [`Error::NotScored`] until every lead is scored.
     pub fn order(&self) -> Result<Vec<usize>> {
-        Ok(queue_order(&self.data.leads, &self.scores()?))
+        self.cached_order().map(<[usize]>::to_vec)
+    }
+
+    /// The queue order, computed once after the last score arrived.
+    fn cached_order(&self) -> Result<&[usize]> {
+        if let Some(order) = self.order.get() {
+            return Ok(order);
+        }
+        let scores = self.scores()?;
+        let keys = &self.keys;
+        let order = order_by(keys.len(), |i| {
+            (scores[i].rank, keys[i].created_at, &keys[i].id)
+        });
+        Ok(self.order.get_or_init(|| order))
     }
 
     /// The ranked queue, best first, with grades.
@@ -431,14 +507,14 @@ impl Queue {
     /// [`Error::NotScored`] until every lead is scored.
     pub fn ranking(&self) -> Result<Vec<RankedLead>> {
         let scores = self.scores()?;
-        let order = queue_order(&self.data.leads, &scores);
+        let order = self.cached_order()?;
         let n = order.len();
         Ok(order
             .iter()
             .enumerate()
             .map(|(k, &i)| RankedLead {
                 index: i,
-                id: self.data.leads[i].id.to_string(),
+                id: self.keys[i].id.to_string(),
                 rank: k + 1,
                 score: scores[i].rank,
                 p_convert: scores[i].p_convert,
@@ -465,9 +541,20 @@ impl Queue {
     ///
     /// [`Error::NotScored`] until every lead is scored; as [`write_queue_csv`].
     pub fn write_csv(&self, w: impl Write) -> Result<u64> {
+        self.write_csv_part(w, 0..self.len())
+    }
+
+    /// Part of [`Queue::write_csv`]: the header line when `part` starts at 0, then the leads at
+    /// queue positions `part` (0-based, clamped to the queue). Parts written one after another
+    /// give the bytes of [`Queue::write_csv`], so an export can stream a part at a time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::write_csv`].
+    pub fn write_csv_part(&self, w: impl Write, part: Range<usize>) -> Result<u64> {
         let scores = self.scores()?;
-        let order = queue_order(&self.data.leads, &scores);
-        write_queue_csv(w, &self.raw.header, &self.raw, &order, |i| {
+        let order = self.cached_order()?;
+        write_queue_csv_part(w, &self.raw.header, &self.raw, order, part, |i| {
             (scores[i].rank, scores[i].p_convert, self.reasons[i].clone())
         })
     }
@@ -498,26 +585,38 @@ impl Queue {
             .columns
             .score
             .retain(|c| present.contains(&normalize_name(c)));
-        let full = read_csv(&self.source, &audit_spec, &self.opts)?;
+        // No baseline reads dialogue (unless a tier's condition does), and it is the bulk of a
+        // file: the second read leaves it out.
+        let mut tier_columns = Vec::new();
+        for tier in &spec.tiers {
+            tier.when.columns(&mut tier_columns);
+        }
+        audit_spec.columns.text.retain(|c| {
+            let c = normalize_name(c);
+            tier_columns.iter().any(|(t, _)| normalize_name(t) == c)
+        });
+        // The text as held (decoded): read again as UTF-8, with the same delimiter and mapping.
+        let text = self.raw.text().unwrap_or_default();
+        let opts = IngestOptions {
+            encoding: Some("utf-8".into()),
+            ..self.opts.clone()
+        };
+        let mut full = read_csv(text.as_bytes(), &audit_spec, &opts)?;
         let by_row: BTreeMap<u64, usize> = self
-            .data
-            .leads
+            .keys
             .iter()
             .enumerate()
-            .map(|(i, l)| (l.row, i))
+            .map(|(i, k)| (k.row, i))
             .collect();
-        let mut model = Vec::with_capacity(full.leads.len());
-        let mut probs = Vec::with_capacity(full.leads.len());
-        for lead in &full.leads {
-            let i = by_row
-                .get(&lead.row)
-                .ok_or_else(|| Error::OutcomeNotScored {
-                    id: lead.id.to_string(),
-                    row: lead.row,
-                })?;
-            model.push(f64::from(scores[*i].rank));
-            probs.push(f64::from(scores[*i].p_convert));
-        }
+        // The queue's leads only: a row the scoring read skipped (under the skip policy) is not
+        // in the queue, whatever the second read, which reads fewer columns, made of it.
+        full.leads.retain(|lead| by_row.contains_key(&lead.row));
+        let (model, probs): (Vec<f64>, Vec<f64>) = full
+            .leads
+            .iter()
+            .filter_map(|lead| by_row.get(&lead.row))
+            .map(|&i| (f64::from(scores[i].rank), f64::from(scores[i].p_convert)))
+            .unzip();
         let mut ks: Vec<f64> = k_percents.to_vec();
         for k in CURVE_KS {
             if !ks.contains(&k) {
@@ -635,7 +734,7 @@ mod tests {
             logit: 1.0,
             p_convert: 0.5,
         };
-        let order = queue_order(&q.data().leads, &[same; 4]);
+        let order = queue_order(&q.leads(0..4).unwrap(), &[same; 4]);
         // created_at 2025-01-01..04: newest first.
         assert_eq!(order, vec![3, 2, 1, 0]);
     }
@@ -758,5 +857,83 @@ mod tests {
         assert_eq!(both, expected);
         assert_eq!(q.filter("").len(), 30);
         assert!(q.filter("web phone").is_empty());
+    }
+
+    #[test]
+    fn an_export_written_in_parts_is_the_whole_export() {
+        let mut q = scored(57);
+        q.set_reasons(3, "channel (+0.2)".into()).unwrap();
+        let whole = q.export_csv().unwrap();
+        for size in [1, 5, 56, 57, 100] {
+            let mut parts = Vec::new();
+            let mut start = 0;
+            while start < q.len() {
+                let rows = q.write_csv_part(&mut parts, start..start + size).unwrap();
+                assert_eq!(rows as usize, size.min(q.len() - start));
+                start += size;
+            }
+            assert_eq!(String::from_utf8(parts).unwrap(), whole, "parts of {size}");
+        }
+        // Past the end: nothing; a part not starting at 0 has no header line.
+        let mut tail = Vec::new();
+        assert_eq!(q.write_csv_part(&mut tail, 57..80).unwrap(), 0);
+        assert!(tail.is_empty());
+        q.write_csv_part(&mut tail, 56..57).unwrap();
+        assert_eq!(String::from_utf8(tail).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn a_file_in_another_encoding_is_kept_decoded_and_reads_the_same() {
+        let utf8 = String::from_utf8(csv(40))
+            .unwrap()
+            .replace("hello", "你好 CAFÉ");
+        let (gbk, _, bad) = encoding_rs::GB18030.encode(&utf8);
+        assert!(!bad);
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(utf8.encode_utf16().flat_map(u16::to_le_bytes));
+        let bom8 = [&[0xEF, 0xBB, 0xBF][..], utf8.as_bytes()].concat();
+        let plain = Queue::read(&spec(), utf8.clone().into_bytes(), IngestOptions::default());
+        let plain = plain.unwrap();
+        for (name, bytes) in [
+            ("gb18030", gbk.into_owned()),
+            ("utf-16", utf16),
+            ("bom", bom8),
+        ] {
+            let mut q = Queue::read(&spec(), bytes, IngestOptions::default()).unwrap();
+            assert_eq!(
+                q.leads(0..40).unwrap(),
+                plain.leads(0..40).unwrap(),
+                "{name}"
+            );
+            assert_eq!(q.rows(0, 40).rows, plain.rows(0, 40).rows, "{name}");
+            assert_eq!(q.filter("café 你好"), plain.filter("café 你好"), "{name}");
+            assert_eq!(q.header(), plain.header(), "{name}");
+            let idx: Vec<usize> = (0..40).collect();
+            let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
+            q.set_scores(&idx, &scores).unwrap();
+            let export = q.export_csv().unwrap();
+            assert!(export.contains("你好 CAFÉ"), "{name}");
+            let audit = q.audit(&spec(), &[10.0]).unwrap();
+            assert_eq!((audit.n, audit.positives), (40, 6), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_audit_covers_the_queue_when_a_skipped_row_is_readable_without_its_dialogue() {
+        // Row 3's dialogue holds a NUL: scoring (which reads the dialogue) skips the row; the
+        // audit's second read leaves the dialogue out and would take it.
+        let text = String::from_utf8(csv(30))
+            .unwrap()
+            .replacen("customer: hello", "bad\0cell", 1);
+        let opts = IngestOptions {
+            policy: Policy::Skip,
+            ..IngestOptions::default()
+        };
+        let mut q = Queue::read(&spec(), text.into_bytes(), opts).unwrap();
+        assert_eq!((q.len(), q.report().rows_skipped), (29, 1));
+        let idx: Vec<usize> = (0..29).collect();
+        let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
+        q.set_scores(&idx, &scores).unwrap();
+        assert_eq!(q.audit(&spec(), &[10.0]).unwrap().n, 29);
     }
 }

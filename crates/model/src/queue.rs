@@ -18,7 +18,7 @@ pub const SCORE_BLOCK: usize = 4096;
 
 impl Scorer {
     fn encode_leads(&self, queue: &Queue, range: Range<usize>) -> Result<Vec<Vec<u32>>> {
-        let schema = &queue.data().schema;
+        let schema = queue.schema();
         queue
             .leads(range)?
             .iter()
@@ -37,13 +37,13 @@ impl Scorer {
         batch: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
-        queue.leads(range.clone())?;
+        queue.check_range(&range)?;
         let mut done = 0;
         for start in range.clone().step_by(SCORE_BLOCK) {
             let block = start..(start + SCORE_BLOCK).min(range.end);
             let scores = self.score_leads(
-                &queue.data().schema,
-                queue.leads(block.clone())?,
+                queue.schema(),
+                &queue.leads(block.clone())?,
                 batch,
                 &mut |n| progress(done + n),
             )?;
@@ -75,7 +75,7 @@ impl Scorer {
         index: usize,
         top_n: usize,
     ) -> Result<Vec<Factor>> {
-        let factors = self.explain(&queue.data().schema, queue.lead(index)?, top_n)?;
+        let factors = self.explain(queue.schema(), &queue.lead(index)?, top_n)?;
         queue.set_reasons(index, format_factors(&factors))?;
         Ok(factors)
     }
@@ -88,7 +88,7 @@ impl Scorer {
         top_n: usize,
     ) -> Result<Vec<Factor>> {
         let factors = self
-            .explain_async(&queue.data().schema, queue.lead(index)?, top_n)
+            .explain_async(queue.schema(), &queue.lead(index)?, top_n)
             .await?;
         queue.set_reasons(index, format_factors(&factors))?;
         Ok(factors)

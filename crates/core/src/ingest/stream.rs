@@ -117,7 +117,7 @@ impl<'a, R: Read + Seek> LeadReader<'a, R> {
 
     /// The columns every lead's values follow.
     pub fn schema(&self) -> &Schema {
-        &self.rows.loader.layout.schema
+        self.rows.loader.parser.schema()
     }
 
     /// What has been read so far.
@@ -175,11 +175,7 @@ impl<'a, R: Read + Seek> LeadReader<'a, R> {
         row: u64,
     ) -> Result<Lead> {
         let record: csv::StringRecord = cells.into_iter().collect();
-        self.rows
-            .loader
-            .parse(&record, row, 0)
-            .map(|(lead, _)| lead)
-            .map_err(Error::Row)
+        self.rows.loader.parser.parse(&record, row)
     }
 
     /// Reads to the end of the file and returns the report and the loaded leads' ids (after

@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use leadladder_core::ingest::{LeadReader, RawRows, read_csv_with_raw};
+use leadladder_core::ingest::{LeadReader, RawRows, read_csv_keeping_text, read_csv_with_raw};
 use leadladder_core::{Dataset, IngestOptions, Result, Spec};
 
 /// Byte chunks and batch sizes tried: boundaries inside characters, quotes and CRLFs, and one
@@ -30,7 +30,9 @@ fn streamed(
         assert_eq!(end.ids.get(k), Some(&*lead.id));
         assert_eq!(end.ids.row(k), Some(lead.row));
         // A lead parsed again from its raw cells is the same lead.
-        let again = reader.parse_cells(raw.get(k).unwrap(), lead.row).unwrap();
+        let again = reader
+            .parse_cells(raw.get(k).unwrap().iter(), lead.row)
+            .unwrap();
         assert_eq!(&again, lead);
     }
     raw.header = end.header;
@@ -42,12 +44,39 @@ fn streamed(
     Ok((ds, raw))
 }
 
-/// Asserts that streaming `bytes` reads what the whole-file reader reads.
+/// [`read_csv_keeping_text`] as the whole-file reader's result: every lead parsed back from its
+/// place in the kept text, checked against its key.
+fn kept(bytes: &[u8], spec: &Spec, opts: &IngestOptions) -> Result<(Dataset, RawRows)> {
+    let read = read_csv_keeping_text(bytes.to_vec(), spec, opts)?;
+    assert_eq!(read.keys.len(), read.raw.len());
+    let mut leads = Vec::with_capacity(read.keys.len());
+    for (i, key) in read.keys.iter().enumerate() {
+        let lead = read.parser.parse(&read.raw.get(i).unwrap(), key.row)?;
+        assert_eq!(
+            (&lead.id, lead.created_at, lead.row),
+            (&key.id, key.created_at, key.row)
+        );
+        leads.push(lead);
+    }
+    let ds = Dataset {
+        schema: read.parser.schema().clone(),
+        leads,
+        report: read.report,
+    };
+    Ok((ds, read.raw))
+}
+
+/// Asserts that streaming `bytes`, and reading them while keeping only the text
+/// ([`read_csv_keeping_text`]), read what the whole-file reader reads.
 pub fn assert_stream_matches(bytes: &[u8], spec: &Spec, opts: &IngestOptions) {
     let want = read_csv_with_raw(bytes, spec, opts);
-    for (chunk, batch) in READS {
-        let got = streamed(bytes, spec, opts, chunk, batch);
+    let kept = kept(bytes, spec, opts);
+    let reads = READS.iter().map(|&(chunk, batch)| {
         let ctx = format!("chunk {chunk}, batch {batch}, {} bytes", bytes.len());
+        (ctx, streamed(bytes, spec, opts, chunk, batch))
+    });
+    let all = std::iter::once((format!("text kept, {} bytes", bytes.len()), kept)).chain(reads);
+    for (ctx, got) in all {
         match (&want, &got) {
             (Ok((a, raw_a)), Ok((b, raw_b))) => {
                 assert_eq!(a.schema, b.schema, "{ctx}");
@@ -56,9 +85,12 @@ pub fn assert_stream_matches(bytes: &[u8], spec: &Spec, opts: &IngestOptions) {
                 assert_eq!(raw_a.header, raw_b.header, "{ctx}");
                 assert_eq!(raw_a.len(), raw_b.len(), "{ctx}");
                 for i in 0..raw_a.len() {
-                    let x: Vec<&str> = raw_a.get(i).unwrap().collect();
-                    let y: Vec<&str> = raw_b.get(i).unwrap().collect();
-                    assert_eq!(x, y, "{ctx}, lead {i}");
+                    let (x, y) = (raw_a.get(i).unwrap(), raw_b.get(i).unwrap());
+                    assert_eq!(
+                        x.iter().collect::<Vec<_>>(),
+                        y.iter().collect::<Vec<_>>(),
+                        "{ctx}, lead {i}"
+                    );
                 }
             }
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{ctx}"),
