@@ -155,7 +155,8 @@ impl Embedding {
 }
 
 /// A linear layer's `[in, out]` matrix: on the device, or kept as stored on the host and
-/// dequantized (and transposed) each time it is used.
+/// dequantized each time it is used (into its stored `[out, in]` layout, a sequential pass; the
+/// product reads it through a transposed view, which Flex's strided matmul takes without a copy).
 // The device variant is the common one (every small model); boxing it would add an indirection
 // to every use for no saving.
 #[allow(clippy::large_enum_variant)]
@@ -167,15 +168,17 @@ enum Weight {
 }
 
 impl Weight {
-    fn tensor(&self, device: &Device) -> Tensor<2> {
+    /// `x: [n, in]` → `x @ w`, `[n, out]`.
+    fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
-            Weight::Device(w) => w.clone(),
+            Weight::Device(w) => x.matmul(w.clone()),
             Weight::Host(t) => {
                 let t = t.get();
-                Tensor::from_data(
-                    TensorData::new(t.to_f32_transposed(), [t.cols(), t.rows()]),
-                    device,
-                )
+                let w: Tensor<2> = Tensor::from_data(
+                    TensorData::new(t.to_f32(), [t.rows(), t.cols()]),
+                    &x.device(),
+                );
+                x.matmul(w.transpose())
             }
         }
     }
@@ -210,8 +213,7 @@ impl Linear {
 
     /// `x: [n, in]` → `[n, out]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let w = self.weight.tensor(&x.device());
-        let y = x.matmul(w);
+        let y = self.weight.apply(x);
         match &self.bias {
             Some(b) => y + b.clone().unsqueeze_dim::<2>(0),
             None => y,
