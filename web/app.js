@@ -340,16 +340,19 @@ async function usePendingBundle() {
 
 // ---------------------------------------------------------------- CSV and mapping
 
-async function onCsvFile(name, bytes) {
+// The page keeps the picked file as a File (a handle): the worker reads its bytes, so no copy of
+// the CSV stays in the page's memory.
+async function onCsvFile(file) {
   clearError();
-  state.csv = { name, bytes };
+  const { name } = file;
+  state.csv = { name, file };
   state.ranking = null;
-  $('file-status').textContent = `${name}: ${formatBytes(bytes.length)}`;
-  const sniff = await client.sniffHeader(bytes);
+  $('file-status').textContent = `${name}: ${formatBytes(file.size)}`;
+  const sniff = await client.sniffHeader(file);
   state.header = sniff.header;
   $('rank-button').disabled = false;
   if (state.model) await prepareMapping();
-  else $('file-status').textContent = `${name}: ${formatBytes(bytes.length)}, ${sniff.header.length} columns. The column check runs once the model is loaded.`;
+  else $('file-status').textContent = `${name}: ${formatBytes(file.size)}, ${sniff.header.length} columns. The column check runs once the model is loaded.`;
 }
 
 /** How the mapping form names each role the engine reports. */
@@ -416,7 +419,7 @@ async function rank() {
     await loadDefaultModel();
     if ($('mapping-form').hidden) await prepareMapping();
     $('progress-text').textContent = 'Reading the file…';
-    const report = await client.loadCsv(state.csv.bytes, currentMapping(), $('on-error').value);
+    const report = await client.loadCsv(state.csv.file, currentMapping(), $('on-error').value);
     state.report = report;
     let status = `${state.csv.name}: ${num(report.rows)} leads read (${report.encoding}, “${report.delimiter === '\t' ? 'tab' : report.delimiter}” separated).`;
     if (report.skipped) status += ` ${num(report.skipped)} rows skipped: ${report.skippedReasons.slice(0, 3).join('; ')}`;
@@ -628,8 +631,7 @@ async function showReasons(r) {
 
 async function exportCsv() {
   if (!state.ranking) return;
-  const csv = await client.exportCsv();
-  const blob = new Blob([csv], { type: 'text/csv;charset=utf-8' });
+  const blob = await client.exportCsv();
   const url = URL.createObjectURL(blob);
   const base = (state.csv?.name || 'leads').replace(/\.[^.]+$/, '');
   const a = el('a', { href: url, download: `${base}-ranked.csv` });
@@ -714,7 +716,7 @@ async function onFiles(files) {
   if (!file) return;
   clearError();
   if (isBundle(file)) await onBundleFile(file);
-  else await onCsvFile(file.name, new Uint8Array(await file.arrayBuffer()));
+  else await onCsvFile(file);
 }
 
 function wire() {
@@ -730,7 +732,7 @@ function wire() {
   $('sample-button').addEventListener('click', guard(async () => {
     const resp = await fetch('samples/demo-leads.csv');
     if (!resp.ok) throw new Error(`Could not load the sample leads (HTTP ${resp.status}).`);
-    await onCsvFile('demo-leads.csv', new Uint8Array(await resp.arrayBuffer()));
+    await onCsvFile(new File([await resp.blob()], 'demo-leads.csv', { type: 'text/csv' }));
   }));
   const zone = $('dropzone');
   zone.addEventListener('keydown', (e) => {

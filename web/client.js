@@ -39,6 +39,13 @@ function startWorker() {
   return worker;
 }
 
+/** A CSV for the worker: a File/Blob goes as a handle, bytes as bytes. */
+function csvSource(source) {
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return { file: source };
+  if (source instanceof Uint8Array) return { bytes: source };
+  throw new TypeError('a CSV is a File, a Blob or a Uint8Array');
+}
+
 export class RankerClient {
   /**
    * @param {{ device?: 'auto'|'cpu'|'gpu', workers?: number, allowNoPolicy?: boolean }} [options]
@@ -138,14 +145,19 @@ export class RankerClient {
   inspect(bytes) {
     return this.call('inspect', { bytes });
   }
-  sniffHeader(bytes) {
-    return this.call('sniffHeader', { bytes });
+  /** The header as loadCsv will read it; `source` is a File/Blob or a Uint8Array. */
+  sniffHeader(source) {
+    return this.call('sniffHeader', csvSource(source));
   }
   suggestMapping(header) {
     return this.call('suggestMapping', { header });
   }
-  loadCsv(bytes, mapping, onError = 'strict') {
-    return this.call('loadCsv', { bytes, mapping, onError });
+  /**
+   * Loads a CSV: `source` is a File or Blob (the worker reads it; the page keeps no copy of the
+   * bytes, and helper workers read the same file) or a Uint8Array (copied to the worker).
+   */
+  loadCsv(source, mapping, onError = 'strict') {
+    return this.call('loadCsv', { ...csvSource(source), mapping, onError });
   }
   score(onProgress) {
     return this.call('score', {}, { onProgress });
@@ -168,6 +180,7 @@ export class RankerClient {
   explain(indices, topN = 5) {
     return this.call('explain', { indices, topN });
   }
+  /** The ranked CSV as a Blob (`text/csv`), written a part at a time in the worker. */
   exportCsv() {
     return this.call('exportCsv');
   }

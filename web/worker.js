@@ -58,7 +58,10 @@ let lastSpeed = null; // { leads, seconds, leadsPerSec, workers }
 // Where helper workers find the same model (CPU build only; see scoreAll): { url } (kept in the
 // Cache API), { file } (the picked file) or { bytes } (small models only); null: nowhere.
 let modelSource = null;
-let csvArgs = null; // { bytes, mapping, onError }
+// What the loaded CSV came from, for helper workers to load the same: { file } (a File or Blob:
+// a handle, so nobody keeps the file's bytes in JavaScript) or { bytes } (bytes the caller
+// passed, e.g. the widget's), with { mapping, onError }.
+let csvArgs = null;
 let generation = 0; // bumped by every loadModel and loadCsv
 
 function errorText(e) {
@@ -564,15 +567,56 @@ function needScorer() {
   if (!scorer) throw new Error('No model is loaded yet.');
 }
 
-function loadCsv({ bytes, mapping, onError }) {
+// The largest CSV the page takes: held about twice in wasm memory (4 GB at most, with the model).
+const CSV_MAX = 1024 * MB;
+
+/** The bytes of a CSV given as a File/Blob (read now; nothing keeps them after the call) or as
+ * bytes. */
+async function csvBytes({ file, bytes }) {
+  const size = file ? file.size : bytes && bytes.byteLength;
+  if (size > CSV_MAX) {
+    throw kindError(
+      `The file (${mbText(size)}) is larger than the page can rank (${mbText(CSV_MAX)}): the page holds a file in WebAssembly memory about twice over (its text and its parsed leads), and that memory ends at 4 GB. \`leadladder rank\` on the command line reads a file of any size a batch at a time.`,
+      'memory',
+    );
+  }
+  if (file) return new Uint8Array(await file.arrayBuffer());
+  if (bytes instanceof Uint8Array) return bytes;
+  throw new Error('No CSV file was given.');
+}
+
+async function loadCsv({ file, bytes, mapping, onError }) {
   needScorer();
   loaded = null;
   scored = false;
   csvArgs = null;
   generation += 1;
-  loaded = scorer.loadCsv(bytes, mapping || null, onError || 'strict');
-  csvArgs = { bytes, mapping: mapping || null, onError: onError || 'strict' };
+  // The previous file leaves wasm memory before the new one arrives, so two are never held.
+  scorer.unloadCsv();
+  const data = await csvBytes({ file, bytes });
+  try {
+    loaded = scorer.loadCsv(data, mapping || null, onError || 'strict');
+  } catch (e) {
+    throw wasmError(e, 'The file could not be held in this browser’s WebAssembly memory');
+  }
+  csvArgs = { file: file || null, bytes: file ? null : bytes, mapping: mapping || null, onError: onError || 'strict' };
   return loaded;
+}
+
+// Rows per part of a streamed export: each part is one short string, appended to a Blob (which
+// the browser keeps outside the JavaScript heap), so the export is never one string in memory.
+const EXPORT_ROWS = 2000;
+
+/** The ranked CSV as a Blob, written a part at a time (`Scorer.exportCsvPart`). */
+function exportCsv() {
+  needScorer();
+  needFile();
+  const type = 'text/csv;charset=utf-8';
+  let blob = new Blob([], { type });
+  for (let start = 0; start < loaded.rows; start += EXPORT_ROWS) {
+    blob = new Blob([blob, scorer.exportCsvPart(start, start + EXPORT_ROWS)], { type });
+  }
+  return blob;
 }
 
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -688,9 +732,9 @@ function prepareHelpers(wanted) {
   for (const h of helpers) {
     if (h.generation === generation) continue;
     h.generation = generation;
-    const { bytes, mapping, onError } = csvArgs;
+    const { file, bytes, mapping, onError } = csvArgs;
     h.ready = callHelper(h, 'loadModel', helperLoadArgs())
-      .then(() => callHelper(h, 'loadCsv', { bytes, mapping, onError }))
+      .then(() => callHelper(h, 'loadCsv', { file, bytes, mapping, onError }))
       .then(
         () => true,
         () => {
@@ -820,12 +864,12 @@ async function handle(msg) {
     case 'sniffHeader':
       // Ingest's own sniffing, so the mapping form agrees with what loadCsv will read.
       await ensureInit(msg.device, msg.allowNoPolicy);
-      return wasm.sniffHeader(msg.bytes);
+      return wasm.sniffHeader(await csvBytes(msg));
     case 'suggestMapping':
       needScorer();
       return scorer.suggestMapping(msg.header);
     case 'loadCsv':
-      return loadCsv(msg);
+      return await loadCsv(msg);
     case 'score':
       return scoreAll(msg.id, msg.workers);
     case 'scoreChunk': {
@@ -850,8 +894,7 @@ async function handle(msg) {
       needScorer();
       return scorer.explain(msg.indices, msg.topN || 5);
     case 'exportCsv':
-      needScorer();
-      return scorer.exportCsv();
+      return exportCsv();
     case 'audit':
       needScorer();
       return scorer.audit(msg.kPercents);

@@ -54,6 +54,12 @@ export class Scorer {
      */
     explain(indices: Uint32Array | number[], top_n: number): Promise<any>;
     /**
+     * Part of the ranked CSV: the header line when `start` is 0, then the leads at queue
+     * positions `[start, end)` (0-based, clamped). Parts in order give `exportCsv()`'s text, so
+     * an export can stream without the whole file in one string.
+     */
+    exportCsvPart(start: number, end: number): string;
+    /**
      * The ranked CSV (formula-safe), as `leadladder rank` writes it.
      */
     exportCsv(): string;
@@ -97,6 +103,11 @@ export class Scorer {
      * The cells of the given spec columns for every loaded row, cut to `maxLen` characters.
      */
     summary(columns: string[], max_len: number): any;
+    /**
+     * Drops the loaded file (its text, leads and scores), e.g. before a new one is handed over,
+     * so two files are never held at once.
+     */
+    unloadCsv(): void;
 }
 
 /**
@@ -149,6 +160,7 @@ export interface InitOutput {
     readonly scorer_deviceInfo: (a: number) => [number, number, number];
     readonly scorer_explain: (a: number, b: number, c: number, d: number) => any;
     readonly scorer_exportCsv: (a: number) => [number, number, number, number];
+    readonly scorer_exportCsvPart: (a: number, b: number, c: number) => [number, number, number, number];
     readonly scorer_filter: (a: number, b: number, c: number) => [number, number, number, number];
     readonly scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number, f: number) => [number, number, number];
     readonly scorer_ranking: (a: number) => [number, number, number];
@@ -158,6 +170,7 @@ export interface InitOutput {
     readonly scorer_setScores: (a: number, b: number, c: number, d: number) => [number, number];
     readonly scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
     readonly scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
+    readonly scorer_unloadCsv: (a: number) => void;
     readonly sniffHeader: (a: number, b: number) => [number, number, number];
     readonly start: () => void;
     readonly version: () => [number, number];

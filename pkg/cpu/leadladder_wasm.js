@@ -153,6 +153,32 @@ export class Scorer {
         return ret;
     }
     /**
+     * Part of the ranked CSV: the header line when `start` is 0, then the leads at queue
+     * positions `[start, end)` (0-based, clamped). Parts in order give `exportCsv()`'s text, so
+     * an export can stream without the whole file in one string.
+     * @param {number} start
+     * @param {number} end
+     * @returns {string}
+     */
+    exportCsvPart(start, end) {
+        let deferred2_0;
+        let deferred2_1;
+        try {
+            const ret = wasm.scorer_exportCsvPart(this.__wbg_ptr, start, end);
+            var ptr1 = ret[0];
+            var len1 = ret[1];
+            if (ret[3]) {
+                ptr1 = 0; len1 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred2_0 = ptr1;
+            deferred2_1 = len1;
+            return getStringFromWasm0(ptr1, len1);
+        } finally {
+            wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+        }
+    }
+    /**
      * The ranked CSV (formula-safe), as `leadladder rank` writes it.
      * @returns {string}
      */
@@ -311,6 +337,13 @@ export class Scorer {
             throw takeFromExternrefTable0(ret[1]);
         }
         return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * Drops the loaded file (its text, leads and scores), e.g. before a new one is handed over,
+     * so two files are never held at once.
+     */
+    unloadCsv() {
+        wasm.scorer_unloadCsv(this.__wbg_ptr);
     }
 }
 if (Symbol.dispose) Scorer.prototype[Symbol.dispose] = Scorer.prototype.free;
@@ -654,7 +687,7 @@ function __wbg_get_imports() {
             return ret;
         },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1687, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1691, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h7fedd328869f3f8d);
             return ret;
         },

@@ -410,7 +410,7 @@ impl Scorer {
     #[wasm_bindgen(js_name = loadCsv)]
     pub fn load_csv(
         &self,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         mapping: JsValue,
         on_error: String,
     ) -> Result<JsValue, JsError> {
@@ -428,16 +428,25 @@ impl Scorer {
                 "onError must be \"strict\" or \"skip\", not {on_error:?}"
             ))
         })?;
+        // The file lands in wasm memory once (this Vec) and the queue keeps that buffer as its
+        // text; the previous file is dropped first, so two are never held.
         *self.queue.borrow_mut() = None;
         let opts = IngestOptions {
             policy,
             rename,
             ..IngestOptions::default()
         };
-        let queue = Queue::read(self.model.spec(), bytes.to_vec(), opts)?;
+        let queue = Queue::read(self.model.spec(), bytes, opts)?;
         let report = queue.load_report();
         *self.queue.borrow_mut() = Some(queue);
         to_js(&report)
+    }
+
+    /// Drops the loaded file (its text, leads and scores), e.g. before a new one is handed over,
+    /// so two files are never held at once.
+    #[wasm_bindgen(js_name = unloadCsv)]
+    pub fn unload_csv(&self) {
+        *self.queue.borrow_mut() = None;
     }
 
     /// Raw cells of loaded rows `[start, end)`, with the file's header.
@@ -541,6 +550,19 @@ impl Scorer {
     pub fn export_csv(&self) -> Result<String, JsError> {
         let q = self.queue.borrow();
         Ok(q.as_ref().ok_or(Error::NoFile)?.export_csv()?)
+    }
+
+    /// Part of the ranked CSV: the header line when `start` is 0, then the leads at queue
+    /// positions `[start, end)` (0-based, clamped). Parts in order give `exportCsv()`'s text, so
+    /// an export can stream without the whole file in one string.
+    #[wasm_bindgen(js_name = exportCsvPart)]
+    pub fn export_csv_part(&self, start: usize, end: usize) -> Result<String, JsError> {
+        let q = self.queue.borrow();
+        let mut out = Vec::new();
+        q.as_ref()
+            .ok_or(Error::NoFile)?
+            .write_csv_part(&mut out, start..end)?;
+        Ok(String::from_utf8(out).map_err(|e| Error::Argument(format!("export: {e}")))?)
     }
 
     /// P@K of the model vs recency, the hand tier sort and existing scores (files with outcomes).
