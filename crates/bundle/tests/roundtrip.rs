@@ -45,9 +45,19 @@ fn round_trip_every_dtype_tied_and_untied() {
                     StoreDtype::F16 => {
                         for (x, y) in want.iter().zip(got) {
                             // Round to nearest: half an ulp, relative 2^-11 (2^-25 absolute for
-                            // subnormals).
+                            // subnormals); and exactly what the one-value conversion gives.
                             let tol = x.abs() * half::f16::EPSILON.to_f32() / 2.0 + 2f32.powi(-25);
                             assert!((x - y).abs() <= tol, "{name}: {x} vs {y}");
+                            assert_eq!(*y, half::f16::from_f32(*x).to_f32(), "{name}");
+                        }
+                        // A read from any offset, across the decoder's 1024-value blocks.
+                        let t = b.tensors.get(name).unwrap();
+                        for (start, n) in [(1, got.len() - 1), (1023, 1030), (got.len() - 3, 3)] {
+                            if start + n <= got.len() {
+                                let mut part = vec![0f32; n];
+                                t.read_into(start, &mut part);
+                                assert_eq!(part, got[start..start + n], "{name} from {start}");
+                            }
                         }
                     }
                     StoreDtype::Int8 => {
