@@ -75,7 +75,8 @@ pub struct Args {
     #[arg(long)]
     encoding: Option<String>,
     /// Scoring threads, each with its own copy of the model [default: the machine's cores on
-    /// the cpu, 1 on wgpu].
+    /// the cpu (one, whose matrix products use every core, for a model whose layers stay as
+    /// stored), 1 on wgpu].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
     /// Threads inside each scoring thread's CPU kernels (0: one pool shared by all).
@@ -248,6 +249,10 @@ impl Args {
             (None, DeviceArg::Cpu) => std::thread::available_parallelism().map_or(1, |n| n.get()),
             (None, DeviceArg::Wgpu) => 1,
         }
+    }
+    /// True when `--threads` was given.
+    pub(crate) fn threads_given(&self) -> bool {
+        self.threads.is_some()
     }
     pub(crate) fn kernel_threads(&self) -> usize {
         self.kernel_threads

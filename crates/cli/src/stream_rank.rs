@@ -21,7 +21,7 @@ use leadladder_core::disk_queue::DiskQueue;
 use leadladder_core::fs::ScratchFile;
 use leadladder_core::ingest::{LeadReader, RawRows};
 use leadladder_core::{Lead, Schema, Score, Spec};
-use leadladder_model::{DeviceKind, SCORE_BLOCK, Scorer};
+use leadladder_model::{DeviceKind, Residency, SCORE_BLOCK, Scorer};
 
 use crate::rank::{Args, load_bundle, print_top, read_error};
 
@@ -87,12 +87,22 @@ pub fn run(args: &Args) -> Result<()> {
     let mut queue = DiskQueue::new(scratch, reader.header().to_vec())
         .with_context(|| format!("writing {}", args.out().display()))?;
 
-    let threads = args.threads();
+    // A model whose layers stay as stored (a real-size one) scores on one thread whose matrix
+    // products use every core: more scoring threads would each dequantize every matrix again,
+    // and a file shorter than a read batch would give one of them all its leads.
+    let one_wide_thread = device == DeviceKind::Cpu
+        && !args.threads_given()
+        && Residency::cpu(&bundle.config).host_layers;
+    let (threads, kernel_threads) = if one_wide_thread {
+        (1, 0)
+    } else {
+        (args.threads(), args.kernel_threads())
+    };
     let setup = Setup {
         schema: reader.schema().clone(),
         batch: args.batch(),
         reasons: args.reasons(),
-        kernel_threads: args.kernel_threads(),
+        kernel_threads,
         shared: args.share_model().then_some(&scorer),
         bundle: &bundle,
         model: args.model(),
