@@ -968,12 +968,16 @@ async function suite() {
       await page.close();
     });
 
-    await test('cancel stops a running ranking and the page ranks again', async () => {
+    await test('cancel during a 50,000-lead ranking stops it, and the page ranks again', async () => {
+      // 50,000 leads (21.6 MB): the file is read into the worker and helpers, ranking starts,
+      // and cancel must stop it between two chunks.
+      const huge = join(WORK, 'cancel-50000.csv');
+      if (!existsSync(huge)) run(['synth', '--leads', '50000', '--seed', '13', '--out', huge, '--spec', join(WORK, 'cancel-50k.toml')]);
       const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
-      await page.setInputFiles('#csv-input', f.long);
+      await page.setInputFiles('#csv-input', huge);
       await page.waitForFunction(() => !document.querySelector('#rank-button').disabled, null, { timeout: 60_000 });
       await page.click('#rank-button');
-      await page.waitForSelector('#cancel-button:not([hidden])', { timeout: 60_000 });
+      await page.waitForSelector('#cancel-button:not([hidden])', { timeout: 120_000 });
       await page.waitForTimeout(1000);
       await page.click('#cancel-button');
       await page.waitForFunction(() => /cancelled after/.test(document.querySelector('#file-status').textContent), null, { timeout: 120_000 });
