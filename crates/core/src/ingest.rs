@@ -211,25 +211,11 @@ pub fn read_csv_keeping_text(
     spec: &Spec,
     opts: &IngestOptions,
 ) -> Result<TextRead> {
-    let wanted = wanted_columns(spec, opts);
     let (text, encoding) = into_text(bytes, opts.encoding.as_deref())?;
-    if is_blank(&text) {
-        return Err(Error::Empty {
-            expected: wanted.iter().map(|w| w.name.clone()).collect(),
-        });
-    }
-    let delimiter = choose_delimiter(text.as_bytes(), opts)?;
     let mut keys = Vec::new();
     let mut spans = Vec::new();
-    let (end, parser) = {
-        let mut rows = Rows::start(
-            MemText::new(text.as_bytes()),
-            spec,
-            opts,
-            &wanted,
-            encoding,
-            delimiter,
-        )?;
+    let (end, parser, delimiter) = {
+        let (mut rows, delimiter) = rows_in(&text, encoding, spec, opts)?;
         let mut one = Vec::with_capacity(1);
         while rows.each_row(1, &mut one, |_, span| spans.push(span))? > 0 {
             for lead in one.drain(..) {
@@ -241,7 +227,7 @@ pub fn read_csv_keeping_text(
             }
         }
         let end = rows.finish()?;
-        (end, rows.loader.parser)
+        (end, rows.loader.parser, delimiter)
     };
     keys.shrink_to_fit();
     spans.shrink_to_fit();
@@ -293,22 +279,8 @@ fn read(
     opts: &IngestOptions,
     keep_raw: bool,
 ) -> Result<(Dataset, RawRows)> {
-    let wanted = wanted_columns(spec, opts);
     let (text, encoding) = decode(bytes, opts.encoding.as_deref())?;
-    if is_blank(&text) {
-        return Err(Error::Empty {
-            expected: wanted.iter().map(|w| w.name.clone()).collect(),
-        });
-    }
-    let delimiter = choose_delimiter(text.as_bytes(), opts)?;
-    let mut rows = Rows::start(
-        MemText::new(text.as_bytes()),
-        spec,
-        opts,
-        &wanted,
-        encoding,
-        delimiter,
-    )?;
+    let (mut rows, _) = rows_in(&text, encoding, spec, opts)?;
     let mut leads = Vec::new();
     let mut raw = RawRows::default();
     rows.next_batch(usize::MAX, &mut leads, keep_raw.then_some(&mut raw))?;
@@ -322,6 +294,31 @@ fn read(
         report: end.report,
     };
     Ok((ds, raw))
+}
+
+/// The row loop over text held in memory, past its header, and the delimiter it splits on.
+fn rows_in<'a>(
+    text: &'a str,
+    encoding: String,
+    spec: &'a Spec,
+    opts: &'a IngestOptions,
+) -> Result<(Rows<'a, MemText<'a>>, u8)> {
+    let wanted = wanted_columns(spec, opts);
+    if is_blank(text) {
+        return Err(Error::Empty {
+            expected: wanted.iter().map(|w| w.name.clone()).collect(),
+        });
+    }
+    let delimiter = choose_delimiter(text.as_bytes(), opts)?;
+    let rows = Rows::start(
+        MemText::new(text.as_bytes()),
+        spec,
+        opts,
+        &wanted,
+        encoding,
+        delimiter,
+    )?;
+    Ok((rows, delimiter))
 }
 
 /// A source of decoded text for the row loop: the CSV reader reads it, and the loop asks it
