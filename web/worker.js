@@ -567,7 +567,8 @@ function needScorer() {
   if (!scorer) throw new Error('No model is loaded yet.');
 }
 
-// The largest CSV the page takes: held about twice in wasm memory (4 GB at most, with the model).
+// The largest CSV the page takes: wasm memory (4 GB at most, with the model) holds its text and,
+// while a summary or an audit runs, about as much again.
 const CSV_MAX = 1024 * MB;
 
 /** The bytes of a CSV given as a File/Blob (read now; nothing keeps them after the call) or as
@@ -576,7 +577,7 @@ async function csvBytes({ file, bytes }) {
   const size = file ? file.size : bytes && bytes.byteLength;
   if (size > CSV_MAX) {
     throw kindError(
-      `The file (${mbText(size)}) is larger than the page can rank (${mbText(CSV_MAX)}): the page holds a file in WebAssembly memory about twice over (its text and its parsed leads), and that memory ends at 4 GB. \`leadladder rank\` on the command line reads a file of any size a batch at a time.`,
+      `The file (${mbText(size)}) is larger than the page can rank (${mbText(CSV_MAX)}): the page holds a file's text in WebAssembly memory, with about as much again while it builds the queue's summary or an audit, and that memory ends at 4 GB. \`leadladder rank\` on the command line reads a file of any size a batch at a time.`,
       'memory',
     );
   }

@@ -245,13 +245,8 @@ impl<W: Write> RankedWriter<W> {
     ///
     /// [`Error::Io`] when writing fails.
     pub fn new(w: W, header: &[String]) -> Result<Self> {
-        let mut out = csv::WriterBuilder::new()
-            .has_headers(false)
-            .flexible(false)
-            .from_writer(w);
-        let width = header.len();
-        let extra_names = extra_column_names(header);
-        let mut line: Vec<String> = Vec::with_capacity(width + EXTRA_COLUMNS.len());
+        let mut me = Self::resuming(w, header, 0);
+        let line = &mut me.line;
         // A byte-order mark is never part of a name (ingest drops it too), and a reader would
         // take one at the start of the file for the file's own.
         line.extend(
@@ -259,15 +254,13 @@ impl<W: Write> RankedWriter<W> {
                 .iter()
                 .map(|h| sanitize_cell(h.trim_start_matches('\u{feff}')).into_owned()),
         );
-        line.extend(extra_names.iter().map(|h| sanitize_cell(h).into_owned()));
-        out.write_record(&line).map_err(|e| csv_error(e, 0))?;
-        Ok(Self {
-            out,
-            header: header.to_vec(),
-            width,
-            line,
-            written: 0,
-        })
+        line.extend(
+            extra_column_names(header)
+                .iter()
+                .map(|h| sanitize_cell(h).into_owned()),
+        );
+        me.out.write_record(&me.line).map_err(|e| csv_error(e, 0))?;
+        Ok(me)
     }
 
     /// A writer that goes on after `written` rows another writer wrote (no header line), for

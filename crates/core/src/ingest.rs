@@ -107,10 +107,8 @@ impl RawRows {
             } => {
                 let &(start, end) = spans.get(i)?;
                 let record = text.get(start..end)?;
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .delimiter(*delimiter)
+                // Split as the read split it (the same settings), with a buffer sized to the record.
+                let mut reader = csv_reader_builder(*delimiter)
                     .buffer_capacity(record.len().clamp(64, 1 << 16))
                     .from_reader(record.as_bytes());
                 let mut out = csv::StringRecord::new();
@@ -1169,11 +1167,14 @@ fn choose_delimiter(text: &[u8], opts: &IngestOptions) -> Result<u8> {
 }
 
 fn csv_reader<T: Text>(text: T, delimiter: u8) -> csv::Reader<T> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(text)
+    csv_reader_builder(delimiter).from_reader(text)
+}
+
+/// How ingest splits records: every reader of a file's text uses these settings.
+fn csv_reader_builder(delimiter: u8) -> csv::ReaderBuilder {
+    let mut b = csv::ReaderBuilder::new();
+    b.has_headers(false).flexible(true).delimiter(delimiter);
+    b
 }
 
 /// Reads the header row; `None` when the text has no record at all.

@@ -179,10 +179,11 @@ const CURVE_KS: [f64; 12] = [
 
 /// A lead file read for scoring, and what the model has said about its leads so far.
 ///
-/// The file is held once, as its decoded text: each lead's cells are split again from it when
-/// they are shown, searched or exported ([`read_csv_keeping_text`]), beside the parsed leads the
-/// model reads. So a queue costs about twice the file (the text and the parsed leads), not the
-/// bytes plus a copy of every record plus a search index.
+/// The file is held once, as its decoded text, with each lead's place in it, id, created_at,
+/// row and scores ([`read_csv_keeping_text`]): a lead's cells are split again when they are
+/// shown, searched or exported, and the lead parsed again when the model or an explanation
+/// needs it. So a queue costs about the file, not the bytes plus a copy of every record, every
+/// parsed lead and a search index.
 #[derive(Debug)]
 pub struct Queue {
     /// The file's decoded text and where each loaded lead's record lies in it.
@@ -199,8 +200,18 @@ pub struct Queue {
     scores: Vec<Option<Score>>,
     reasons: Vec<Option<String>>,
     has_outcomes: bool,
-    /// The queue order, once every lead is scored (cleared when a score changes).
-    order: OnceLock<Vec<usize>>,
+    /// The queue order and every lead's score, once every lead is scored (cleared when a
+    /// score changes).
+    ranked: OnceLock<Ranked>,
+}
+
+/// What every ordered view of a fully scored queue reads.
+#[derive(Debug)]
+struct Ranked {
+    /// Indices of the leads, best first.
+    order: Vec<usize>,
+    /// Every lead's score, by index.
+    scores: Vec<Score>,
 }
 
 impl Queue {
@@ -235,7 +246,7 @@ impl Queue {
             scores: vec![None; n],
             reasons: vec![None; n],
             has_outcomes,
-            order: OnceLock::new(),
+            ranked: OnceLock::new(),
         })
     }
 
@@ -438,7 +449,7 @@ impl Queue {
             s.check_for(&key.id, key.row)?;
             self.scores[i] = Some(*s);
         }
-        self.order = OnceLock::new();
+        self.ranked = OnceLock::new();
         Ok(())
     }
 
@@ -484,20 +495,20 @@ impl Queue {
     ///
     /// [`Error::NotScored`] until every lead is scored.
     pub fn order(&self) -> Result<Vec<usize>> {
-        self.cached_order().map(<[usize]>::to_vec)
+        Ok(self.ranked()?.order.clone())
     }
 
-    /// The queue order, computed once after the last score arrived.
-    fn cached_order(&self) -> Result<&[usize]> {
-        if let Some(order) = self.order.get() {
-            return Ok(order);
+    /// The queue order and the scores, computed once after the last score arrived.
+    fn ranked(&self) -> Result<&Ranked> {
+        if let Some(ranked) = self.ranked.get() {
+            return Ok(ranked);
         }
         let scores = self.scores()?;
         let keys = &self.keys;
         let order = order_by(keys.len(), |i| {
             (scores[i].rank, keys[i].created_at, &keys[i].id)
         });
-        Ok(self.order.get_or_init(|| order))
+        Ok(self.ranked.get_or_init(|| Ranked { order, scores }))
     }
 
     /// The ranked queue, best first, with grades.
@@ -506,8 +517,7 @@ impl Queue {
     ///
     /// [`Error::NotScored`] until every lead is scored.
     pub fn ranking(&self) -> Result<Vec<RankedLead>> {
-        let scores = self.scores()?;
-        let order = self.cached_order()?;
+        let Ranked { order, scores } = self.ranked()?;
         let n = order.len();
         Ok(order
             .iter()
@@ -552,8 +562,7 @@ impl Queue {
     ///
     /// As [`Queue::write_csv`].
     pub fn write_csv_part(&self, w: impl Write, part: Range<usize>) -> Result<u64> {
-        let scores = self.scores()?;
-        let order = self.cached_order()?;
+        let Ranked { order, scores } = self.ranked()?;
         write_queue_csv_part(w, &self.raw.header, &self.raw, order, part, |i| {
             (scores[i].rank, scores[i].p_convert, self.reasons[i].clone())
         })
@@ -578,7 +587,7 @@ impl Queue {
         if !self.has_outcomes {
             return Err(Error::NoOutcomes);
         }
-        let scores = self.scores()?;
+        let scores = &self.ranked()?.scores;
         let present: Vec<String> = self.names.iter().map(|h| normalize_name(h)).collect();
         let mut audit_spec = spec.clone();
         audit_spec

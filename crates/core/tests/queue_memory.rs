@@ -3,7 +3,7 @@
 //! searching, a streamed export and an audit. A queue holds the file's text once, plus per lead
 //! its id, created_at, row and scores; a lead is parsed again from its record when the model or
 //! an explanation needs it. The measured ratios are printed (`--nocapture`): 1.24x held and
-//! 2.12x at the peak (the audit's second read and the page's summary cells). Before, the same
+//! 2.14x at the peak (the audit's second read and the page's summary cells). Before, the same
 //! steps held 4.35x the file and peaked at 7.08x (the bytes, a copy of every record, the parsed
 //! leads, a lower-cased search copy and the whole export in one string).
 #![allow(clippy::unwrap_used)]
