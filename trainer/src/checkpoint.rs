@@ -48,6 +48,9 @@ pub struct LoopState {
     pub since_best: usize,
     /// Epoch logs so far.
     pub log: Vec<EpochLog>,
+    /// The run (an ensemble member) had finished training: its best snapshot is final.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 /// A loaded checkpoint.

@@ -17,6 +17,8 @@ pub struct Example {
     /// 1 on dialogue tokens (the semantic head's targets).
     pub text_mask: Vec<u8>,
     pub label: bool,
+    /// The lead's creation time (seconds since the epoch).
+    pub created_at: i64,
 }
 
 /// Encodes the leads at `indices` with the shared encoding (field tokens or text) and truncation.
@@ -40,6 +42,7 @@ pub fn encode(
                 ids: enc.ids,
                 text_mask: enc.text_mask,
                 label: ladder.labels()[i],
+                created_at: lead.created_at,
             })
         })
         .collect()

@@ -135,6 +135,23 @@ pub fn pairwise_softplus(s_hi: &Tensor, s_lo: &Tensor, margin: Option<&Tensor>) 
     Ok(softplus(&z)?.mean_all()?)
 }
 
+/// [`pairwise_softplus`] with a weight per pair: `Σ w·softplus(margin − (s_hi − s_lo)) / Σ w`.
+pub fn pairwise_softplus_weighted(
+    s_hi: &Tensor,
+    s_lo: &Tensor,
+    margin: Option<&Tensor>,
+    weights: &Tensor,
+) -> Result<Tensor> {
+    let mut z = (s_lo - s_hi)?;
+    if let Some(m) = margin {
+        let m = m.to_dtype(z.dtype())?;
+        z = (z + m)?;
+    }
+    let w = weights.to_dtype(z.dtype())?;
+    let num = (softplus(&z)? * &w)?.sum_all()?;
+    Ok(num.broadcast_div(&w.sum_all()?)?)
+}
+
 /// Mean next-token cross-entropy (the semantic head).
 ///
 /// `hidden: [b, t, h]` (from [`Model::forward`]), `input_ids: [b, t]`, `loss_mask: [b, t]` 0/1:

@@ -61,6 +61,9 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
         lora: None,
         device: DeviceSpec::Cpu,
         precision: Precision::F32,
+        field_dropout: 0.0,
+        recency_half_life: None,
+        ensemble: 1,
     };
     match name {
         "tiny" => {

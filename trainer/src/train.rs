@@ -16,7 +16,7 @@ use leadladder_bundle::{
     StoreDtype, train_bpe, write_bundle,
 };
 use leadladder_core::audit::{AuditOptions, ExternalScore, audit};
-use leadladder_core::fields::{FieldCodec, FitOptions};
+use leadladder_core::fields::{Field, FieldCodec, FieldKind, FitOptions};
 use leadladder_core::ladder::{Ladder, PairBuilder};
 use leadladder_core::metrics::{EvalConfig, auc, precision_at_k};
 use leadladder_core::prompt::{ApproxCounter, render, render_dialogue};
@@ -30,7 +30,9 @@ use crate::checkpoint::{self, Fnv, LoopState};
 use crate::data::{Example, Sampler, encode, make_batch};
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::heads::{RANK_BIAS, ScoreHeads, lm_loss, pairwise_softplus, softplus};
+use crate::heads::{
+    RANK_BIAS, ScoreHeads, lm_loss, pairwise_softplus, pairwise_softplus_weighted, softplus,
+};
 use crate::lora::{DropoutKey, LoraConfig};
 use crate::optim::{AdamW, AdamWConfig, GradAccumulator, clip_grad_norm, lr_at};
 use crate::params::named_vars;
@@ -138,11 +140,34 @@ pub struct TrainOptions {
     /// Precision of the frozen base (`base` only; from-scratch presets train in f32).
     #[serde(default)]
     pub precision: Precision,
+    /// Field dropout ([`Encoding::Fields`] only): each field token of a training lead is
+    /// replaced, with this probability per field and batch, by its field's "unknown" token (a
+    /// category the fit period did not keep, a number below or above the fitted range on the
+    /// side its bin lies, a missing yes/no), so no single field carries the ranking and the
+    /// tokens a drifted file brings (unseen categories, out-of-range numbers) are trained.
+    #[serde(default)]
+    pub field_dropout: f64,
+    /// Weigh newer training leads more: a lead's weight in the pointwise and pairwise losses
+    /// halves every this many fit periods back from its newest lead (e.g. 0.5: the oldest lead
+    /// of the fit period weighs a quarter of the newest). `None`: every lead weighs the same.
+    #[serde(default)]
+    pub recency_half_life: Option<f64>,
+    /// Members of the ensemble: this many models trained on the same data with different seeds
+    /// (member 0 with `seed` itself), whose rank scores are averaged. 1: a single model.
+    #[serde(default = "one")]
+    pub ensemble: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One line of the metrics log (JSONL).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
+    /// The ensemble member (0 for a single model).
+    #[serde(default)]
+    pub member: usize,
     pub epoch: usize,
     pub step: u64,
     pub train_loss: f64,
@@ -176,8 +201,11 @@ pub enum Progress {
 /// A trained ranker, ready to report on and export.
 #[derive(Debug)]
 pub struct Trained {
+    /// The model (the first member of an ensemble).
     pub model: Model,
     pub heads: ScoreHeads,
+    /// The other members of an ensemble ([`TrainOptions::ensemble`]), in order.
+    pub more_members: Vec<(Model, ScoreHeads)>,
     pub encoder: LeadEncoder,
     pub config: Config,
     pub calibration: Calibration,
@@ -529,15 +557,61 @@ pub fn train_prepared(
     prepared: &Prepared,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Trained> {
-    let mut run = Run::build(spec, opts, prepared, progress)?;
-    run.resume(progress)?;
-    while run.epoch < opts.epochs {
-        let sums = run.train_epoch(progress)?;
-        if run.end_epoch(sums, progress)? {
-            break;
-        }
+    if opts.ensemble == 0 {
+        return Err(Error::Config(
+            "an ensemble needs at least one member".into(),
+        ));
     }
-    run.finish(spec, data, progress)
+    let mut members = Vec::with_capacity(opts.ensemble);
+    let mut steps_before = 0;
+    for m in 0..opts.ensemble {
+        if opts.ensemble > 1 {
+            progress(Progress::Stage(format!(
+                "ensemble member {} of {} (seed {})",
+                m + 1,
+                opts.ensemble,
+                member_seed(opts.seed, m)
+            )));
+        }
+        let mut run = Run::build(spec, opts, prepared, m, progress)?;
+        run.steps_before = steps_before;
+        run.resume(progress)?;
+        if !run.finished {
+            while run.epoch < opts.epochs {
+                let sums = run.train_epoch(progress)?;
+                if run.end_epoch(sums, progress)? {
+                    break;
+                }
+            }
+            run.save_finished()?;
+        }
+        steps_before += run.run_steps;
+        members.push(run.into_member()?);
+    }
+    finish(spec, data, opts, prepared, members, progress)
+}
+
+/// Where member `member`'s checkpoints go: the run's path for member 0, `<path>.member<m>` for
+/// the others.
+pub fn member_checkpoint_path(path: &std::path::Path, member: usize) -> PathBuf {
+    if member == 0 {
+        return path.to_path_buf();
+    }
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".member{member}"));
+    PathBuf::from(s)
+}
+
+/// One trained ensemble member: its best epoch's weights and validation scores.
+#[derive(Debug)]
+struct Member {
+    model: Model,
+    heads: ScoreHeads,
+    val_scores: Vec<f32>,
+    log: Vec<EpochLog>,
+    steps: u64,
+    train_tokens: usize,
+    train_secs: f64,
 }
 
 /// Running sums of the epoch in progress (what a checkpoint saves mid-epoch).
@@ -566,6 +640,15 @@ struct Best {
 struct Run<'a> {
     opts: &'a TrainOptions,
     prepared: &'a Prepared,
+    /// Which ensemble member this run trains, and its seed (`opts.seed` for member 0).
+    member: usize,
+    seed: u64,
+    /// Per fit example: its recency weight (1 without [`TrainOptions::recency_half_life`]).
+    time_weight: Vec<f32>,
+    /// Optimiser steps earlier members took in this call (for `max_steps_this_run`).
+    steps_before: u64,
+    /// The run had already finished when its checkpoint was loaded.
+    finished: bool,
     device: candle_core::Device,
     model: Model,
     heads: ScoreHeads,
@@ -609,9 +692,27 @@ impl<'a> Run<'a> {
         spec: &Spec,
         opts: &'a TrainOptions,
         prepared: &'a Prepared,
+        member: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Self> {
         let device = opts.device.open()?;
+        let seed = member_seed(opts.seed, member);
+        if !(0.0..1.0).contains(&opts.field_dropout) {
+            return Err(Error::Config(format!(
+                "field dropout must lie in [0, 1), got {}",
+                opts.field_dropout
+            )));
+        }
+        if opts.field_dropout > 0.0 && prepared.encoder.fields().is_none() {
+            return Err(Error::Config(
+                "field dropout needs the field-token encoding (a from-scratch preset)".into(),
+            ));
+        }
+        if opts.ensemble == 0 {
+            return Err(Error::Config(
+                "an ensemble needs at least one member".into(),
+            ));
+        }
         if opts.base.is_none() && opts.precision != Precision::F32 {
             return Err(Error::Config(format!(
                 "precision {:?} applies to a frozen LoRA base; the `{}` preset trains from scratch in f32",
@@ -641,19 +742,19 @@ impl<'a> Run<'a> {
                 )));
                 let mut model = Model::from_hf_dir_as(dir, &device, opts.precision.dtype())?;
                 let lora = LoraConfig {
-                    seed: opts.seed ^ 0x10_4A,
+                    seed: seed ^ 0x10_4A,
                     ..lora.clone()
                 };
                 model.enable_lora(&lora, &varmap)?;
                 model
             }
-            None => Model::new(config, &varmap, opts.seed, &device)?,
+            None => Model::new(config, &varmap, seed, &device)?,
         };
         let heads = ScoreHeads::new(
             config.model.hidden_size,
             config.initializer_range,
             &varmap,
-            opts.seed ^ 0x4EAD,
+            seed ^ 0x4EAD,
             &device,
         )?;
         let mut params = named_vars(&varmap)?;
@@ -685,9 +786,15 @@ impl<'a> Run<'a> {
             .div_ceil(opts.batch_size.max(1))
             .div_ceil(opts.grad_accum.max(1)) as u64;
         let total = steps_per_epoch * opts.epochs as u64;
+        let time_weight = recency_weights(&prepared.fit, opts.recency_half_life)?;
         Ok(Self {
             opts,
             prepared,
+            member,
+            seed,
+            time_weight,
+            steps_before: 0,
+            finished: false,
             device,
             model,
             heads,
@@ -696,11 +803,14 @@ impl<'a> Run<'a> {
             sampler,
             pairs: PairBuilder {
                 cap: opts.pair_cap,
-                seed: opts.seed,
+                seed,
             },
             total,
             warmup: ((total as f64) * opts.warmup_fraction).round() as u64,
-            fingerprint: fingerprint(opts, spec, [&prepared.fit, &prepared.val, &prepared.test])?,
+            fingerprint: member_fingerprint(
+                fingerprint(opts, spec, [&prepared.fit, &prepared.val, &prepared.test])?,
+                member,
+            ),
             step: 0,
             run_steps: 0,
             run_tokens: 0,
@@ -719,9 +829,10 @@ impl<'a> Run<'a> {
     /// Continues from the checkpoint when `resume` is set and one exists (refusing one written
     /// by a run with other options or data).
     fn resume(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        let Some(path) = &self.opts.checkpoint_path else {
+        let Some(path) = self.checkpoint_path() else {
             return Ok(());
         };
+        let path = &path;
         if !self.opts.resume || !path.exists() {
             return Ok(());
         }
@@ -759,6 +870,7 @@ impl<'a> Run<'a> {
             });
         }
         self.step = st.step;
+        self.finished = st.finished;
         self.since_best = st.since_best;
         self.train_tokens = st.train_tokens;
         self.train_secs = st.train_seconds;
@@ -796,9 +908,9 @@ impl<'a> Run<'a> {
         self.skip = 0;
         self.resumed_sums = EpochSums::default();
         let fit = &self.prepared.fit;
-        let batches =
-            self.sampler
-                .epoch(fit, self.opts.batch_size, self.opts.seed, self.epoch as u64);
+        let batches = self
+            .sampler
+            .epoch(fit, self.opts.batch_size, self.seed, self.epoch as u64);
         let n_batches = batches.len();
         for (bi, members) in batches.into_iter().enumerate().skip(skip) {
             let (loss, parts, tokens) = self.batch_loss(&members)?;
@@ -828,23 +940,68 @@ impl<'a> Run<'a> {
         Ok(sums)
     }
 
+    /// Copies of the batch's examples with field dropout applied ([`TrainOptions::field_dropout`]):
+    /// each field token is replaced, with that probability, by its field's unknown token
+    /// ([`unknown_local`]). Keyed by the run's seed and the micro-batch, so a resumed run drops
+    /// the same fields.
+    fn drop_fields(&self, members: &[usize], micro_batch: u64) -> Vec<Example> {
+        let fit = &self.prepared.fit;
+        let Some(codec) = self.prepared.encoder.fields() else {
+            return members.iter().map(|&k| fit[k].clone()).collect();
+        };
+        let base = self.prepared.encoder.tokenizer().vocab_size() as u32;
+        let offsets = codec.offsets();
+        let mut rng = Rng::derive(self.seed ^ 0xF1E1_D0D0, micro_batch);
+        members
+            .iter()
+            .map(|&k| {
+                let mut e = fit[k].clone();
+                for (f, field) in codec.fields.iter().enumerate() {
+                    let drop = rng.chance(self.opts.field_dropout);
+                    let Some(id) = e.ids.get_mut(f) else { break };
+                    if drop {
+                        let local = (*id - base) as usize - offsets[f];
+                        *id = base + (offsets[f] + unknown_local(field, local)) as u32;
+                    }
+                }
+                e
+            })
+            .collect()
+    }
+
     /// One micro-batch: the loss and its parts (total, point, pair, semantic) and its real tokens.
     fn batch_loss(&self, members: &[usize]) -> Result<(Tensor, [f64; 4], usize)> {
         let (opts, device) = (self.opts, &self.device);
         let fit = &self.prepared.fit;
-        let weights: Vec<f32> = members.iter().map(|&k| self.sampler.weight(k)).collect();
-        let b = make_batch(
-            fit,
-            members,
-            &weights,
-            self.prepared.encoder.pad_id(),
-            device,
-        )?;
+        let weights: Vec<f32> = members
+            .iter()
+            .map(|&k| self.sampler.weight(k) * self.time_weight[k])
+            .collect();
         // The micro-batch's number in the run (the same after a resume, which restarts at a
-        // step boundary): it keys the LoRA dropout masks and the pair sampling.
+        // step boundary): it keys the LoRA dropout masks, the field dropout and the pair
+        // sampling.
         let micro_batch = self.step * opts.grad_accum.max(1) as u64 + self.acc.len() as u64;
+        let b = if opts.field_dropout > 0.0 {
+            let dropped = self.drop_fields(members, micro_batch);
+            let all: Vec<usize> = (0..dropped.len()).collect();
+            make_batch(
+                &dropped,
+                &all,
+                &weights,
+                self.prepared.encoder.pad_id(),
+                device,
+            )?
+        } else {
+            make_batch(
+                fit,
+                members,
+                &weights,
+                self.prepared.encoder.pad_id(),
+                device,
+            )?
+        };
         let dropout = DropoutKey {
-            seed: opts.seed,
+            seed: self.seed,
             micro_batch,
         };
         let hidden = self
@@ -866,11 +1023,27 @@ impl<'a> Run<'a> {
                     let lo: Vec<u32> = ps.iter().map(|p| p.worse as u32).collect();
                     let m: Vec<f32> = ps.iter().map(|p| p.margin as f32).collect();
                     let n = ps.len();
-                    pairwise_softplus(
-                        &r.index_select(&Tensor::from_vec(hi, n, device)?, 0)?,
-                        &r.index_select(&Tensor::from_vec(lo, n, device)?, 0)?,
-                        Some(&Tensor::from_vec(m, n, device)?),
-                    )?
+                    // With recency weights a pair weighs the mean of its two leads' weights.
+                    let pair_w = opts.recency_half_life.map(|_| {
+                        ps.iter()
+                            .map(|p| {
+                                0.5 * (self.time_weight[members[p.better]]
+                                    + self.time_weight[members[p.worse]])
+                            })
+                            .collect::<Vec<f32>>()
+                    });
+                    let s_hi = r.index_select(&Tensor::from_vec(hi, n, device)?, 0)?;
+                    let s_lo = r.index_select(&Tensor::from_vec(lo, n, device)?, 0)?;
+                    let margin = Tensor::from_vec(m, n, device)?;
+                    match pair_w {
+                        None => pairwise_softplus(&s_hi, &s_lo, Some(&margin))?,
+                        Some(w) => pairwise_softplus_weighted(
+                            &s_hi,
+                            &s_lo,
+                            Some(&margin),
+                            &Tensor::from_vec(w, n, device)?,
+                        )?,
+                    }
                 }
             }
         };
@@ -921,48 +1094,83 @@ impl<'a> Run<'a> {
         )?;
         self.step += 1;
         self.run_steps += 1;
-        let stop = opts.max_steps_this_run.is_some_and(|m| self.run_steps >= m);
+        let stop = opts
+            .max_steps_this_run
+            .is_some_and(|m| self.steps_before + self.run_steps >= m);
         let due = opts.checkpoint_every > 0 && self.step.is_multiple_of(opts.checkpoint_every);
-        if (stop || due)
-            && let Some(path) = &opts.checkpoint_path
-        {
-            let state = LoopState {
-                format: checkpoint::FORMAT.into(),
-                fingerprint: self.fingerprint.clone(),
-                step: self.step,
-                epoch: self.epoch,
+        if stop || due {
+            self.write_checkpoint(
                 batch,
-                sums: sums.loss,
-                count: sums.count,
-                epoch_tokens: sums.tokens,
-                epoch_seconds: sums.seconds_before + t0.elapsed().as_secs_f64(),
-                train_tokens: self.train_tokens,
-                train_seconds: self.train_secs,
-                best_val_auc: self.best.as_ref().map(|b| b.auc),
-                since_best: self.since_best,
-                log: self.log.clone(),
-            };
-            let mut tensors: Vec<(String, Tensor)> = self
-                .params
-                .iter()
-                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-                .collect();
-            let mut adam: Vec<(String, Tensor)> = self.opt.state().into_iter().collect();
-            adam.sort_by(|a, b| a.0.cmp(&b.0));
-            tensors.extend(adam);
-            if let Some(best) = &self.best {
-                tensors.extend(
-                    best.weights
-                        .iter()
-                        .map(|(n, t)| (format!("best.{n}"), t.clone())),
-                );
-            }
-            checkpoint::save(path, &tensors, &state)?;
+                sums,
+                sums.seconds_before + t0.elapsed().as_secs_f64(),
+                false,
+            )?;
         }
         if stop {
             return Err(Error::Stopped { step: self.step });
         }
         Ok(())
+    }
+
+    /// This member's checkpoint file, if checkpoints are on.
+    fn checkpoint_path(&self) -> Option<PathBuf> {
+        self.opts
+            .checkpoint_path
+            .as_deref()
+            .map(|p| member_checkpoint_path(p, self.member))
+    }
+
+    /// Writes the checkpoint (when checkpoints are on): every variable, the optimiser state, the
+    /// best snapshot and the loop's position; `finished` marks a member whose training is over.
+    fn write_checkpoint(
+        &self,
+        batch: usize,
+        sums: &EpochSums,
+        epoch_seconds: f64,
+        finished: bool,
+    ) -> Result<()> {
+        let Some(path) = self.checkpoint_path() else {
+            return Ok(());
+        };
+        let state = LoopState {
+            format: checkpoint::FORMAT.into(),
+            fingerprint: self.fingerprint.clone(),
+            step: self.step,
+            epoch: self.epoch,
+            batch,
+            sums: sums.loss,
+            count: sums.count,
+            epoch_tokens: sums.tokens,
+            epoch_seconds,
+            train_tokens: self.train_tokens,
+            train_seconds: self.train_secs,
+            best_val_auc: self.best.as_ref().map(|b| b.auc),
+            since_best: self.since_best,
+            log: self.log.clone(),
+            finished,
+        };
+        let mut tensors: Vec<(String, Tensor)> = self
+            .params
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        let mut adam: Vec<(String, Tensor)> = self.opt.state().into_iter().collect();
+        adam.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors.extend(adam);
+        if let Some(best) = &self.best {
+            tensors.extend(
+                best.weights
+                    .iter()
+                    .map(|(n, t)| (format!("best.{n}"), t.clone())),
+            );
+        }
+        checkpoint::save(&path, &tensors, &state)
+    }
+
+    /// After the last epoch (or an early stop): a checkpoint marked finished, so a resumed
+    /// ensemble run skips this member.
+    fn save_finished(&self) -> Result<()> {
+        self.write_checkpoint(0, &EpochSums::default(), 0.0, true)
     }
 
     /// Scores the validation slice (the test period is read once, at the end), logs the epoch,
@@ -986,6 +1194,7 @@ impl<'a> Run<'a> {
         let s = as_f64(&val_r);
         let n = sums.count.max(1) as f64;
         let entry = EpochLog {
+            member: self.member,
             epoch,
             step: self.step,
             train_loss: sums.loss[0] / n,
@@ -1026,16 +1235,9 @@ impl<'a> Run<'a> {
         Ok(false)
     }
 
-    /// Restores the best epoch's weights, calibrates the rank score on the validation slice and
-    /// audits the test period once, next to the baselines.
-    fn finish(
-        self,
-        spec: &Spec,
-        data: &Dataset,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Trained> {
-        let (opts, prepared) = (self.opts, self.prepared);
-        let pad = prepared.encoder.pad_id();
+    /// Restores the best epoch's weights and returns them with that epoch's validation scores.
+    fn into_member(self) -> Result<Member> {
+        let prepared = self.prepared;
         let mut best_val = None;
         if let Some(best) = self.best {
             for ((_, var), (_, t)) in self.params.iter().zip(&best.weights) {
@@ -1043,97 +1245,247 @@ impl<'a> Run<'a> {
             }
             best_val = best.val_scores;
         }
-        progress(Progress::Stage(
-            "calibrating on the validation slice and auditing the test period".into(),
-        ));
         // The best epoch's weights scored the validation slice when that epoch ended; scoring
         // is deterministic, so reuse those scores (a resumed run whose best epoch came before
         // the checkpoint rescores).
-        let val_r = match best_val {
+        let val_scores = match best_val {
             Some(s) => s,
             None => {
                 score(
                     &self.model,
                     &self.heads,
                     &prepared.val,
-                    pad,
+                    prepared.encoder.pad_id(),
                     64,
                     prepared.pool_position,
                 )?
                 .0
             }
         };
-        let val_labels: Vec<bool> = prepared.val.iter().map(|e| e.label).collect();
-        // p(convert) calibrates the rank score, which orders the queue, so the probability shown
-        // beside the queue never rises going down it.
-        let calibration = Calibration {
-            head: CalibratedHead::Rank,
-            ..fit_platt(&val_r, &val_labels)
-        };
-        let (test_r, _) = score(
-            &self.model,
-            &self.heads,
-            &prepared.test,
-            pad,
-            64,
-            prepared.pool_position,
-        )?;
-        let mut scores = vec![f64::NAN; data.len()];
-        let mut probs = vec![0.0; data.len()];
-        for (k, e) in prepared.test.iter().enumerate() {
-            scores[e.lead] = f64::from(test_r[k]);
-            probs[e.lead] = calibration.probability(f64::from(test_r[k]));
-        }
-        let name = format!("leadladder {} ({})", opts.preset, objective_label(opts));
-        let tokens_per_s = self.train_tokens as f64 / self.train_secs.max(1e-9);
-        let report = audit(
-            spec,
-            data,
-            &AuditOptions {
-                eval: EvalConfig {
-                    bootstrap: opts.bootstrap,
-                    seed: opts.seed,
-                    ..EvalConfig::default()
-                },
-                temporal_split: Some(opts.train_fraction),
-                external: vec![ExternalScore {
-                    name,
-                    scores,
-                    probs: Some(probs),
-                }],
-                title: format!("Test period of a {} model", opts.preset),
-                ..AuditOptions::default()
-            },
-        )
-        .map_err(|e| Error::Input(e.to_string()))?
-        .with_note(format!(
-            "trained on {} leads of the training period ({} validation leads, newest); {} epochs run, {} optimiser steps; {:.0} tokens/s",
-            prepared.fit.len(),
-            prepared.val.len(),
-            self.log.len(),
-            self.step,
-            tokens_per_s
-        ));
-        Ok(Trained {
+        Ok(Member {
             model: self.model,
             heads: self.heads,
-            encoder: prepared.encoder.clone(),
-            config: prepared.config.clone(),
-            calibration,
-            max_tokens: opts.max_tokens,
-            pool_position: prepared.pool_position,
-            report,
-            test_scores: prepared
-                .test
-                .iter()
-                .map(|e| e.lead)
-                .zip(test_r.iter().copied())
-                .collect(),
+            val_scores,
             log: self.log,
-            tokens_per_s,
-            options: opts.clone(),
+            steps: self.step,
+            train_tokens: self.train_tokens,
+            train_secs: self.train_secs,
         })
     }
+}
+
+/// The mean of the members' scores, lead by lead: summed in member order, then divided by the
+/// number of members (the order and operations every scorer uses, so ensembles score alike).
+pub fn mean_scores(per_member: &[Vec<f32>]) -> Vec<f32> {
+    let Some(first) = per_member.first() else {
+        return Vec::new();
+    };
+    if per_member.len() == 1 {
+        return first.clone();
+    }
+    let mut acc = first.clone();
+    for m in &per_member[1..] {
+        for (a, &x) in acc.iter_mut().zip(m) {
+            *a += x;
+        }
+    }
+    let k = per_member.len() as f32;
+    acc.iter_mut().for_each(|a| *a /= k);
+    acc
+}
+
+/// Scores examples with every member and averages: (ranking scores, pointwise logits).
+pub fn score_ensemble(
+    members: &[(&Model, &ScoreHeads)],
+    examples: &[Example],
+    pad_id: u32,
+    batch: usize,
+    pool_also: Option<usize>,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut rs = Vec::with_capacity(members.len());
+    let mut zs = Vec::with_capacity(members.len());
+    for (model, heads) in members {
+        let (r, z) = score(model, heads, examples, pad_id, batch, pool_also)?;
+        rs.push(r);
+        zs.push(z);
+    }
+    Ok((mean_scores(&rs), mean_scores(&zs)))
+}
+
+/// Calibrates the (ensemble's) rank score on the validation slice and audits the test period
+/// once, next to the baselines.
+fn finish(
+    spec: &Spec,
+    data: &Dataset,
+    opts: &TrainOptions,
+    prepared: &Prepared,
+    members: Vec<Member>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Trained> {
+    let pad = prepared.encoder.pad_id();
+    progress(Progress::Stage(
+        "calibrating on the validation slice and auditing the test period".into(),
+    ));
+    let val_r = mean_scores(
+        &members
+            .iter()
+            .map(|m| m.val_scores.clone())
+            .collect::<Vec<_>>(),
+    );
+    let val_labels: Vec<bool> = prepared.val.iter().map(|e| e.label).collect();
+    // p(convert) calibrates the rank score, which orders the queue, so the probability shown
+    // beside the queue never rises going down it.
+    let calibration = Calibration {
+        head: CalibratedHead::Rank,
+        ..fit_platt(&val_r, &val_labels)
+    };
+    let pairs: Vec<(&Model, &ScoreHeads)> = members.iter().map(|m| (&m.model, &m.heads)).collect();
+    let (test_r, _) = score_ensemble(&pairs, &prepared.test, pad, 64, prepared.pool_position)?;
+    let mut scores = vec![f64::NAN; data.len()];
+    let mut probs = vec![0.0; data.len()];
+    for (k, e) in prepared.test.iter().enumerate() {
+        scores[e.lead] = f64::from(test_r[k]);
+        probs[e.lead] = calibration.probability(f64::from(test_r[k]));
+    }
+    let name = format!("leadladder {} ({})", opts.preset, objective_label(opts));
+    let train_tokens: usize = members.iter().map(|m| m.train_tokens).sum();
+    let train_secs: f64 = members.iter().map(|m| m.train_secs).sum();
+    let tokens_per_s = train_tokens as f64 / train_secs.max(1e-9);
+    let steps: u64 = members.iter().map(|m| m.steps).sum();
+    let epochs: usize = members.iter().map(|m| m.log.len()).sum();
+    let report = audit(
+        spec,
+        data,
+        &AuditOptions {
+            eval: EvalConfig {
+                bootstrap: opts.bootstrap,
+                seed: opts.seed,
+                ..EvalConfig::default()
+            },
+            temporal_split: Some(opts.train_fraction),
+            external: vec![ExternalScore {
+                name,
+                scores,
+                probs: Some(probs),
+            }],
+            title: format!("Test period of a {} model", opts.preset),
+            ..AuditOptions::default()
+        },
+    )
+    .map_err(|e| Error::Input(e.to_string()))?
+    .with_note(format!(
+        "trained on {} leads of the training period ({} validation leads, newest); {}{} epochs run, {} optimiser steps; {:.0} tokens/s",
+        prepared.fit.len(),
+        prepared.val.len(),
+        if members.len() > 1 {
+            format!("an ensemble of {} members, ", members.len())
+        } else {
+            String::new()
+        },
+        epochs,
+        steps,
+        tokens_per_s
+    ));
+    let mut log = Vec::new();
+    for (m, member) in members.iter().enumerate() {
+        log.extend(
+            member
+                .log
+                .iter()
+                .cloned()
+                .map(|e| EpochLog { member: m, ..e }),
+        );
+    }
+    let mut members = members.into_iter();
+    let Some(first) = members.next() else {
+        return Err(Error::Config(
+            "an ensemble needs at least one member".into(),
+        ));
+    };
+    Ok(Trained {
+        model: first.model,
+        heads: first.heads,
+        more_members: members.map(|m| (m.model, m.heads)).collect(),
+        encoder: prepared.encoder.clone(),
+        config: prepared.config.clone(),
+        calibration,
+        max_tokens: opts.max_tokens,
+        pool_position: prepared.pool_position,
+        report,
+        test_scores: prepared
+            .test
+            .iter()
+            .map(|e| e.lead)
+            .zip(test_r.iter().copied())
+            .collect(),
+        log,
+        tokens_per_s,
+        options: opts.clone(),
+    })
+}
+
+/// The token a field dropout puts in place of local id `local` of `field`: "other" for a
+/// category, `below` / `above` for a number in the lower / upper half of its bins (with
+/// out-of-range tokens; else "missing"), "missing" for a yes/no. A missing value stays missing,
+/// and an out-of-range token stays as it is.
+pub fn unknown_local(field: &Field, local: usize) -> usize {
+    use leadladder_core::fields::{ABOVE, BELOW, MISSING, OTHER};
+    if local == MISSING {
+        return MISSING;
+    }
+    match &field.kind {
+        FieldKind::Categorical { .. } => OTHER,
+        FieldKind::Numeric { edges, .. } if field.out_of_range => {
+            if local < field.first_bin() {
+                local
+            } else if 2 * (local - field.first_bin()) < edges.len() + 1 {
+                BELOW
+            } else {
+                ABOVE
+            }
+        }
+        FieldKind::Numeric { .. } | FieldKind::Boolean => MISSING,
+    }
+}
+
+/// The seed of ensemble member `member`: the run's seed for member 0 (so a one-member run is
+/// exactly a plain run), a derived one for the others.
+pub fn member_seed(seed: u64, member: usize) -> u64 {
+    if member == 0 {
+        seed
+    } else {
+        Rng::derive(seed ^ 0xE45E_4B1E, member as u64).next_u64()
+    }
+}
+
+/// A member's checkpoint fingerprint: the run's, plus the member number for members after the
+/// first (member 0 keeps the plain run's fingerprint, so its checkpoints stay compatible).
+fn member_fingerprint(fp: String, member: usize) -> String {
+    if member == 0 {
+        fp
+    } else {
+        format!("{fp}.member{member}")
+    }
+}
+
+/// Per fit example, `0.5^(age / (half_life · span))`, where `age` is the time from the lead to
+/// the newest fit lead and `span` the fit period's length; all 1 without a half-life.
+fn recency_weights(fit: &[Example], half_life: Option<f64>) -> Result<Vec<f32>> {
+    let Some(h) = half_life else {
+        return Ok(vec![1.0; fit.len()]);
+    };
+    if !(h.is_finite() && h > 0.0) {
+        return Err(Error::Config(format!(
+            "the recency half-life must be a positive number of fit periods, got {h}"
+        )));
+    }
+    let newest = fit.iter().map(|e| e.created_at).max().unwrap_or(0);
+    let oldest = fit.iter().map(|e| e.created_at).min().unwrap_or(0);
+    let span = (newest - oldest).max(1) as f64;
+    Ok(fit
+        .iter()
+        .map(|e| 0.5f64.powf((newest - e.created_at) as f64 / (h * span)) as f32)
+        .collect())
 }
 
 fn as_f64(scores: &[f32]) -> Vec<f64> {
@@ -1218,6 +1570,25 @@ pub fn objective_label(opts: &TrainOptions) -> &'static str {
 }
 
 impl Trained {
+    /// Every member of the model: the first, then the rest of an ensemble.
+    pub fn members(&self) -> Vec<(&Model, &ScoreHeads)> {
+        std::iter::once((&self.model, &self.heads))
+            .chain(self.more_members.iter().map(|(m, h)| (m, h)))
+            .collect()
+    }
+
+    /// Scores encoded examples as the exported bundle does: (rank scores, point logits), the
+    /// mean over the ensemble's members.
+    pub fn score(&self, examples: &[Example], batch: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        score_ensemble(
+            &self.members(),
+            examples,
+            self.encoder.pad_id(),
+            batch,
+            self.pool_position,
+        )
+    }
+
     /// Writes the LoRA adapters as a Hugging Face PEFT adapter folder (`adapter_config.json`,
     /// `adapter_model.safetensors`, plus `score_heads.safetensors`): see [`crate::peft`]. Only for
     /// a LoRA fine-tune of a base checkpoint (`base_model_name_or_path` is the base folder).
@@ -1240,15 +1611,16 @@ impl Trained {
     /// The bundle bytes (`leadladder-bundle/1`) in `dtype`.
     pub fn export(&self, spec: &Spec, dtype: StoreDtype, data_hash: &str) -> Result<Vec<u8>> {
         let mut tensors = Vec::new();
-        for (name, t) in self
-            .model
-            .hf_tensors()?
-            .into_iter()
-            .chain(self.heads.tensors()?)
-        {
-            let shape = t.dims().to_vec();
-            let values: Vec<f32> = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-            tensors.push((name, shape, values));
+        for (m, (model, heads)) in self.members().into_iter().enumerate() {
+            for (name, t) in model.hf_tensors()?.into_iter().chain(heads.tensors()?) {
+                let shape = t.dims().to_vec();
+                let values: Vec<f32> = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+                tensors.push((
+                    leadladder_bundle::member_tensor_name(m, &name),
+                    shape,
+                    values,
+                ));
+            }
         }
         let mut cfg = BundleConfig::new(
             self.config.model.clone(),
@@ -1258,6 +1630,7 @@ impl Trained {
         );
         cfg.calibration = self.calibration;
         cfg.pool_position = self.pool_position;
+        cfg.ensemble = 1 + self.more_members.len();
         let provenance = Provenance {
             data_hash: data_hash.to_string(),
             seed: self.options.seed,

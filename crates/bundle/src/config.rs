@@ -382,6 +382,27 @@ impl Calibration {
     }
 }
 
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+/// Most members an ensemble may have.
+pub const MAX_ENSEMBLE: usize = 16;
+
+/// The stored name of tensor `name` of ensemble member `member`: the name itself for member 0,
+/// `ensemble.<member>.<name>` for the others.
+pub fn member_tensor_name(member: usize, name: &str) -> String {
+    if member == 0 {
+        name.to_string()
+    } else {
+        format!("ensemble.{member}.{name}")
+    }
+}
+
 /// The bundle's `config` metadata: the Qwen2 fields (flattened, HF names) plus the ranker's own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleConfig {
@@ -403,6 +424,12 @@ pub struct BundleConfig {
     /// the last real token alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_position: Option<usize>,
+    /// Members of an ensemble: this many models of the same shape, whose rank scores and point
+    /// logits are averaged (summed in member order, then divided by their number). Member 0's
+    /// tensors have the plain Hugging Face names, member `m`'s the prefix `ensemble.<m>.`
+    /// ([`member_tensor_name`]). Absent: 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ensemble: usize,
     /// Padding id (the tokenizer's [`crate::LeadTokenizer::pad_id`]).
     pub pad_token_id: u32,
     /// End-of-sequence id (the tokenizer's [`crate::LeadTokenizer::eos_id`]).
@@ -426,9 +453,22 @@ impl BundleConfig {
             dtype: StoreDtype::F32,
             calibration: Calibration::default(),
             pool_position: None,
+            ensemble: 1,
             pad_token_id,
             eos_token_id,
         }
+    }
+
+    /// Every tensor of the bundle: [`ModelConfig::expected_tensors`] once per ensemble member,
+    /// named by [`member_tensor_name`].
+    pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let one = self.model.expected_tensors();
+        (0..self.ensemble.max(1))
+            .flat_map(|m| {
+                one.iter()
+                    .map(move |(n, s)| (member_tensor_name(m, n), s.clone()))
+            })
+            .collect()
     }
 
     /// Parses and validates the `config` metadata value.
@@ -476,6 +516,12 @@ impl BundleConfig {
             return bad(format!(
                 "`pool_position` {p} leaves no room for a last token within `max_tokens` {}",
                 self.max_tokens
+            ));
+        }
+        if !(1..=MAX_ENSEMBLE).contains(&self.ensemble) {
+            return bad(format!(
+                "`ensemble` is {}, expected 1..={MAX_ENSEMBLE}",
+                self.ensemble
             ));
         }
         if !(self.calibration.a.is_finite() && self.calibration.b.is_finite()) {

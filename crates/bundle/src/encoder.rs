@@ -8,9 +8,11 @@
 //!   ([`FieldCodec`], fitted on the fit period and stored in the bundle's `fields` metadata),
 //!   then the dialogue section as BPE, then EOS. Field token `k` of the codec has id
 //!   `tokenizer.vocab_size() + k`, after every BPE id.
+//! * `leadladder-prompt/3` ([`FIELD_RANGE_PROMPT_VERSION`]): as `/2`, with a `below` and an
+//!   `above` token per numeric field for values outside the range it was fitted on.
 
 use leadladder_core::dataset::{Lead, Schema};
-use leadladder_core::fields::{FIELD_PROMPT_VERSION, FieldCodec};
+use leadladder_core::fields::{FIELD_PROMPT_VERSION, FIELD_RANGE_PROMPT_VERSION, FieldCodec};
 use leadladder_core::prompt::{self, PROMPT_VERSION};
 
 use crate::error::{Error, Result};
@@ -49,26 +51,41 @@ impl LeadEncoder {
     ) -> Result<Self> {
         match (prompt_version, fields) {
             (PROMPT_VERSION, None) => Ok(Self::text(tokenizer)),
-            (FIELD_PROMPT_VERSION, Some(f)) => Ok(Self::with_fields(tokenizer, f)),
+            (v @ (FIELD_PROMPT_VERSION | FIELD_RANGE_PROMPT_VERSION), Some(f)) => {
+                if f.prompt_version() != v {
+                    return Err(Error::InvalidArgument(format!(
+                        "prompt version {v:?} does not match the bundle's `fields` tables, \
+                         which are {:?} (out-of-range tokens {})",
+                        f.prompt_version(),
+                        if f.has_out_of_range() {
+                            "present"
+                        } else {
+                            "absent"
+                        }
+                    )));
+                }
+                Ok(Self::with_fields(tokenizer, f))
+            }
             (PROMPT_VERSION, Some(_)) => Err(Error::InvalidArgument(format!(
                 "prompt version {PROMPT_VERSION:?} renders fields as text and takes no field tables"
             ))),
-            (FIELD_PROMPT_VERSION, None) => Err(Error::InvalidArgument(format!(
-                "prompt version {FIELD_PROMPT_VERSION:?} needs the bundle's `fields` tables"
-            ))),
+            (v @ (FIELD_PROMPT_VERSION | FIELD_RANGE_PROMPT_VERSION), None) => {
+                Err(Error::InvalidArgument(format!(
+                    "prompt version {v:?} needs the bundle's `fields` tables"
+                )))
+            }
             (other, _) => Err(Error::InvalidArgument(format!(
                 "prompt version {other:?} is not one this build reads ({PROMPT_VERSION:?}, \
-                 {FIELD_PROMPT_VERSION:?})"
+                 {FIELD_PROMPT_VERSION:?}, {FIELD_RANGE_PROMPT_VERSION:?})"
             ))),
         }
     }
 
-    /// `leadladder-prompt/1` or `leadladder-prompt/2`.
+    /// `leadladder-prompt/1`, `/2` or `/3` (see the module docs).
     pub fn prompt_version(&self) -> &'static str {
-        if self.fields.is_some() {
-            FIELD_PROMPT_VERSION
-        } else {
-            PROMPT_VERSION
+        match &self.fields {
+            Some(f) => f.prompt_version(),
+            None => PROMPT_VERSION,
         }
     }
 

@@ -28,16 +28,21 @@ use crate::tokenizer::LeadTokenizer;
 ///
 /// `leadladder-bundle/2` added field-token encodings (`prompt_version` `leadladder-prompt/2`
 /// with the `fields` metadata key) and a calibration that may apply to the rank head
-/// (`calibration.head`). Builds that only know `/1` refuse `/2` files by their format tag, so no
-/// older scorer can mis-read them.
-pub const FORMAT: &str = "leadladder-bundle/2";
+/// (`calibration.head`). `leadladder-bundle/3` added ensembles (`config.ensemble`, member
+/// tensors under `ensemble.<m>.`) and out-of-range field tokens (`leadladder-prompt/3`). Builds
+/// that know only older formats refuse newer files by their format tag, so no older scorer can
+/// mis-read them.
+pub const FORMAT: &str = "leadladder-bundle/3";
+
+/// The field-token format without ensembles or out-of-range tokens. Still read; never written.
+pub const FORMAT_V2: &str = "leadladder-bundle/2";
 
 /// The first format: text prompts only (`leadladder-prompt/1`), calibration of the point head.
 /// Still read (and scored exactly as before); never written.
 pub const FORMAT_V1: &str = "leadladder-bundle/1";
 
 /// Every format tag this build reads.
-pub const FORMATS_READ: [&str; 2] = [FORMAT_V1, FORMAT];
+pub const FORMATS_READ: [&str; 3] = [FORMAT_V1, FORMAT_V2, FORMAT];
 
 /// Metadata keys every bundle carries.
 pub mod keys {
@@ -258,11 +263,15 @@ impl BundleMeta {
                     ),
                 ));
             }
-            if config.calibration.head != CalibratedHead::Point || config.pool_position.is_some() {
+            if config.calibration.head != CalibratedHead::Point
+                || config.pool_position.is_some()
+                || config.ensemble != 1
+            {
                 return Err(Error::bad_meta(
                     keys::CONFIG,
                     format!(
-                        "a {FORMAT_V1} bundle calibrates the point head and pools the last token only"
+                        "a {FORMAT_V1} bundle calibrates the point head, pools the last token \
+                         only and holds one model"
                     ),
                 ));
             }
@@ -275,6 +284,18 @@ impl BundleMeta {
             .map_err(|e| Error::bad_meta(keys::FIELDS, e))?;
         let encoder = LeadEncoder::for_version(&self.prompt_version, tokenizer, fields)
             .map_err(|e| Error::bad_meta(keys::PROMPT_VERSION, e))?;
+        if self.format != FORMAT
+            && (config.ensemble != 1 || encoder.fields().is_some_and(FieldCodec::has_out_of_range))
+        {
+            return Err(Error::bad_meta(
+                keys::FORMAT,
+                format!(
+                    "{:?} predates ensembles and out-of-range field tokens, which this bundle \
+                     uses (they need {FORMAT:?})",
+                    self.format
+                ),
+            ));
+        }
         if let Some(p) = config.pool_position {
             let fields = encoder.fields().map_or(0, |f| f.fields.len());
             if fields == 0 || p != fields - 1 {
@@ -468,7 +489,7 @@ pub fn write_bundle(
             });
         }
     }
-    let expected = config.model.expected_tensors();
+    let expected = config.expected_tensors();
     let expected_names: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
     if let Some(name) = given.keys().find(|n| !expected_names.contains(*n)) {
         return Err(Error::UnusedTensor {
@@ -770,7 +791,7 @@ fn check_tensors(
     config: &BundleConfig,
     raw: &BTreeMap<String, RawTensor<'_>>,
 ) -> Result<BTreeMap<String, Entry>> {
-    let expected = config.model.expected_tensors();
+    let expected = config.expected_tensors();
     let int8 = config.dtype == StoreDtype::Int8;
     let mut known: BTreeSet<String> = BTreeSet::new();
     for (name, shape) in &expected {

@@ -27,12 +27,15 @@ pub mod info;
 pub mod stored;
 pub mod tokenizer;
 
-pub use config::{ARCHITECTURE, BundleConfig, CalibratedHead, Calibration, HEADS, ModelConfig};
+pub use config::{
+    ARCHITECTURE, BundleConfig, CalibratedHead, Calibration, HEADS, MAX_ENSEMBLE, ModelConfig,
+    member_tensor_name,
+};
 pub use encoder::LeadEncoder;
 pub use error::{Error, Result};
 pub use format::{
-    Bundle, BundleMeta, FORMAT, FORMAT_V1, FORMATS_READ, Provenance, SCALE_SUFFIX, StoreDtype,
-    Tensors, keys, write_bundle,
+    Bundle, BundleMeta, FORMAT, FORMAT_V1, FORMAT_V2, FORMATS_READ, Provenance, SCALE_SUFFIX,
+    StoreDtype, Tensors, keys, write_bundle,
 };
 pub use info::BundleInfo;
 pub use stored::{OwnedTensor, StoredKind, StoredTensors, TensorRef};

@@ -165,7 +165,7 @@ fn inconsistent_field_bundles_are_refused_by_name() {
     assert!(e.contains("`fields`") && e.contains("calls"), "{e}");
     // Unsorted bin edges.
     let mut bad = codec();
-    if let leadladder_core::fields::FieldKind::Numeric { edges } = &mut bad.fields[1].kind {
+    if let leadladder_core::fields::FieldKind::Numeric { edges, .. } = &mut bad.fields[1].kind {
         edges.reverse();
     }
     let e = err(&with_meta(&good, "fields", Some(&bad.to_json().unwrap())));
@@ -216,6 +216,6 @@ fn a_v1_bundle_keeps_its_old_meaning_and_nothing_newer_passes_as_v1() {
     let e = err(&with_meta(&v1, "config", Some(&rank.to_json().unwrap())));
     assert!(e.contains("point head"), "{e}");
     // An unknown format names both that this build reads.
-    let e = err(&with_meta(&v1, "format", Some("leadladder-bundle/3")));
+    let e = err(&with_meta(&v1, "format", Some("leadladder-bundle/9")));
     assert!(e.contains(FORMAT_V1) && e.contains(FORMAT), "{e}");
 }

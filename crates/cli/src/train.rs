@@ -149,6 +149,34 @@ pub struct Args {
     /// that audit several methods on one split.
     #[arg(long, value_name = "CSV")]
     scores_out: Option<PathBuf>,
+    /// Field dropout probability (overrides the preset): each field token of a training lead is
+    /// replaced by its field's "unknown" token with this probability.
+    #[arg(long, value_name = "P")]
+    field_dropout: Option<f64>,
+    /// Numbers outside the fitted range get their own tokens (on) or the edge bins (off)
+    /// (overrides the preset).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    out_of_range: Option<bool>,
+    /// Weigh newer training leads more: a lead's weight halves every this many fit periods
+    /// back (overrides the preset; 0 turns it off).
+    #[arg(long, value_name = "PERIODS")]
+    recency_half_life: Option<f64>,
+    /// Train an ensemble of this many models (different seeds) and average their scores
+    /// (overrides the preset).
+    #[arg(long, value_name = "K")]
+    ensemble: Option<usize>,
+    /// Do not read the spec's text columns (the model reads the structured fields only; the
+    /// bundle's spec lists them as ignored).
+    #[arg(long)]
+    no_text: bool,
+}
+
+fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("expected on or off, got `{other}`")),
+    }
 }
 
 fn fnv1a(bytes: &[u8]) -> String {
@@ -216,8 +244,17 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let spec_text = std::fs::read_to_string(&args.ladder)
         .with_context(|| format!("reading the ladder spec {}", args.ladder.display()))?;
-    let spec =
+    let mut spec =
         Spec::from_toml(&spec_text).with_context(|| format!("in {}", args.ladder.display()))?;
+    if args.no_text {
+        let text = std::mem::take(&mut spec.columns.text);
+        if text.is_empty() {
+            eprintln!("--no-text: the spec has no text columns");
+        }
+        spec.columns.ignore.extend(text);
+        spec.validate()
+            .with_context(|| format!("in {} without its text columns", args.ladder.display()))?;
+    }
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let data = read_csv(
@@ -241,6 +278,14 @@ pub fn run(args: &Args) -> Result<()> {
     opts.train_sample = args.train_sample.or(opts.train_sample);
     opts.seed = args.seed.unwrap_or(opts.seed);
     opts.bootstrap = args.bootstrap.unwrap_or(opts.bootstrap);
+    opts.field_dropout = args.field_dropout.unwrap_or(opts.field_dropout);
+    if let Some(on) = args.out_of_range {
+        opts.field_fit.out_of_range = on;
+    }
+    if let Some(h) = args.recency_half_life {
+        opts.recency_half_life = (h > 0.0).then_some(h);
+    }
+    opts.ensemble = args.ensemble.unwrap_or(opts.ensemble);
     let dtype = match args.dtype {
         DtypeArg::F32 => StoreDtype::F32,
         DtypeArg::F16 => StoreDtype::F16,

@@ -11,13 +11,22 @@
 //! |---|---|
 //! | categorical | `0` missing, `1` other (unseen at fit time, or rarer than `min_count`), `2..` one per kept value |
 //! | numeric | `0` missing, `1..=edges.len() + 1` the quantile bin (`1` = below the first edge) |
+//! | numeric, with out-of-range tokens | `0` missing, `1` below the fitted range, `2` above it, `3..=edges.len() + 3` the quantile bin |
 //! | boolean | `0` missing, `1` no, `2` yes |
 //!
 //! Numeric bins: up to `max_bins` quantiles of the fit period's finite values; the edges are the
 //! distinct quantile values strictly above the minimum, and a value's bin is the number of edges
-//! it reaches (`edge <= x`). A value below the fitted range falls in the first bin and one above
-//! it in the last, so scoring never meets an unknown number. Categorical values are compared by
-//! their rendered, trimmed text ([`Value::render`]).
+//! it reaches (`edge <= x`). Categorical values are compared by their rendered, trimmed text
+//! ([`Value::render`]).
+//!
+//! Values outside the fitted range: without out-of-range tokens (`leadladder-prompt/2`) a
+//! number below the fit period's minimum falls in the first bin and one above its maximum in the
+//! last, so a model reads "far outside anything seen" as "at the edge of what was seen". With
+//! them ([`FitOptions::out_of_range`], `leadladder-prompt/3`) the codec keeps each numeric
+//! field's fitted range ([`Range`]) and such a value gets its field's `below` or `above` token,
+//! which the trainer teaches the model to read as "this field is not to be trusted here" (field
+//! dropout). A numeric field with no finite value in the fit period reads every number as
+//! `above`.
 //!
 //! Local ids are offset by the caller (the model's vocabulary puts them after the byte-level BPE
 //! of the dialogue). Deterministic: the same fit-period leads give the same codec.
@@ -34,6 +43,9 @@ use crate::value::Value;
 /// The prompt version of field-token encodings (a bundle's `prompt_version`).
 pub const FIELD_PROMPT_VERSION: &str = "leadladder-prompt/2";
 
+/// The prompt version of field-token encodings with out-of-range tokens for numeric fields.
+pub const FIELD_RANGE_PROMPT_VERSION: &str = "leadladder-prompt/3";
+
 /// Fit settings of a [`FieldCodec`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FitOptions {
@@ -43,6 +55,10 @@ pub struct FitOptions {
     pub min_count: usize,
     /// Most kept values per categorical field (the most frequent; the rest read as "other").
     pub max_values: usize,
+    /// Numeric values outside the fitted range get their own `below` / `above` tokens instead
+    /// of the edge bins (`leadladder-prompt/3`).
+    #[serde(default)]
+    pub out_of_range: bool,
 }
 
 impl Default for FitOptions {
@@ -51,8 +67,26 @@ impl Default for FitOptions {
             max_bins: 64,
             min_count: 10,
             max_values: 512,
+            out_of_range: false,
         }
     }
+}
+
+/// The fitted range of a numeric field: the smallest and largest finite value of the fit period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Where a numeric value lies against a field's fitted range (see [`Field::locate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Missing,
+    Below,
+    Above,
+    /// Inside the range: the quantile bin, `0..=edges.len()`.
+    Bin(usize),
 }
 
 /// How one field maps to tokens.
@@ -61,8 +95,13 @@ impl Default for FitOptions {
 pub enum FieldKind {
     /// Kept values, sorted (byte order of the rendered text).
     Categorical { values: Vec<String> },
-    /// Bin edges, strictly increasing and finite.
-    Numeric { edges: Vec<f64> },
+    /// Bin edges, strictly increasing and finite; with out-of-range tokens, the fitted range
+    /// (`None` when the fit period had no finite value).
+    Numeric {
+        edges: Vec<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<Range>,
+    },
     /// Yes / no.
     Boolean,
 }
@@ -74,16 +113,55 @@ pub struct Field {
     pub name: String,
     #[serde(flatten)]
     pub kind: FieldKind,
+    /// Numeric fields only: values outside the fitted range get the `below` / `above` tokens
+    /// (local ids 1 and 2; the bins follow from 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_range: bool,
 }
+
+/// Local id of a numeric field's `below` token (with out-of-range tokens).
+pub const BELOW: usize = 1;
+/// Local id of a numeric field's `above` token (with out-of-range tokens).
+pub const ABOVE: usize = 2;
+/// Local id of a categorical field's `other` token.
+pub const OTHER: usize = 1;
+/// Local id of every field's `missing` token.
+pub const MISSING: usize = 0;
 
 impl Field {
     /// Local ids this field owns.
     pub fn len(&self) -> usize {
         match &self.kind {
             FieldKind::Categorical { values } => 2 + values.len(),
-            FieldKind::Numeric { edges } => 2 + edges.len(),
+            FieldKind::Numeric { edges, .. } => self.first_bin() + 1 + edges.len(),
             FieldKind::Boolean => 3,
         }
+    }
+
+    /// The local id of a numeric field's first bin: 1, or 3 after the out-of-range tokens.
+    pub fn first_bin(&self) -> usize {
+        if self.out_of_range { 3 } else { 1 }
+    }
+
+    /// Where `value` lies for a numeric field: missing (not a finite number), below or above
+    /// the fitted range (only with out-of-range tokens), or in a bin. `None` for other kinds.
+    pub fn locate(&self, value: &Value) -> Option<Place> {
+        let FieldKind::Numeric { edges, range } = &self.kind else {
+            return None;
+        };
+        let x = match value.as_f64() {
+            Some(x) if x.is_finite() && !value.is_missing() => x,
+            _ => return Some(Place::Missing),
+        };
+        if self.out_of_range {
+            match range {
+                Some(r) if x < r.min => return Some(Place::Below),
+                Some(r) if x > r.max => return Some(Place::Above),
+                Some(_) => {}
+                None => return Some(Place::Above),
+            }
+        }
+        Some(Place::Bin(edges.partition_point(|&e| e <= x)))
     }
 
     /// Never empty (every field has at least a missing token); here for clippy's `len` rule.
@@ -92,18 +170,20 @@ impl Field {
     }
 
     /// The id of `value` inside this field's block.
-    fn local(&self, value: &Value) -> usize {
+    pub fn local(&self, value: &Value) -> usize {
         match (&self.kind, value) {
-            (_, Value::Missing) => 0,
+            (_, Value::Missing) => MISSING,
             (FieldKind::Categorical { values }, v) => {
                 let text = v.render();
                 values
                     .binary_search_by(|probe| probe.as_str().cmp(text.trim()))
-                    .map_or(1, |i| i + 2)
+                    .map_or(OTHER, |i| i + 2)
             }
-            (FieldKind::Numeric { edges }, v) => match v.as_f64() {
-                Some(x) if x.is_finite() => 1 + edges.partition_point(|&e| e <= x),
-                _ => 0,
+            (FieldKind::Numeric { .. }, v) => match self.locate(v) {
+                Some(Place::Below) => BELOW,
+                Some(Place::Above) => ABOVE,
+                Some(Place::Bin(b)) => self.first_bin() + b,
+                _ => MISSING,
             },
             (FieldKind::Boolean, v) => match v.as_bool() {
                 Some(false) => 1,
@@ -122,9 +202,18 @@ impl Field {
             (FieldKind::Categorical { values }, k) => {
                 format!("{n}={}", values.get(k - 2).map_or("?", String::as_str))
             }
-            (FieldKind::Numeric { edges }, k) => {
-                let lo = (k >= 2).then(|| edges.get(k - 2)).flatten();
-                let hi = edges.get(k - 1);
+            (FieldKind::Numeric { range, .. }, BELOW) if self.out_of_range => match range {
+                Some(r) => format!("{n}<{} (below the fitted range)", r.min),
+                None => format!("{n}=<outside the fitted range>"),
+            },
+            (FieldKind::Numeric { range, .. }, ABOVE) if self.out_of_range => match range {
+                Some(r) => format!("{n}>{} (above the fitted range)", r.max),
+                None => format!("{n}=<outside the fitted range>"),
+            },
+            (FieldKind::Numeric { edges, .. }, k) => {
+                let bin = k - self.first_bin();
+                let lo = (bin >= 1).then(|| edges.get(bin - 1)).flatten();
+                let hi = edges.get(bin);
                 match (lo, hi) {
                     (None, Some(h)) => format!("{n}<{h}"),
                     (Some(l), Some(h)) => format!("{n}∈[{l}, {h})"),
@@ -193,13 +282,19 @@ impl FieldCodec {
                     xs.sort_by(f64::total_cmp);
                     FieldKind::Numeric {
                         edges: quantile_edges(&xs, opts.max_bins),
+                        range: match (opts.out_of_range, xs.first(), xs.last()) {
+                            (true, Some(&min), Some(&max)) => Some(Range { min, max }),
+                            _ => None,
+                        },
                     }
                 }
                 _ => FieldKind::Boolean,
             };
+            let out_of_range = opts.out_of_range && col.role == Role::Numeric;
             fields.push(Field {
                 name: col.name.clone(),
                 kind,
+                out_of_range,
             });
         }
         Ok(Self { fields })
@@ -213,6 +308,21 @@ impl FieldCodec {
     /// True when the codec has no fields (a spec without structured inputs).
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// Whether any numeric field has out-of-range tokens.
+    pub fn has_out_of_range(&self) -> bool {
+        self.fields.iter().any(|f| f.out_of_range)
+    }
+
+    /// The prompt version this codec's ids follow: [`FIELD_RANGE_PROMPT_VERSION`] with
+    /// out-of-range tokens, else [`FIELD_PROMPT_VERSION`].
+    pub fn prompt_version(&self) -> &'static str {
+        if self.has_out_of_range() {
+            FIELD_RANGE_PROMPT_VERSION
+        } else {
+            FIELD_PROMPT_VERSION
+        }
     }
 
     /// The first local id of each field's block.
@@ -233,7 +343,7 @@ impl FieldCodec {
     pub fn check(&self, schema: &Schema) -> Result<()> {
         for f in &self.fields {
             match &f.kind {
-                FieldKind::Numeric { edges } => {
+                FieldKind::Numeric { edges, range } => {
                     if edges.iter().any(|e| !e.is_finite())
                         || edges.windows(2).any(|w| w[0] >= w[1])
                     {
@@ -241,6 +351,23 @@ impl FieldCodec {
                             "field `{}`: bin edges must be finite and strictly increasing",
                             f.name
                         )));
+                    }
+                    if let Some(r) = range {
+                        let inside = edges.first().is_none_or(|&e| r.min < e)
+                            && edges.last().is_none_or(|&e| e <= r.max);
+                        if !(r.min.is_finite() && r.max.is_finite() && r.min <= r.max && inside) {
+                            return Err(Error::Fields(format!(
+                                "field `{}`: the fitted range [{}, {}] must be finite, ordered \
+                                 and hold the bin edges",
+                                f.name, r.min, r.max
+                            )));
+                        }
+                        if !f.out_of_range {
+                            return Err(Error::Fields(format!(
+                                "field `{}`: a fitted range without out-of-range tokens",
+                                f.name
+                            )));
+                        }
                     }
                 }
                 FieldKind::Categorical { values } => {
@@ -253,6 +380,22 @@ impl FieldCodec {
                 }
                 FieldKind::Boolean => {}
             }
+            if f.out_of_range && !matches!(f.kind, FieldKind::Numeric { .. }) {
+                return Err(Error::Fields(format!(
+                    "field `{}`: only numeric fields have out-of-range tokens",
+                    f.name
+                )));
+            }
+        }
+        if self.fields.iter().any(|f| f.out_of_range)
+            && self
+                .fields
+                .iter()
+                .any(|f| matches!(f.kind, FieldKind::Numeric { .. }) && !f.out_of_range)
+        {
+            return Err(Error::Fields(
+                "either every numeric field has out-of-range tokens or none has".into(),
+            ));
         }
         let inputs: Vec<_> = schema.columns.iter().filter(|c| is_input(c.role)).collect();
         if inputs.len() != self.fields.len() {
@@ -435,6 +578,7 @@ mod tests {
             max_bins: 64,
             min_count: 11,
             max_values: 10,
+            out_of_range: false,
         };
         let c = FieldCodec::fit(&schema(), fit_leads().iter(), &opts).unwrap();
         c.check(&schema()).unwrap();
@@ -449,7 +593,8 @@ mod tests {
         assert_eq!(
             c.fields[1].kind,
             FieldKind::Numeric {
-                edges: vec![1.0, 2.0, 3.0, 4.0]
+                edges: vec![1.0, 2.0, 3.0, 4.0],
+                range: None
             }
         );
         assert_eq!(c.len(), 4 + 6 + 3);
@@ -484,6 +629,7 @@ mod tests {
         let mut bad = c.clone();
         bad.fields[1].kind = FieldKind::Numeric {
             edges: vec![2.0, 1.0],
+            range: None,
         };
         let e = FieldCodec::from_json(&bad.to_json().unwrap())
             .unwrap_err()
@@ -493,6 +639,59 @@ mod tests {
         other.columns[2].name = "calls_so_far".into();
         let e = c.check(&other).unwrap_err().to_string();
         assert!(e.contains("`calls`") && e.contains("calls_so_far"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_tokens() {
+        let opts = FitOptions {
+            min_count: 11,
+            max_values: 10,
+            out_of_range: true,
+            ..FitOptions::default()
+        };
+        let c = FieldCodec::fit(&schema(), fit_leads().iter(), &opts).unwrap();
+        c.check(&schema()).unwrap();
+        assert_eq!(c.prompt_version(), FIELD_RANGE_PROMPT_VERSION);
+        assert_eq!(
+            c.fields[1].kind,
+            FieldKind::Numeric {
+                edges: vec![1.0, 2.0, 3.0, 4.0],
+                range: Some(Range { min: 0.0, max: 4.0 })
+            }
+        );
+        // calls: missing, below, above, then the five bins.
+        assert_eq!(c.fields[1].len(), 8);
+        assert_eq!(c.len(), 4 + 8 + 3);
+        let ids = |calls: Option<f64>| c.encode(&schema(), &lead(1, "web", calls, None))[1];
+        assert_eq!(ids(None), 4);
+        assert_eq!(ids(Some(f64::NAN)), 4);
+        assert_eq!(ids(Some(-0.5)), 4 + 1, "below");
+        assert_eq!(ids(Some(4.5)), 4 + 2, "above");
+        assert_eq!(ids(Some(0.0)), 4 + 3, "the fitted minimum is in range");
+        assert_eq!(ids(Some(4.0)), 4 + 7, "the fitted maximum is in range");
+        assert_eq!(ids(Some(2.5)), 4 + 5);
+        assert_eq!(c.token_name(5).unwrap(), "calls<0 (below the fitted range)");
+        assert_eq!(c.token_name(6).unwrap(), "calls>4 (above the fitted range)");
+        assert_eq!(c.token_name(7).unwrap(), "calls<1");
+        assert_eq!(c.token_name(11).unwrap(), "calls>=4");
+        // Round trip, and the old layout is still read as it was.
+        let back = FieldCodec::from_json(&c.to_json().unwrap()).unwrap();
+        assert_eq!(back, c);
+        let old = FieldCodec::fit(&schema(), fit_leads().iter(), &FitOptions::default()).unwrap();
+        assert_eq!(old.prompt_version(), FIELD_PROMPT_VERSION);
+        assert!(!old.to_json().unwrap().contains("range"));
+        // A codec whose numeric fields disagree is refused.
+        let mut mixed = c.clone();
+        mixed.fields.push(Field {
+            name: "other".into(),
+            kind: FieldKind::Numeric {
+                edges: vec![],
+                range: None,
+            },
+            out_of_range: false,
+        });
+        let e = FieldCodec::from_json(&mixed.to_json().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("every numeric field"), "{e}");
     }
 
     #[test]

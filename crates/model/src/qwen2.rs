@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use leadladder_bundle::{ModelConfig, OwnedTensor, StoredTensors, TensorRef};
+use leadladder_bundle::{ModelConfig, OwnedTensor, StoredTensors, TensorRef, member_tensor_name};
 
 use crate::{Error, Result};
 
@@ -39,6 +39,8 @@ pub(crate) struct WeightSource<'a> {
     taken: BTreeSet<&'a str>,
     device: Device,
     residency: Residency,
+    /// The ensemble member whose tensors are taken ([`member_tensor_name`]).
+    member: usize,
 }
 
 impl<'a> WeightSource<'a> {
@@ -48,10 +50,13 @@ impl<'a> WeightSource<'a> {
             taken: BTreeSet::new(),
             device,
             residency,
+            member: 0,
         }
     }
 
     fn take_raw(&mut self, name: &str, shape: &[usize]) -> Result<TensorRef<'a>> {
+        let full = member_tensor_name(self.member, name);
+        let name = full.as_str();
         let missing = || Error::Tensor {
             name: name.to_string(),
             reason: "missing from the bundle".into(),
@@ -99,6 +104,8 @@ impl<'a> WeightSource<'a> {
     }
 
     fn owned(&self, name: &str) -> Result<OwnedTensor> {
+        let full = member_tensor_name(self.member, name);
+        let name = full.as_str();
         self.tensors.owned(name).ok_or_else(|| Error::Tensor {
             name: name.to_string(),
             reason: "missing from the bundle".into(),
@@ -387,10 +394,9 @@ impl DecoderLayer {
     }
 }
 
-/// The ranker: Qwen2 trunk + `score.rank` and `score.point` heads.
+/// One model of a ranker: the Qwen2 trunk and its two heads.
 #[derive(Debug, Clone)]
-pub struct Ranker {
-    cfg: ModelConfig,
+struct Member {
     embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
@@ -398,28 +404,16 @@ pub struct Ranker {
     heads_weight: Tensor<2>,
     /// `[1, 2]`.
     heads_bias: Tensor<2>,
-    /// A second pooled position whose hidden state is added to the last token's (the bundle
-    /// config's `pool_position`).
-    pool_also: Option<usize>,
-    device: Device,
 }
 
-impl Ranker {
-    /// Builds the model from a bundle's checked f32 tensors, taking every tensor exactly once
-    /// (the untied `lm_head.weight`, which scoring never needs, is checked and dropped).
-    pub(crate) fn load(
-        cfg: &ModelConfig,
-        tensors: &StoredTensors,
-        device: &Device,
-        residency: Residency,
-    ) -> Result<Self> {
+impl Member {
+    fn load(src: &mut WeightSource, cfg: &ModelConfig, device: &Device) -> Result<Self> {
         let h = cfg.hidden_size;
-        let mut src = WeightSource::new(tensors, device.clone(), residency);
         let embed_tokens = src.embedding("model.embed_tokens.weight", cfg.vocab_size, h)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|l| DecoderLayer::load(&mut src, &format!("model.layers.{l}"), cfg))
+            .map(|l| DecoderLayer::load(src, &format!("model.layers.{l}"), cfg))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::load(&mut src, "model.norm", h, cfg.rms_norm_eps)?;
+        let norm = RmsNorm::load(src, "model.norm", h, cfg.rms_norm_eps)?;
         if !cfg.tie_word_embeddings {
             src.skip("lm_head.weight", &[cfg.vocab_size, h])?;
         }
@@ -427,14 +421,12 @@ impl Ranker {
         let rank_b = src.take_raw("score.rank.bias", &[1])?.to_f32();
         let point_w = src.take_raw("score.point.weight", &[1, h])?.to_f32();
         let point_b = src.take_raw("score.point.bias", &[1])?.to_f32();
-        src.finish()?;
         let mut w = Vec::with_capacity(2 * h);
         for i in 0..h {
             w.push(rank_w[i]);
             w.push(point_w[i]);
         }
         Ok(Self {
-            cfg: cfg.clone(),
             embed_tokens,
             layers,
             norm,
@@ -443,6 +435,43 @@ impl Ranker {
                 TensorData::new(vec![rank_b[0], point_b[0]], [1, 2]),
                 device,
             ),
+        })
+    }
+}
+
+/// The ranker: Qwen2 trunk + `score.rank` and `score.point` heads, or an ensemble of such
+/// models whose outputs are averaged.
+#[derive(Debug, Clone)]
+pub struct Ranker {
+    cfg: ModelConfig,
+    members: Vec<Member>,
+    /// A second pooled position whose hidden state is added to the last token's (the bundle
+    /// config's `pool_position`).
+    pool_also: Option<usize>,
+    device: Device,
+}
+
+impl Ranker {
+    /// Builds the model from a bundle's checked f32 tensors, taking every tensor exactly once
+    /// (the untied `lm_head.weight`, which scoring never needs, is checked and dropped):
+    /// `ensemble` members, member `m`'s tensors named by [`member_tensor_name`].
+    pub(crate) fn load(
+        cfg: &ModelConfig,
+        ensemble: usize,
+        tensors: &StoredTensors,
+        device: &Device,
+        residency: Residency,
+    ) -> Result<Self> {
+        let mut src = WeightSource::new(tensors, device.clone(), residency);
+        let mut members = Vec::with_capacity(ensemble.max(1));
+        for m in 0..ensemble.max(1) {
+            src.member = m;
+            members.push(Member::load(&mut src, cfg, device)?);
+        }
+        src.finish()?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            members,
             pool_also: None,
             device: device.clone(),
         })
@@ -459,20 +488,45 @@ impl Ranker {
         &self.cfg
     }
 
+    /// How many models the ranker averages (1 unless the bundle holds an ensemble).
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
-    /// Rank score and point logit of each sequence, still on the device: `[b, 2]`.
+    /// Rank score and point logit of each sequence, still on the device: `[b, 2]`; for an
+    /// ensemble, the members' outputs summed in member order and divided by their number (as
+    /// the trainer averages them).
     ///
     /// `ids` are `b` sequences (each non-empty, at most `max_position_embeddings` long, ids below
     /// `vocab_size`), right-padded here with `pad_id` to the longest.
     pub fn forward(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Tensor<2>> {
-        let (x, last) = self.trunk(ids, pad_id)?;
-        let mut pooled = self.norm.forward(x.clone().select(0, last));
+        let input = self.input(ids, pad_id)?;
+        let mut out: Option<Tensor<2>> = None;
+        for m in &self.members {
+            let y = self.member_forward(m, &input, ids)?;
+            out = Some(match out {
+                None => y,
+                Some(acc) => acc + y,
+            });
+        }
+        let out = out.ok_or_else(|| Error::Input("the ranker has no members".into()))?;
+        Ok(if self.members.len() > 1 {
+            out.div_scalar(self.members.len() as f32)
+        } else {
+            out
+        })
+    }
+
+    fn member_forward(&self, m: &Member, input: &Input, ids: &[Vec<u32>]) -> Result<Tensor<2>> {
+        let x = self.trunk(m, input);
+        let mut pooled = m.norm.forward(x.clone().select(0, input.last.clone()));
         if let Some(p) = self.pool_also {
-            let t = ids.iter().map(Vec::len).max().unwrap_or(0);
+            let t = input.t;
             if let Some(bi) = ids.iter().position(|s| s.len() <= p) {
                 return Err(Error::Input(format!(
                     "sequence {bi} is too short to pool position {p}"
@@ -480,23 +534,28 @@ impl Ranker {
             }
             let at: Vec<i32> = (0..ids.len()).map(|bi| (bi * t + p) as i32).collect();
             let at = Tensor::<1, Int>::from_data(TensorData::new(at, [ids.len()]), &self.device);
-            pooled = pooled + self.norm.forward(x.select(0, at));
+            pooled = pooled + m.norm.forward(x.select(0, at));
         }
-        Ok(pooled.matmul(self.heads_weight.clone()) + self.heads_bias.clone())
+        Ok(pooled.matmul(m.heads_weight.clone()) + m.heads_bias.clone())
     }
 
     /// The final-norm hidden state of every position, `[b, t, hidden]` (padding positions
-    /// included; they never influence the real ones).
+    /// included; they never influence the real ones), of the first member.
     pub fn hidden_states(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Tensor<3>> {
-        let (x, _) = self.trunk(ids, pad_id)?;
+        let input = self.input(ids, pad_id)?;
+        let m = self
+            .members
+            .first()
+            .ok_or_else(|| Error::Input("the ranker has no members".into()))?;
+        let x = self.trunk(m, &input);
         let b = ids.len();
         let [n, h] = x.dims();
-        Ok(self.norm.forward(x).reshape([b, n / b, h]))
+        Ok(m.norm.forward(x).reshape([b, n / b, h]))
     }
 
-    /// Runs the decoder layers: `([b*t, hidden]` before the final norm, the flat index of
-    /// each sequence's last real token`)`.
-    fn trunk(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<(Tensor<2>, Tensor<1, Int>)> {
+    /// Checks and pads a batch of sequences: the ids, the flat index of each sequence's last
+    /// real token, the attention mask and the RoPE tables (shared by the members).
+    fn input(&self, ids: &[Vec<u32>], pad_id: u32) -> Result<Input> {
         let b = ids.len();
         if b == 0 {
             return Err(Error::Input("no sequences to score".into()));
@@ -528,18 +587,40 @@ impl Ranker {
         }
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         let device = &self.device;
-        let mut x = self.embed_tokens.lookup(&flat, device);
         let rope = rope_tables(t, self.cfg.head_dim(), self.cfg.rope_theta, device);
         let mask = Tensor::<4>::from_data(
             TensorData::new(attention_bias(&lengths, t), [b, 1, t, t]),
             device,
         );
-        for layer in &self.layers {
-            x = layer.forward(x, (b, t), &rope, &mask);
-        }
         let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), device);
-        Ok((x, last))
+        Ok(Input {
+            flat,
+            last,
+            b,
+            t,
+            rope,
+            mask,
+        })
     }
+
+    /// Runs one member's decoder layers: `[b*t, hidden]` before the final norm.
+    fn trunk(&self, m: &Member, input: &Input) -> Tensor<2> {
+        let mut x = m.embed_tokens.lookup(&input.flat, &self.device);
+        for layer in &m.layers {
+            x = layer.forward(x, (input.b, input.t), &input.rope, &input.mask);
+        }
+        x
+    }
+}
+
+/// A checked, padded batch ([`Ranker::input`]).
+struct Input {
+    flat: Vec<i32>,
+    last: Tensor<1, Int>,
+    b: usize,
+    t: usize,
+    rope: (Tensor<4>, Tensor<4>),
+    mask: Tensor<4>,
 }
 
 /// Causal and padding-aware additive bias, row-major `[b, 1, t, t]`: 0 where query `i` may

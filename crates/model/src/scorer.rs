@@ -225,8 +225,14 @@ impl Scorer {
         device: Device,
         residency: Residency,
     ) -> Result<Self> {
-        let ranker = Ranker::load(&bundle.config.model, &bundle.tensors, &device, residency)?
-            .with_pool_position(bundle.config.pool_position);
+        let ranker = Ranker::load(
+            &bundle.config.model,
+            bundle.config.ensemble,
+            &bundle.tensors,
+            &device,
+            residency,
+        )?
+        .with_pool_position(bundle.config.pool_position);
         Ok(Self {
             ranker,
             encoder: bundle.encoder.clone(),

@@ -98,6 +98,15 @@
 //! `outcome` is `locked_in` or `defeated` if that happened before the export, else `open`, so the
 //! newest leads are mostly open. At the defaults about 1.4% of leads lock in, ~10% test drive and
 //! ~25% have a long call.
+//!
+//! **Drift** (`SynthConfig::drift`, `synth --drift d`; off by default). Real funnels split by time
+//! drift: the buyer rate moves, period-level fields (economic indices) leave the range a model
+//! was trained on or change their relation to buying, new channels and products appear. With
+//! `d > 0` the file gains `rate_index`, `confidence_index` and `stock_index` (one value per week)
+//! and the funnel drifts from about 60% of the period on; at `d = 1` the test period of a 70:30
+//! split holds live-stream leads and a new car model the training period never saw, a rate
+//! index below its training range, a confidence index whose relation to buying has flipped,
+//! and about twice the buyer rate. The formulas are on `model::Drift`.
 
 mod dialogue;
 mod model;
@@ -151,7 +160,7 @@ impl fmt::Display for Lang {
 }
 
 /// What to generate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SynthConfig {
     /// Number of leads (rows).
     pub leads: usize,
@@ -163,6 +172,10 @@ pub struct SynthConfig {
     pub start_epoch: i64,
     /// Length of the period in days (default 365; at least 1). The export happens at its end.
     pub days: u32,
+    /// Drift between the early and the late part of the period, `0..=1` (default 0: none, and
+    /// the same bytes as ever). Above 0 the file gains three period-level numeric fields
+    /// ([`DRIFT_COLUMNS`]) and the funnel drifts as the crate docs describe.
+    pub drift: f64,
 }
 
 impl Default for SynthConfig {
@@ -173,6 +186,7 @@ impl Default for SynthConfig {
             lang: Lang::En,
             start_epoch: 1_735_689_600,
             days: 365,
+            drift: 0.0,
         }
     }
 }
@@ -226,9 +240,40 @@ pub const HEADER: &[&str] = &[
     "latent_intent",
 ];
 
-/// The ladder spec (TOML) for the CSV [`write_csv`] writes.
+/// The period-level numeric columns a drifting file adds after `app_sessions`.
+pub const DRIFT_COLUMNS: &[&str] = &["rate_index", "confidence_index", "stock_index"];
+
+/// The ladder spec (TOML) for the CSV [`write_csv`] writes without drift.
 pub fn spec_toml() -> &'static str {
     include_str!("ladder.toml")
+}
+
+/// The ladder spec (TOML) for the CSV [`write_csv`] writes with `cfg`: [`spec_toml`], plus the
+/// period-level fields as numeric inputs when `cfg.drift > 0`.
+pub fn spec_toml_for(cfg: &SynthConfig) -> String {
+    const NUMERIC: &str = r#"numeric = ["calls_so_far", "longest_call_s", "app_sessions"]"#;
+    let base = spec_toml();
+    if cfg.drift <= 0.0 {
+        return base.to_string();
+    }
+    let extra: String = DRIFT_COLUMNS.iter().map(|c| format!(", \"{c}\"")).collect();
+    let with = format!(
+        "# Period-level fields (one value per week, like economic indices): they drift.\n{}{extra}]",
+        &NUMERIC[..NUMERIC.len() - 1]
+    );
+    base.replacen(NUMERIC, &with, 1)
+}
+
+/// Checks a config: `drift` must lie in `0..=1`.
+///
+/// # Errors
+///
+/// A message naming the bad setting.
+pub fn check_config(cfg: &SynthConfig) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&cfg.drift) {
+        return Err(format!("drift must lie in 0..=1, got {}", cfg.drift));
+    }
+    Ok(())
 }
 
 /// The synthetic funnel as tests and benchmarks use it: `cfg.leads` leads written by
@@ -242,7 +287,7 @@ pub fn dataset(
 ) -> leadladder_core::Result<(leadladder_core::Spec, leadladder_core::Dataset)> {
     let mut csv = Vec::new();
     write_csv(cfg, &mut csv, |_| {})?;
-    let spec = leadladder_core::Spec::from_toml(spec_toml())?;
+    let spec = leadladder_core::Spec::from_toml(&spec_toml_for(cfg))?;
     let data =
         leadladder_core::ingest::read_csv(&csv, &spec, &leadladder_core::IngestOptions::default())?;
     Ok((spec, data))
@@ -261,13 +306,20 @@ pub fn write_csv<W: Write>(
     mut out: W,
     mut progress: impl FnMut(u64),
 ) -> io::Result<SynthSummary> {
-    let world = World::new(cfg.seed, cfg.leads, cfg.start_epoch, cfg.days);
+    check_config(cfg).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let world = World::new(cfg.seed, cfg.leads, cfg.start_epoch, cfg.days, cfg.drift);
     let mut buf = String::with_capacity(CHUNK + 8192);
     for (k, name) in HEADER.iter().enumerate() {
         if k > 0 {
             buf.push(',');
         }
         buf.push_str(name);
+        if cfg.drift > 0.0 && *name == "app_sessions" {
+            for c in DRIFT_COLUMNS {
+                buf.push(',');
+                buf.push_str(c);
+            }
+        }
     }
     buf.push('\n');
     let mut summary = SynthSummary::default();
@@ -363,6 +415,16 @@ fn write_row(buf: &mut String, lead: &Lead, i: u64, cfg: &SynthConfig) {
     buf.push(',');
     push_uint(buf, u64::from(lead.app_sessions), 1);
     buf.push(',');
+    if cfg.drift > 0.0 {
+        for x in [
+            lead.period.rate_index,
+            lead.period.confidence_index,
+            lead.period.stock_index,
+        ] {
+            push_fixed4(buf, x);
+            buf.push(',');
+        }
+    }
     push_uint(buf, u64::from(lead.crm_score), 1);
     buf.push(',');
     // The dialogue cell is always quoted (it holds newlines, commas and quotes); an empty

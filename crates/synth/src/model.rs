@@ -13,7 +13,7 @@ pub(crate) const DAY: i64 = 86_400;
 pub(crate) const SNAPSHOT_DAYS: i64 = 3;
 
 /// Acquisition channels.
-pub(crate) const CHANNELS: [&str; 7] = [
+pub(crate) const CHANNELS: [&str; 8] = [
     "web_form",
     "app",
     "dealer_walkin",
@@ -21,6 +21,8 @@ pub(crate) const CHANNELS: [&str; 7] = [
     "referral",
     "social_ad",
     "auto_portal",
+    // Only with drift: live-stream selling appears late in the period (see [`Drift`]).
+    "live_stream",
 ];
 /// Channel share (relative weight) at the start and at the end of the period; linear in between.
 /// Social ads grow from 15% to about 27% of the leads.
@@ -52,12 +54,14 @@ const CITY_SHARE: [f64; 4] = [0.22, 0.33, 0.28, 0.17];
 const CITY_INTENT: [f64; 4] = [0.15, 0.05, -0.05, -0.20];
 
 /// A car model: name, price band (index into [`BUDGETS`]) and share of interest.
-pub(crate) const MODELS: [(&str, u8, f64); 5] = [
+pub(crate) const MODELS: [(&str, u8, f64); 6] = [
     ("Pulse", 0, 0.22),
     ("Aurora S", 1, 0.28),
     ("Aurora X", 2, 0.22),
     ("Nova GT", 2, 0.12),
     ("Terra LR", 3, 0.16),
+    // Only with drift: a model launched late in the period (see [`Drift`]).
+    ("Nova EV", 1, 0.0),
 ];
 /// Budget bands (CNY).
 pub(crate) const BUDGETS: [&str; 4] = ["<150k", "150-250k", "250-350k", ">350k"];
@@ -87,6 +91,98 @@ const STORE_VISIT: [f64; 4] = [-2.70, 0.50, 0.40, 1.60]; // + visit booked
 const BUY: [f64; 4] = [-6.02, 1.05, 0.60, 1.80]; // intercept, z, e, test drive
 /// Share of non-buyers the CRM eventually marks as defeated (the rest stay open).
 const DEFEAT_SHARE: f64 = 0.80;
+
+/// Drift between the training and the test period (`synth --drift d`, `d` in `[0, 1]`), shaped
+/// like the drift of real funnels split by time: period-level fields (one value per week, like
+/// economic indices) whose relation to buying changes, a base rate that rises, and categories
+/// that appear only late. At `d = 0` nothing here runs: no extra draws, no extra columns, the
+/// same bytes as a build without drift. Every effect scales with `d`; `ramp(τ, a, b)` rises
+/// linearly from 0 at `τ = a` to 1 at `τ = b` (`τ` = fraction of the period elapsed).
+///
+/// - A market cycle `c(τ) = sin(2π · 2.5 τ)` (weekly steps) moves the buy logit by
+///   `1.6 d · c` all year (about 5x the odds from trough to peak): a real period effect the
+///   fields below stand in for, as strong as what a lead's own fields say.
+/// - `rate_index = 3.2 − 0.9 c − 2.6 d · ramp(τ, 0.62, 0.85)` (like a lending rate): low rates go
+///   with buying during training, then the rate falls below anything seen in training for most
+///   test leads, whatever the cycle does.
+/// - `confidence_index = −38 + 9 c · (1 − 2 d · ramp(τ, 0.6, 0.75))`: tracks the cycle during
+///   training, then its relation to buying flips while its values stay inside the training range.
+/// - `stock_index = 100 + 5 sin(2π · 6 τ) + 60 d · ramp(τ, 0.65, 1)`: unrelated to buying; it
+///   climbs above the training range late.
+/// - The base rate rises: `+1.3 d · ramp(τ, 0.5, 1)` on the buy logit (about 3.7x the odds at
+///   the end of a full-drift year).
+/// - `channel = live_stream` (intent +0.5) takes a weight of `0.25 d · ramp(τ, 0.68, 0.9)`, and
+///   `model_interest = Nova EV` (the 150-250k band) a weight of `0.3 d · ramp(τ, 0.7, 0.9)`:
+///   values the training period never saw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Drift(pub f64);
+
+/// Intent of a live-stream lead (the channel drift adds).
+const LIVE_STREAM_INTENT: f64 = 0.5;
+
+fn ramp(t: f64, a: f64, b: f64) -> f64 {
+    ((t - a) / (b - a)).clamp(0.0, 1.0)
+}
+
+/// The period-level fields of a lead created at `tau` (see [`Drift`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PeriodFields {
+    pub rate_index: f64,
+    pub confidence_index: f64,
+    pub stock_index: f64,
+}
+
+impl Drift {
+    pub(crate) fn on(self) -> bool {
+        self.0 > 0.0
+    }
+
+    /// `tau` rounded down to its week (period-level fields change once a week).
+    fn week(tau: f64) -> f64 {
+        (tau * 52.0).floor() / 52.0
+    }
+
+    fn cycle(tau: f64) -> f64 {
+        (std::f64::consts::TAU * 2.5 * Self::week(tau)).sin()
+    }
+
+    pub(crate) fn fields(self, tau: f64) -> PeriodFields {
+        let d = self.0;
+        let w = Self::week(tau);
+        let c = Self::cycle(tau);
+        PeriodFields {
+            rate_index: 3.2 - 0.9 * c - 2.6 * d * ramp(w, 0.62, 0.85),
+            confidence_index: -38.0 + 9.0 * c * (1.0 - 2.0 * d * ramp(w, 0.6, 0.75)),
+            stock_index: 100.0
+                + 5.0 * (std::f64::consts::TAU * 6.0 * w).sin()
+                + 60.0 * d * ramp(w, 0.65, 1.0),
+        }
+    }
+
+    /// What the period adds to the buy logit: the market cycle and the rising base rate.
+    fn buy_shift(self, tau: f64) -> f64 {
+        let d = self.0;
+        1.6 * d * Self::cycle(tau) + 1.3 * d * ramp(tau, 0.5, 1.0)
+    }
+
+    /// Channel weights: the seven channels, plus live streams once drift is on.
+    fn channel_weights(self, tau: f64, base: [f64; 7]) -> Vec<f64> {
+        let mut w = base.to_vec();
+        if self.on() {
+            w.push(0.25 * self.0 * ramp(tau, 0.68, 0.9));
+        }
+        w
+    }
+
+    /// Model weights: the five models, plus the late launch once drift is on.
+    fn model_weights(self, tau: f64) -> Vec<f64> {
+        let mut w: Vec<f64> = MODELS[..5].iter().map(|m| m.2).collect();
+        if self.on() {
+            w.push(0.3 * self.0 * ramp(tau, 0.7, 0.9));
+        }
+        w
+    }
+}
 
 #[inline]
 pub(crate) fn sigmoid(x: f64) -> f64 {
@@ -204,6 +300,8 @@ pub(crate) struct Lead {
     pub visit_booked: bool,
     pub app_sessions: u32,
     pub crm_score: u32,
+    /// The period-level fields (only written with drift).
+    pub period: PeriodFields,
     pub long_call: bool,
     pub test_drive: bool,
     pub store_visit: bool,
@@ -219,10 +317,11 @@ pub(crate) struct World {
     export: i64,
     span: f64,
     calendar: Calendar,
+    drift: Drift,
 }
 
 impl World {
-    pub(crate) fn new(seed: u64, leads: usize, start: i64, days: u32) -> Self {
+    pub(crate) fn new(seed: u64, leads: usize, start: i64, days: u32, drift: f64) -> Self {
         let days = days.max(1);
         Self {
             seed,
@@ -231,6 +330,7 @@ impl World {
             export: start + i64::from(days) * DAY,
             span: f64::from(days) * DAY as f64,
             calendar: Calendar::new(start, days),
+            drift: Drift(drift),
         }
     }
 
@@ -242,10 +342,11 @@ impl World {
         let lerp = |(a, b): (f64, f64)| a + (b - a) * tau;
 
         // Fields.
-        let share = CHANNEL_SHARE.map(lerp);
+        let drift = self.drift;
+        let share = drift.channel_weights(tau, CHANNEL_SHARE.map(lerp));
         let channel = r.weighted(&share);
         let city_tier = r.weighted(&CITY_SHARE);
-        let model = r.weighted(&MODELS.map(|m| m.2));
+        let model = r.weighted(&drift.model_weights(tau));
         let band = MODELS[model].1 as i64;
         let budget = (band + r.weighted(&BUDGET_OFFSET) as i64 - 2).clamp(0, 3) as usize;
         let trade_in = r.chance(0.30);
@@ -262,7 +363,11 @@ impl World {
         } else {
             UNDER_BUDGET * gap as f64
         };
-        let from_fields = lerp(CHANNEL_INTENT[channel])
+        let channel_intent = match CHANNEL_INTENT.get(channel) {
+            Some(&range) => lerp(range),
+            None => LIVE_STREAM_INTENT,
+        };
+        let from_fields = channel_intent
             + CITY_INTENT[city_tier]
             + fit
             + if trade_in { 0.25 } else { 0.0 }
@@ -297,7 +402,7 @@ impl World {
         let app_bonus = if CHANNELS[channel] == "app" { 1.0 } else { 0.0 };
         let app_sessions = poisson(&mut r, (-0.4 + 0.25 * z + 0.7 * e + app_bonus).exp(), 40);
         let crm = 50.0
-            + 10.0 * CRM_CHANNEL[channel]
+            + 10.0 * CRM_CHANNEL.get(channel).copied().unwrap_or(0.0)
             + 1.5 * (calls.min(4) as f64)
             + 3.0 * (0.3 * from_fields)
             + 18.0 * r.normal();
@@ -328,8 +433,13 @@ impl World {
         } else {
             exponential(&mut r, 7.0)
         };
+        let period_shift = if drift.on() {
+            drift.buy_shift(tau)
+        } else {
+            0.0
+        };
         let buys = r.chance(sigmoid(
-            BUY[0] + BUY[1] * z + BUY[2] * e + if td { BUY[3] } else { 0.0 },
+            BUY[0] + BUY[1] * z + BUY[2] * e + if td { BUY[3] } else { 0.0 } + period_shift,
         ));
         let close_days = if buys {
             2.0 + exponential(
@@ -367,6 +477,7 @@ impl World {
             visit_booked,
             app_sessions,
             crm_score,
+            period: drift.fields(tau),
             long_call: lc && by_export(lc_days),
             test_drive: td && by_export(td_days),
             store_visit: sv && by_export(sv_days),
