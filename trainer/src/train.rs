@@ -1374,6 +1374,15 @@ fn finish(
     )
     .map_err(|e| Error::Input(e.to_string()))?
     .with_note(format!(
+        "validation slice: AUC {:.4}{} (the selection metric; the test period chose nothing)",
+        auc(&as_f64(&val_r), &val_labels).unwrap_or(0.5),
+        if members.len() > 1 {
+            " for the ensemble's mean score"
+        } else {
+            ""
+        }
+    ))
+    .with_note(format!(
         "trained on {} leads of the training period ({} validation leads, newest); {}{} epochs run, {} optimiser steps; {:.0} tokens/s",
         prepared.fit.len(),
         prepared.val.len(),
