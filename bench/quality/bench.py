@@ -74,10 +74,13 @@ def log(msg: str) -> None:
     print(f"[quality {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run(cmd: list[str], env: dict | None = None, stdout=None) -> float:
-    """Runs a command, failing loudly; returns its wall time in seconds."""
+def run(cmd: list[str], env: dict | None = None, stdout=None, stderr_to=None) -> float:
+    """Runs a command, failing loudly; returns its wall time in seconds. With `stderr_to` (an
+    open file), its standard error is kept there too."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    if stderr_to is not None:
+        stderr_to.write(proc.stderr)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"quality: failed ({proc.returncode}): {shlex.join(cmd)}")
@@ -228,7 +231,7 @@ def train_job(args, ds: Dataset, objective: str, seed: int, spec: str | None = N
     cmd += args.train_args
     env = dict(os.environ, RAYON_NUM_THREADS="1")
     with open(stem + ".log", "w") as out:
-        secs = run(cmd, env=env, stdout=out)
+        secs = run(cmd, env=env, stdout=out, stderr_to=out)
     what = objective + (", fields only" if spec else "")
     log(f"{ds.name}: leadladder {what} seed {seed} trained in {secs:.0f} s")
     return {"objective": objective, "fields_only": bool(spec), "tag": tag, "seed": seed,
@@ -243,7 +246,7 @@ def peer_job(args, ds: Dataset, rungs: str, group: str, variants: list[str], see
            "--seed", str(seed), "--bag", str(args.bag), "--variants", ",".join(variants),
            "--scores-out", stem + ".scores.csv", "--json", stem + ".json"]
     with open(stem + ".log", "w") as out:
-        secs = run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=out)
+        secs = run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=out, stderr_to=out)
     with open(stem + ".json") as f:
         res = json.load(f)
     log(f"{ds.name}: peers {group} seed {seed} in {secs:.0f} s")
@@ -357,12 +360,13 @@ def bench_dataset(args, ds: Dataset, pool: cf.Executor) -> dict:
     run([args.bin, "audit", "--input", ds.csv, "--ladder", ds.spec, "--bootstrap", "0",
          "--rungs-out", rungs], stdout=subprocess.DEVNULL)
     fields_spec = fields_only_spec(ds, spec, run_dir) if has_text else None
-    jobs = [pool.submit(peer_job, args, ds, rungs, g, vs, s)
-            for g, vs in peer_groups(args, has_text) for s in args.seeds]
-    jobs += [pool.submit(train_job, args, ds, o, s) for o in args.objectives for s in args.seeds]
+    # The long leadladder runs first, so the short peer jobs fill the gaps at the end.
+    jobs = [pool.submit(train_job, args, ds, o, s) for o in args.objectives for s in args.seeds]
     if fields_spec:
         jobs += [pool.submit(train_job, args, ds, o, s, fields_spec)
                  for o in args.fields_only_objectives for s in args.seeds]
+    jobs += [pool.submit(peer_job, args, ds, rungs, g, vs, s)
+             for g, vs in peer_groups(args, has_text) for s in args.seeds]
     results = [j.result() for j in jobs]
     peers = [r for r in results if "json" in r]
     ours = [r for r in results if "objective" in r]
@@ -476,6 +480,9 @@ def markdown(results: list[dict], meta: dict) -> str:
     v = meta.get("peer_versions") or {}
     libs = ", ".join(f"{k} {v[k]}" for k in ("lightgbm", "catboost", "scikit-learn", "numpy",
                                              "pandas") if v.get(k))
+    g = meta.get("peer_grid") or {}
+    grid = " x ".join(f"{k} {{{', '.join(map(str, v))}}}" for k, v in g.get("axes", {}).items())
+    small = g.get("small_leaf")
     lines = ["# Quality benchmark", "",
              f"Commit `{meta['commit']}`, {meta['date']}, {meta['machine']}.", "",
              "```sh", meta["command"], "```", "",
@@ -494,10 +501,9 @@ def markdown(results: list[dict], meta: dict) -> str:
              "(`fields only`: the spec with `columns.text` moved to `columns.ignore`), so each "
              "group compares like with like.", "",
              f"**Peers** (`trainer/bench/lightgbm_peer.py`; {libs}). Fixed LightGBM: parameters "
-             "chosen once on the 20,000-lead synth's validation slice. *Tuned*: num_leaves "
-             "{7, 15, 31, 63} x min_data_in_leaf {5, 20, 50, 100} (values above a tenth of the "
-             "fit period replaced by 2) x learning_rate {0.03, 0.1} x feature_fraction "
-             "{0.7, 1.0}, plus the fixed parameters, each early-stopped on validation AUC; the "
+             f"chosen once on the 20,000-lead synth's validation slice. *Tuned*: {grid} "
+             f"(min_data_in_leaf values above a tenth of the fit period replaced by {small}), "
+             "plus the fixed parameters, each early-stopped on validation AUC; the "
              f"best on the validation slice is trained with {meta['bag']} seeds and their "
              "probabilities averaged. CatBoost: its defaults, categorical columns as native "
              "cat_features, early stopping and use_best_model on validation AUC, "
@@ -541,8 +547,10 @@ def main() -> None:
     ap.add_argument("--bag", type=int, default=3,
                     help="seeds in each bagged peer's average (tuned LightGBM, CatBoost) "
                     "[default: 3]")
-    ap.add_argument("--objectives", type=lambda s: s.split(","), default=list(OBJECTIVES),
-                    help=f"leadladder objectives to train, comma-separated (of {', '.join(OBJECTIVES)})")
+    ap.add_argument("--objectives", type=lambda s: [x for x in s.split(",") if x],
+                    default=list(OBJECTIVES),
+                    help=f"leadladder objectives to train, comma-separated (of "
+                    f"{', '.join(OBJECTIVES)}); empty for none")
     ap.add_argument("--fields-only-objectives", type=lambda s: [x for x in s.split(",") if x],
                     default=["hpro"],
                     help="leadladder objectives also trained without the text where the spec "
@@ -589,8 +597,10 @@ def main() -> None:
     with cf.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for ds in datasets(args):
             results.append(bench_dataset(args, ds, pool))
-            meta["peer_versions"] = next((r["peer"]["versions"] for r in results
-                                          if r["peer"].get("versions")), None)
+            peer = next((r["peer"] for r in results if r["peer"].get("versions")), {})
+            meta["peer_versions"] = peer.get("versions")
+            meta["peer_grid"] = {k: v for k, v in (peer.get("grid") or {}).items()
+                                 if k in ("axes", "small_leaf", "rule")}
             meta["wall_seconds"] = time.perf_counter() - t0
             with open(os.path.join(args.results, "results.json"), "w") as f:
                 json.dump({"meta": meta, "results": results}, f, indent=1)
