@@ -5,6 +5,7 @@
     leadladder rank --model web/models/demo.int8.safetensors --input leads.csv --out ranked.csv
     leadladder audit --input leads.csv --ladder leads.toml --bootstrap 0 --rungs-out rungs.csv
     python trainer/bench/lightgbm_peer.py --input leads.csv --ladder leads.toml --rungs rungs.csv \
+        --variants fields,lambdarank,tfidf \
         --seed 1 --scores-out lightgbm.csv --json lightgbm.json
     python bench/quality/demo_peers.py --leads leads.csv --ranked ranked.csv \
         --peers lightgbm.csv --out merged.csv

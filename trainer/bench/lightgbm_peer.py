@@ -1,24 +1,26 @@
 #!/usr/bin/env python3
-"""LightGBM peer benchmark for leadladder: a strong tabular learner trained on the same leads, the
-same temporal split and the same label as `leadladder train`, scored on the same test period with
-the same metric conventions as `leadladder audit --split temporal`, so its rows can sit in the
-same table as leadladder's own methods.
+"""Tabular peers for leadladder (LightGBM and CatBoost): strong tabular learners trained on the
+same leads, the same temporal split and the same label as `leadladder train`, scored on the same
+test period with the same metric conventions as `leadladder audit --split temporal`, so their
+rows can sit in the same table as leadladder's own methods.
 
 What it does
   1. Reads the lead CSV and its ladder spec (TOML). Inputs are exactly the spec's model inputs:
      `columns.categorical` (pandas `category`, categories taken from the fit period; unseen or
      empty -> NaN), `columns.numeric` (float, empty -> NaN), `columns.boolean` (yes/no/true/false
-     and the other spellings leadladder accepts -> 0/1, empty -> NaN) and, with `--text tfidf`,
-     `columns.text`. The id, created_at, outcome (label and rung) columns, `columns.score` and
-     `columns.ignore` are never inputs.
+     and the other spellings leadladder accepts -> 0/1, empty -> NaN) and, for the tf-idf
+     variants, `columns.text`. The id, created_at, outcome (label and rung) columns,
+     `columns.score` and `columns.ignore` are never inputs.
   2. Label: `[label] column / equals` evaluated like leadladder (strings trimmed and compared
      case-insensitively; a missing cell is a negative). For the synthetic funnel that is
      outcome == "locked_in".
   3. Temporal split as crates/core/src/split.rs: leads sorted by (created_at as epoch seconds, id,
      file row); the first round(n * train_fraction) (half away from zero) are the training period,
      the rest the test period. The newest round(n_train * val_fraction) training leads are the
-     validation slice (as trainer/src/train.rs); the model is fit on the rest of the training
-     period and early-stopped on validation AUC (binary_logloss is logged too).
+     validation slice (as trainer/src/train.rs); every model is fit on the rest of the training
+     period (the fit period) and early-stopped on validation AUC (binary_logloss is logged too).
+     Everything that is chosen (tuned parameters, the best iteration, the text vocabulary) is
+     chosen on the fit period and the validation slice; the test period is only scored.
   4. Metrics on the test period evaluated in FILE order (the test leads in CSV order), as
      crates/core/src/audit.rs does, so ties break the same way: AUC = sklearn roc_auc_score
      (ties count 1/2); top-K = the first ceil(K * n / 100) leads (exact with fractions, clamped
@@ -26,20 +28,47 @@ What it does
      positives, lift@K = P@K / test positive rate. Same rule as
      tests/fixtures/metrics/make_reference.py.
 
-Variants (--variants, comma-separated; default: every one the data allows)
-  fields      binary objective on the label, fields only ("lightgbm binary (fields)").
-  lambdarank  lambdarank on the ladder's grades ("lightgbm lambdarank (ladder grades)"): the
-              graded label is `leadladder audit --rungs-out`'s `grade` (bit R-1-k set when the lead
-              is `better` at rung k, so the top rung outweighs all below), queries are
-              consecutive blocks of 500 leads of the time-ordered fit period (a day's queue, not
-              the whole year at once), early stopping on the validation AUC of the binary label.
-              Needs --rungs.
-  tfidf       binary objective, fields plus the spec's text columns (joined with a newline) ->
-              TfidfVectorizer(word 1-2 grams, max_features=2000, sublinear_tf) ->
-              TruncatedSVD(32) -> 32 dense features ("lightgbm binary (fields + tf-idf)").
-              Vectorizer and SVD are fit on the fit period only (the training period without
-              the validation slice, like leadladder's tokenizer); validation and test leads are
-              only transformed. Only where the spec has text columns.
+Variants (--variants, comma-separated; default: every one the data allows). Each writes one score
+column; the JSON names each column's method (family) and the inputs it reads.
+  fields            LightGBM binary on the label, fields only, fixed parameters (LGB_PARAMS)
+                    ("lightgbm binary (fields)", column lightgbm_fields).
+  lambdarank        LightGBM lambdarank on the ladder's grades, fixed parameters ("lightgbm
+                    lambdarank (ladder grades)", lightgbm_lambdarank): the graded label is
+                    `leadladder audit --rungs-out`'s `grade` (bit R-1-k set when the lead is
+                    `better` at rung k, so the top rung outweighs all below), queries are
+                    consecutive blocks of 500 leads of the time-ordered fit period (a day's
+                    queue, not the whole year at once), early stopping on the validation AUC of
+                    the binary label. Needs --rungs.
+  tfidf             as fields, plus the text features below ("lightgbm binary (fields +
+                    tf-idf)", lightgbm_fields_tfidf).
+  lambdarank_tfidf  as lambdarank, plus the text features ("lightgbm lambdarank (ladder grades,
+                    fields + tf-idf)", lightgbm_lambdarank_tfidf).
+  tuned             LightGBM binary, fields only, parameters tuned on the validation slice, then
+                    a seed bag ("lightgbm binary tuned, 3-seed bag (fields)",
+                    lightgbm_tuned_fields). The grid (tuning_grid) is num_leaves {7, 15, 31, 63}
+                    x min_data_in_leaf {5, 20, 50, 100} x learning_rate {0.03, 0.1} x
+                    feature_fraction {0.7, 1.0}, plus the fixed LGB_PARAMS as one more
+                    candidate (so the chosen validation AUC is never below the fixed
+                    variant's); min_data_in_leaf values above a tenth of the fit period are
+                    dropped and replaced by 2 (p4g's 641 fit leads get {2, 5, 20, 50}), so a
+                    small dataset is not forced into heavy leaves. Every candidate is trained
+                    with --seed and early-stopped on validation AUC; the candidate with the best
+                    validation AUC (the first in grid order on a tie) is chosen. The chosen
+                    parameters are then trained with --bag seeds (seed, seed + 1000, seed +
+                    2000, ...; the first is the tuning run itself) and the bag's predicted
+                    probabilities are averaged: that average is the variant's score.
+  tuned_tfidf       as tuned, plus the text features (lightgbm_tuned_fields_tfidf).
+  catboost          CatBoost with its default parameters (CatBoostClassifier: Logloss, 1,000
+                    iterations, automatic learning rate, depth 6), the categorical columns as
+                    native cat_features (the raw trimmed strings; empty -> "(blank)"), early
+                    stopping (200 rounds) and use_best_model on the validation AUC,
+                    thread_count=1; a --bag seed bag as above, probabilities averaged
+                    ("catboost defaults, 3-seed bag (fields)", catboost_fields).
+  catboost_tfidf    as catboost, plus the text features (catboost_fields_tfidf).
+  Text features: the spec's text columns (joined with a newline) -> TfidfVectorizer(word 1-2
+  grams, max_features=2000, sublinear_tf) -> TruncatedSVD(32, random_state=--seed) -> 32 dense
+  features. Vectorizer and SVD are fit on the fit period only (like leadladder's tokenizer);
+  validation and test leads are only transformed. Only where the spec has text columns.
   --text none|tfidf|both is the older spelling of --variants fields|tfidf|fields,tfidf.
 
 Labels: with --rungs FILE (written by `leadladder audit --rungs-out FILE`), labels and grades
@@ -47,26 +76,30 @@ are leadladder's own reading of the spec (any condition); without it only `[labe
 column/equals` is supported.
 
 Reproduce (CPU, single thread):
-  python3 -m venv /tmp/lgbm-venv
-  /tmp/lgbm-venv/bin/pip install lightgbm pandas numpy scikit-learn
-  OMP_NUM_THREADS=1 /tmp/lgbm-venv/bin/python trainer/bench/lightgbm_peer.py \
-      --input leads.csv --ladder leads.toml --seed 7 --json lightgbm_peer.json
+  python3 -m venv /tmp/peer-venv
+  /tmp/peer-venv/bin/pip install lightgbm==4.7.0 catboost==1.2.10 pandas==3.1.1 numpy==2.4.6 \
+      scikit-learn==1.9.1
+  OMP_NUM_THREADS=1 /tmp/peer-venv/bin/python trainer/bench/lightgbm_peer.py \
+      --input leads.csv --ladder leads.toml --seed 7 --json peer.json
   (leads.csv / leads.toml from `leadladder synth`, e.g. 20,000 leads with seed 7.)
   Cross-check against leadladder's own metric code (training-period scores are in-sample, but
   `--split temporal` audits only the test period):
   ... lightgbm_peer.py --input leads.csv --ladder leads.toml --scored-csv scored.csv
   leadladder audit --input scored.csv --ladder leads.toml --split temporal --bootstrap 0 \
-      --score lightgbm_fields --score lightgbm_fields_tfidf
+      --score lightgbm_fields --score lightgbm_tuned_fields --score catboost_fields
 
 Seeds
   --seed (default 7) seeds LightGBM (seed, bagging, feature fraction; deterministic=True,
-  num_threads=1) and TruncatedSVD (random_state). Split and metrics involve no randomness. With
-  the same library versions (printed in the JSON) reruns give identical numbers.
+  num_threads=1), CatBoost (random_seed, thread_count=1) and TruncatedSVD (random_state); the
+  bagged variants also use seed + 1000 * j for their j-th bag member. Split and metrics involve
+  no randomness. With the same library versions (recorded in the JSON) reruns give identical
+  numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
 import os
@@ -74,6 +107,7 @@ import re
 import sys
 import time
 import tomllib
+from dataclasses import dataclass
 from fractions import Fraction
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -81,25 +115,52 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import sklearn  # noqa: E402
 from sklearn.decomposition import TruncatedSVD  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 K_PERCENTS = ["0.1", "1", "10"]  # decimal strings, read exactly with Fraction
-VARIANTS = {
-    "fields": "lightgbm binary (fields)",
-    "lambdarank": "lightgbm lambdarank (ladder grades)",
-    "tfidf": "lightgbm binary (fields + tf-idf)",
-}
-SCORE_COLUMNS = {
-    "fields": "lightgbm_fields",
-    "lambdarank": "lightgbm_lambdarank",
-    "tfidf": "lightgbm_fields_tfidf",
-}
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    method: str  # the family name in the results table
+    column: str  # the score column
+    learner: str  # "lightgbm" (fixed parameters), "tuned" (grid + bag), "catboost" (bag)
+    text: bool  # reads the tf-idf text features
+    rank: bool = False  # lambdarank on the ladder's grades
+
+    @property
+    def inputs(self) -> str:
+        return "fields + text" if self.text else "fields"
+
+
+def variants_for(bag: int) -> dict[str, Variant]:
+    vs = [
+        Variant("fields", "lightgbm binary (fields)", "lightgbm_fields", "lightgbm", False),
+        Variant("lambdarank", "lightgbm lambdarank (ladder grades)", "lightgbm_lambdarank",
+                "lightgbm", False, rank=True),
+        Variant("tfidf", "lightgbm binary (fields + tf-idf)", "lightgbm_fields_tfidf",
+                "lightgbm", True),
+        Variant("lambdarank_tfidf", "lightgbm lambdarank (ladder grades, fields + tf-idf)",
+                "lightgbm_lambdarank_tfidf", "lightgbm", True, rank=True),
+        Variant("tuned", f"lightgbm binary tuned, {bag}-seed bag (fields)",
+                "lightgbm_tuned_fields", "tuned", False),
+        Variant("tuned_tfidf", f"lightgbm binary tuned, {bag}-seed bag (fields + tf-idf)",
+                "lightgbm_tuned_fields_tfidf", "tuned", True),
+        Variant("catboost", f"catboost defaults, {bag}-seed bag (fields)", "catboost_fields",
+                "catboost", False),
+        Variant("catboost_tfidf", f"catboost defaults, {bag}-seed bag (fields + tf-idf)",
+                "catboost_fields_tfidf", "catboost", True),
+    ]
+    return {v.key: v for v in vs}
+
+
 QUERY_SIZE = 500
 TFIDF_FEATURES = 2000
 SVD_DIMS = 32
+BAG_SEED_STEP = 1000
 
 # Chosen once on the VALIDATION slice of the 20,000-lead synth (seed 7) among num_leaves
 # {7, 15, 31} x min_data_in_leaf {20, 100} x learning_rate {0.05, 0.02}, early stopping on AUC or
@@ -123,13 +184,45 @@ LGB_PARAMS = {
 MAX_ROUNDS = 3000
 EARLY_STOP = 200
 
+# The tuned variants' grid (tuning_grid adapts min_data_in_leaf to the fit period's size); the
+# other LGB_PARAMS entries (bagging 0.8 every round, lambda_l2 1) stay as they are.
+GRID = {
+    "num_leaves": [7, 15, 31, 63],
+    "min_data_in_leaf": [5, 20, 50, 100],
+    "learning_rate": [0.03, 0.1],
+    "feature_fraction": [0.7, 1.0],
+}
+SMALL_LEAF = 2  # replaces the min_data_in_leaf values a small fit period drops
+
+# The CatBoost settings that are not CatBoost's defaults: evaluation and stopping on the
+# validation slice, one thread, no files.
+CATBOOST_SETTINGS = {
+    "eval_metric": "AUC",
+    "use_best_model": True,
+    "early_stopping_rounds": EARLY_STOP,
+    "thread_count": 1,
+    "verbose": False,
+    "allow_writing_files": False,
+}
+BLANK_CATEGORY = "(blank)"
+
 # crates/core/src/value.rs parse_bool
 TRUE = {"true", "t", "yes", "y", "1", "1.0", "on", "x", "是", "有", "真"}
 FALSE = {"false", "f", "no", "n", "0", "0.0", "off", "否", "无", "没有", "假"}
 
 
 def warn(msg: str) -> None:
-    print(f"lightgbm_peer: {msg}", file=sys.stderr)
+    print(f"lightgbm_peer: {msg}", file=sys.stderr, flush=True)
+
+
+def versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("lightgbm", "catboost", "scikit-learn", "numpy", "pandas"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 def normalize_name(name: str) -> str:
@@ -242,7 +335,7 @@ def field_features(df: pd.DataFrame, spec: dict, fit_idx: np.ndarray) -> pd.Data
     for c in cols.get("categorical", []):
         v = df[c].str.strip().replace("", np.nan)
         cats = sorted(v.iloc[fit_idx].dropna().unique())
-        feats[c] = pd.Categorical(v, categories=cats)
+        feats[c] = pd.Categorical(v.where(v.isin(cats)), categories=cats)  # unseen -> NaN
     for c in cols.get("numeric", []):
         raw = df[c].str.strip()
         x = raw.map(parse_number)
@@ -260,10 +353,20 @@ def field_features(df: pd.DataFrame, spec: dict, fit_idx: np.ndarray) -> pd.Data
     return pd.DataFrame(feats)
 
 
+def catboost_frame(df: pd.DataFrame, spec: dict, fields: pd.DataFrame):
+    """The fields for CatBoost: categorical columns as their raw trimmed strings (CatBoost's own
+    statistics handle values unseen in the fit period), the rest as for LightGBM."""
+    cats = list(spec["columns"].get("categorical", []))
+    X = fields.copy()
+    for c in cats:
+        X[c] = df[c].str.strip().replace("", BLANK_CATEGORY).astype(str)
+    return X, cats
+
+
 def text_features(df: pd.DataFrame, spec: dict, fit_idx: np.ndarray, seed: int) -> pd.DataFrame:
     text_cols = spec["columns"].get("text", [])
     if not text_cols:
-        sys.exit("lightgbm_peer: --text tfidf needs `columns.text` in the spec")
+        sys.exit("lightgbm_peer: the tf-idf variants need `columns.text` in the spec")
     sep = spec.get("parse", {}).get("turn_separator", "\n")
     docs = df[text_cols].apply(lambda r: "\n".join(r), axis=1)
     if sep != "\n":
@@ -301,16 +404,32 @@ def groups(n: int) -> list[int]:
     return [QUERY_SIZE] * (n // QUERY_SIZE) + ([n % QUERY_SIZE] if n % QUERY_SIZE else [])
 
 
-def run_variant(name, X, y, fit_idx, val_idx, test_file_order, seed, grades=None):
+def tuning_grid(n_fit: int) -> list[dict]:
+    """GRID's candidates for a fit period of n_fit leads, then the fixed LGB_PARAMS."""
+    leaves = [v for v in GRID["min_data_in_leaf"] if v * 10 <= n_fit]
+    if len(leaves) < len(GRID["min_data_in_leaf"]):
+        leaves = [SMALL_LEAF] + leaves
+    out = [
+        {"num_leaves": nl, "min_data_in_leaf": md, "learning_rate": lr, "feature_fraction": ff}
+        for nl in GRID["num_leaves"] for md in leaves for lr in GRID["learning_rate"]
+        for ff in GRID["feature_fraction"]
+    ]
+    fixed = {k: LGB_PARAMS[k] for k in GRID}
+    if fixed not in out:
+        out.append(fixed)
+    return out
+
+
+def fit_lightgbm(params, X, y, fit_idx, val_idx, grades=None) -> dict:
+    """One LightGBM model, early-stopped on validation AUC; scores for every lead."""
     t0 = time.perf_counter()
     evals: dict = {}
     if grades is None:
-        params = dict(LGB_PARAMS, seed=seed)
         dfit = lgb.Dataset(X.iloc[fit_idx], label=y[fit_idx], free_raw_data=False)
         dval = lgb.Dataset(X.iloc[val_idx], label=y[val_idx], reference=dfit, free_raw_data=False)
         feval = None
     else:
-        params = dict(LGB_PARAMS, seed=seed, objective="lambdarank", metric="None")
+        params = dict(params, objective="lambdarank", metric="None")
         dfit = lgb.Dataset(X.iloc[fit_idx], label=grades[fit_idx], group=groups(len(fit_idx)),
                            free_raw_data=False)
         dval = lgb.Dataset(X.iloc[val_idx], label=grades[val_idx], group=groups(len(val_idx)),
@@ -328,18 +447,90 @@ def run_variant(name, X, y, fit_idx, val_idx, test_file_order, seed, grades=None
         ],
     )
     best = booster.best_iteration
-    all_scores = np.asarray(booster.predict(X, num_iteration=best), dtype=np.float64)
-    m = ranking_metrics(all_scores[test_file_order], y[test_file_order])
-    m.update({
-        "method": name,
-        "best_iteration": best,
-        "val_auc": float(evals["val"]["auc"][best - 1]),
-        "features": list(X.columns),
-        "seconds": time.perf_counter() - t0,
-    })
+    scores = np.asarray(booster.predict(X, num_iteration=best), dtype=np.float64)
+    out = {"best_iteration": best, "val_auc": float(evals["val"]["auc"][best - 1]),
+           "seconds": time.perf_counter() - t0, "scores": scores}
     if "binary_logloss" in evals["val"]:
-        m["val_logloss"] = float(evals["val"]["binary_logloss"][best - 1])
-    return m, all_scores
+        out["val_logloss"] = float(evals["val"]["binary_logloss"][best - 1])
+    return out
+
+
+def fit_catboost(seed, X, cats, y, fit_idx, val_idx) -> dict:
+    from catboost import CatBoostClassifier, Pool
+
+    t0 = time.perf_counter()
+    yi = y.astype(np.int64)
+    fit_pool = Pool(X.iloc[fit_idx], yi[fit_idx], cat_features=cats)
+    val_pool = Pool(X.iloc[val_idx], yi[val_idx], cat_features=cats)
+    model = CatBoostClassifier(random_seed=seed, **CATBOOST_SETTINGS)
+    model.fit(fit_pool, eval_set=val_pool)
+    scores = np.asarray(model.predict_proba(Pool(X, cat_features=cats))[:, 1], dtype=np.float64)
+    p = model.get_all_params()
+    return {
+        "best_iteration": int(model.tree_count_),  # trees kept (use_best_model), 1-based
+        "val_auc": float(roc_auc_score(y[val_idx], scores[val_idx])),
+        "seconds": time.perf_counter() - t0,
+        "params": {k: p.get(k) for k in (
+            "loss_function", "iterations", "learning_rate", "depth", "l2_leaf_reg",
+            "border_count", "one_hot_max_size", "random_strength", "bootstrap_type",
+            "bagging_temperature", "grow_policy", "leaf_estimation_method", "nan_mode",
+            "od_type", "od_wait", "random_seed", "thread_count")},
+        "scores": scores,
+    }
+
+
+def member(seed: int, fit: dict) -> dict:
+    return {"seed": seed} | {k: v for k, v in fit.items() if k != "scores"}
+
+
+def run_variant(v: Variant, X, y, fit_idx, val_idx, seed, bag, grades=None, cats=None):
+    """Trains one variant; returns (JSON row without test metrics, scores for every lead)."""
+    t0 = time.perf_counter()
+    row: dict = {"method": v.method, "column": v.column, "variant": v.key, "inputs": v.inputs,
+                 "learner": v.learner, "seed": seed}
+    if v.learner == "lightgbm":
+        params = dict(LGB_PARAMS, seed=seed)
+        fit = fit_lightgbm(params, X, y, fit_idx, val_idx, grades if v.rank else None)
+        row.update(member(seed, fit), params=dict(params, max_rounds=MAX_ROUNDS,
+                                                  early_stopping_rounds=EARLY_STOP))
+        if v.rank:
+            row["params"].update(objective="lambdarank", metric="None")
+        scores = fit["scores"]
+    else:
+        seeds = [seed + BAG_SEED_STEP * j for j in range(bag)]
+        fits = []
+        if v.learner == "tuned":
+            grid = tuning_grid(len(fit_idx))
+            trials, best = [], None
+            t_tune = time.perf_counter()
+            for cand in grid:
+                fit = fit_lightgbm(dict(LGB_PARAMS, **cand, seed=seed), X, y, fit_idx, val_idx)
+                trials.append({"params": cand} | member(seed, fit))
+                if best is None or fit["val_auc"] > best[1]["val_auc"]:
+                    best = (cand, fit)
+            chosen, fit0 = best
+            row["tuning"] = {"grid": grid, "trials": trials, "chosen": chosen,
+                             "val_auc": fit0["val_auc"], "seconds": time.perf_counter() - t_tune}
+            params = dict(LGB_PARAMS, **chosen)
+            row["params"] = dict(params, max_rounds=MAX_ROUNDS, early_stopping_rounds=EARLY_STOP)
+            fits.append(fit0)  # the tuning run is the bag's first member (same seed)
+            for s in seeds[1:]:
+                fits.append(fit_lightgbm(dict(params, seed=s), X, y, fit_idx, val_idx))
+            warn(f"{v.method}: chose {chosen} of {len(grid)} candidates "
+                 f"(validation AUC {fit0['val_auc']:.4f})")
+        else:
+            for s in seeds:
+                fits.append(fit_catboost(s, X, cats, y, fit_idx, val_idx))
+            row["params"] = dict(CATBOOST_SETTINGS, cat_features=cats,
+                                 chosen_by_catboost=fits[0]["params"])
+        scores = np.mean([f["scores"] for f in fits], axis=0)
+        row["bag"] = [member(s, f) for s, f in zip(seeds, fits)]
+        row["best_iteration"] = [f["best_iteration"] for f in fits]
+        row["val_auc"] = float(roc_auc_score(y[val_idx], scores[val_idx]))
+        row["val_auc_members"] = [f["val_auc"] for f in fits]
+    row["features"] = list(X.columns)
+    row["seconds"] = time.perf_counter() - t0
+    return row, scores
 
 
 def markdown(rows: list[dict]) -> str:
@@ -359,24 +550,36 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", required=True, help="lead CSV")
-    ap.add_argument("--ladder", required=True, help="ladder spec (TOML)")
+    ap.add_argument("--input", help="lead CSV (required)")
+    ap.add_argument("--ladder", help="ladder spec (TOML) (required)")
     ap.add_argument("--train-fraction", type=float, default=0.7)
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--variants", help="comma-separated: fields, lambdarank, tfidf "
-                    "[default: all the data allows]")
+    ap.add_argument("--bag", type=int, default=3,
+                    help="seeds per bagged variant (tuned*, catboost*) [default: 3]")
+    ap.add_argument("--variants", help="comma-separated, of: " + ", ".join(variants_for(3))
+                    + " [default: all the data allows]")
     ap.add_argument("--text", choices=["none", "tfidf", "both"],
                     help="older spelling of --variants (none=fields, both=fields,tfidf)")
     ap.add_argument("--rungs", help="`leadladder audit --rungs-out` CSV: labels and grades")
     ap.add_argument("--scores-out", help="write the test period's scores here (id plus one "
                     "column per variant)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--list-variants", action="store_true",
+                    help="print the variants (key, method, column, inputs, ...) as JSON and exit")
     ap.add_argument("--scored-csv", help="write the input CSV plus one score column per variant "
-                    f"({', '.join(SCORE_COLUMNS.values())}), for `leadladder audit --score`")
+                    "(e.g. lightgbm_fields), for `leadladder audit --score`")
     args = ap.parse_args()
     if not 0 < args.train_fraction < 1:
         sys.exit("lightgbm_peer: --train-fraction must be strictly between 0 and 1")
+    if args.bag < 1:
+        sys.exit("lightgbm_peer: --bag must be at least 1")
+    known = variants_for(args.bag)
+    if args.list_variants:
+        print(json.dumps([dict(vars(v), inputs=v.inputs) for v in known.values()], indent=1))
+        return
+    if not args.input or not args.ladder:
+        ap.error("--input and --ladder are required")
 
     with open(args.ladder, "rb") as f:
         spec = tomllib.load(f)
@@ -406,29 +609,43 @@ def main() -> None:
          f"validation {len(val_idx)} ({int(y[val_idx].sum())}), "
          f"test {len(test)} ({int(y[test].sum())})")
 
+    has_text = bool(spec["columns"].get("text"))
     if args.variants:
-        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
     elif args.text:
-        variants = {"none": ["fields"], "tfidf": ["tfidf"], "both": ["fields", "tfidf"]}[args.text]
+        chosen = {"none": ["fields"], "tfidf": ["tfidf"], "both": ["fields", "tfidf"]}[args.text]
     else:
-        variants = ["fields"] + (["lambdarank"] if grades is not None else []) + (
-            ["tfidf"] if spec["columns"].get("text") else [])
-    for v in variants:
-        if v not in VARIANTS:
-            sys.exit(f"lightgbm_peer: unknown variant {v!r} (known: {', '.join(VARIANTS)})")
-        if v == "lambdarank" and grades is None:
-            sys.exit("lightgbm_peer: the lambdarank variant needs --rungs")
+        chosen = [k for k, v in known.items()
+                  if (has_text or not v.text) and (grades is not None or not v.rank)]
+    for v in chosen:
+        if v not in known:
+            sys.exit(f"lightgbm_peer: unknown variant {v!r} (known: {', '.join(known)})")
+        if known[v].rank and grades is None:
+            sys.exit(f"lightgbm_peer: the {v} variant needs --rungs")
     fields = field_features(df, spec, fit_idx)
+    text = text_features(df, spec, fit_idx, args.seed) if any(
+        known[v].text for v in chosen) else None
+    cb_fields = None
     rows, scored = [], {}
-    for v in variants:
-        X = fields if v != "tfidf" else pd.concat(
-            [fields, text_features(df, spec, fit_idx, args.seed)], axis=1)
-        r, all_scores = run_variant(VARIANTS[v], X, y, fit_idx, val_idx, test_file_order,
-                                    args.seed, grades if v == "lambdarank" else None)
-        scored[SCORE_COLUMNS[v]] = all_scores
-        warn(f"{r['method']}: best iteration {r['best_iteration']}, "
-             f"validation AUC {r['val_auc']:.4f}, {r['seconds']:.1f} s")
-        rows.append(r)
+    for key in chosen:
+        v = known[key]
+        cats = None
+        if v.learner == "catboost":
+            if cb_fields is None:
+                cb_fields, cb_cats = catboost_frame(df, spec, fields)
+            X, cats = cb_fields, cb_cats
+        else:
+            X = fields
+        if v.text:
+            X = pd.concat([X, text], axis=1)
+        row, all_scores = run_variant(v, X, y, fit_idx, val_idx, args.seed, args.bag, grades,
+                                      cats)
+        m = ranking_metrics(all_scores[test_file_order], y[test_file_order])
+        m.update(row)
+        scored[v.column] = all_scores
+        warn(f"{v.method}: best iteration {row['best_iteration']}, "
+             f"validation AUC {row['val_auc']:.4f}, {row['seconds']:.1f} s")
+        rows.append(m)
     print(markdown(rows))
 
     if args.scores_out:
@@ -447,18 +664,26 @@ def main() -> None:
         raw.to_csv(args.scored_csv, index=False, lineterminator="\n")
 
     if args.json:
+        ver = versions()
         out = {
-            "generator": f"trainer/bench/lightgbm_peer.py (lightgbm {lgb.__version__}, "
-                         f"scikit-learn {sklearn.__version__}, pandas {pd.__version__}, "
-                         f"numpy {np.__version__}, python {sys.version.split()[0]})",
+            "generator": "trainer/bench/lightgbm_peer.py ("
+                         + ", ".join(f"{k} {v}" for k, v in ver.items() if v) + ")",
+            "versions": ver,
             "input": args.input, "ladder": args.ladder,
             "train_fraction": args.train_fraction, "val_fraction": args.val_fraction,
-            "seed": args.seed,
+            "seed": args.seed, "bag": args.bag,
+            "bag_seeds": [args.seed + BAG_SEED_STEP * j for j in range(args.bag)],
             "split": {"fit_n": len(fit_idx), "val_n": len(val_idx), "test_n": len(test),
                       "train_positive_rate": float(y[train].mean()),
                       "test_positive_rate": float(y[test].mean())},
             "lightgbm_params": dict(LGB_PARAMS, seed=args.seed, max_rounds=MAX_ROUNDS,
                                     early_stopping_rounds=EARLY_STOP),
+            "grid": {"axes": GRID, "small_leaf": SMALL_LEAF,
+                     "candidates": tuning_grid(len(fit_idx)),
+                     "rule": "min_data_in_leaf values above a tenth of the fit period are "
+                             "replaced by small_leaf; the fixed parameters are one more "
+                             "candidate; best validation AUC wins, first in grid order on a tie"},
+            "catboost_settings": CATBOOST_SETTINGS,
             "k_percents": [float(k) for k in K_PERCENTS],
             "methods": rows,
         }
