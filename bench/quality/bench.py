@@ -109,17 +109,20 @@ def synth(args, name: str, leads: int, extra: list[str], note: str) -> Dataset |
 
 def datasets(args) -> list[Dataset]:
     wanted = (lambda n: n in args.only) if args.only else (lambda n: True)
-    out = []
-    if wanted("synth"):
-        out.append(synth(args, "synth", args.synth_leads, [], "temporal 70:30 split"))
+    # The public funnels first (short runs), then synth-drift, then the large synth: the
+    # results files are rewritten after every dataset, so a long run keeps what it finished.
+    synths = []
     if wanted("synth-drift"):
-        out.append(synth(
+        synths.append(synth(
             args, "synth-drift", args.synth_drift_leads, ["--drift", "1"],
             "temporal 70:30 split of a drifting funnel (from about 60% of the period on: a new "
             "channel and car model the training period never saw, period-level indices outside "
             "their training range or with a flipped relation to buying, about twice the buyer "
             "rate in the test period)"))
-    out = [d for d in out if d is not None]
+    if wanted("synth"):
+        synths.append(synth(args, "synth", args.synth_leads, [], "temporal 70:30 split"))
+    synths = [d for d in synths if d is not None]
+    out = []
     notes = {
         "xeducation": "X Education leads; split by Lead Number (a creation-order proxy, not time)",
         "olist": "Olist marketing-qualified leads; real temporal split (strong drift)",
@@ -128,7 +131,7 @@ def datasets(args) -> list[Dataset]:
     }
     notes = {k: v for k, v in notes.items() if wanted(k)}
     if not notes:
-        return out
+        return synths
     data_dir = os.path.join(args.cache, "data")
     have = os.path.isdir(args.data)
     if not have:
@@ -142,7 +145,7 @@ def datasets(args) -> list[Dataset]:
                                args.preset, note))
         elif have:
             log(f"{name}: no prepared file (its folder under {args.data} is absent): skipped")
-    return out
+    return out + synths
 
 
 # --- the fields-only spec -------------------------------------------------------------------
@@ -216,6 +219,7 @@ OBJECTIVES = {
     "binary": ["--objective", "binary", "--no-semantic"],
     "hpro": ["--objective", "hpro", "--no-semantic"],
     "hpro+semantic": ["--objective", "hpro"],
+    "binary+semantic": ["--objective", "binary"],
 }
 
 
@@ -348,6 +352,13 @@ def baseline_inputs(name: str) -> str:
     return "vendor score"
 
 
+def seeds_for(args, name: str) -> list[int]:
+    """The seeds of one dataset: `--synth-seeds` for the synthetic funnels when given."""
+    if name.startswith("synth") and args.synth_seeds:
+        return args.synth_seeds
+    return args.seeds
+
+
 def bench_dataset(args, ds: Dataset, pool: cf.Executor) -> dict:
     log(f"== {ds.name}: {ds.note}")
     with open(ds.spec, "rb") as f:
@@ -360,13 +371,14 @@ def bench_dataset(args, ds: Dataset, pool: cf.Executor) -> dict:
     run([args.bin, "audit", "--input", ds.csv, "--ladder", ds.spec, "--bootstrap", "0",
          "--rungs-out", rungs], stdout=subprocess.DEVNULL)
     fields_spec = fields_only_spec(ds, spec, run_dir) if has_text else None
+    seeds = seeds_for(args, ds.name)
     # The long leadladder runs first, so the short peer jobs fill the gaps at the end.
-    jobs = [pool.submit(train_job, args, ds, o, s) for o in args.objectives for s in args.seeds]
+    jobs = [pool.submit(train_job, args, ds, o, s) for o in args.objectives for s in seeds]
     if fields_spec:
         jobs += [pool.submit(train_job, args, ds, o, s, fields_spec)
-                 for o in args.fields_only_objectives for s in args.seeds]
+                 for o in args.fields_only_objectives for s in seeds]
     jobs += [pool.submit(peer_job, args, ds, rungs, g, vs, s)
-             for g, vs in peer_groups(args, has_text) for s in args.seeds]
+             for g, vs in peer_groups(args, has_text) for s in seeds]
     results = [j.result() for j in jobs]
     peers = [r for r in results if "json" in r]
     ours = [r for r in results if "objective" in r]
@@ -488,7 +500,9 @@ def markdown(results: list[dict], meta: dict) -> str:
              "```sh", meta["command"], "```", "",
              "Every row of a table is audited by one `leadladder audit --split temporal` on the same "
              "test period. Methods trained per seed show the mean over "
-             f"{len(meta['seeds'])} seeds ({', '.join(map(str, meta['seeds']))}) and, in brackets, "
+             f"{len(meta['seeds'])} seeds ({', '.join(map(str, meta['seeds']))}"
+             + (f"; {', '.join(map(str, meta['synth_seeds']))} on the synthetic funnels"
+                if meta.get("synth_seeds") else "") + ") and, in brackets, "
              "the lowest and highest seed (results.json adds the standard deviation); recency, the "
              "hand tier sort and vendor scores show their 95% bootstrap "
              f"interval ({meta['bootstrap']} resamples). k is the number of leads in the top K%. "
@@ -544,6 +558,9 @@ def main() -> None:
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3],
                     help="seeds, comma-separated [default: 1,2,3]")
+    ap.add_argument("--synth-seeds", type=lambda s: [int(x) for x in s.split(",")], default=None,
+                    help="seeds for synth and synth-drift, whose runs are the long ones "
+                    "[default: --seeds]")
     ap.add_argument("--bag", type=int, default=3,
                     help="seeds in each bagged peer's average (tuned LightGBM, CatBoost) "
                     "[default: 3]")
@@ -569,8 +586,9 @@ def main() -> None:
     for o in args.objectives + args.fields_only_objectives:
         if o not in OBJECTIVES:
             ap.error(f"unknown objective {o!r}; known: {', '.join(OBJECTIVES)}")
-    if len(set(args.seeds)) != len(args.seeds):
-        ap.error("--seeds repeats a seed")
+    for given in (args.seeds, args.synth_seeds or []):
+        if len(set(given)) != len(given):
+            ap.error("--seeds or --synth-seeds repeats a seed")
     known_sets = {"synth", "synth-drift", "xeducation", "olist", "hillstrom", "p4g"}
     for n in args.only or []:
         if n not in known_sets:
@@ -588,7 +606,7 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d"),
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, no GPU",
             "command": args.command or shlex.join(sys.argv),
-            "seeds": args.seeds, "objectives": args.objectives,
+            "seeds": args.seeds, "synth_seeds": args.synth_seeds, "objectives": args.objectives,
             "fields_only_objectives": args.fields_only_objectives, "bag": args.bag,
             "bootstrap": args.bootstrap, "preset": args.preset, "jobs": args.jobs,
             "synth_leads": args.synth_leads, "synth_drift_leads": args.synth_drift_leads}

@@ -42,6 +42,7 @@ def synth(bin_: str, cache: str, leads: int, drift: float) -> tuple[str, str]:
 
 
 def datasets(args) -> dict[str, tuple[str, str]]:
+    os.makedirs(args.cache, exist_ok=True)
     out = {
         "synth": synth(args.bin, args.cache, args.synth_leads, 0.0),
         "synth-drift": synth(args.bin, args.cache, args.synth_leads, 1.0),

@@ -298,6 +298,7 @@ mod tests {
                 ids: vec![1; 1 + i % 7],
                 text_mask: vec![0; 1 + i % 7],
                 label: i % 100 == 0,
+                created_at: i as i64,
             })
             .collect();
         let s = Sampler::new(&examples, &ladder, 1, 0.25).bucketed(true);
@@ -338,6 +339,7 @@ mod tests {
                 ids: vec![1; 5 + i / 20],
                 text_mask: vec![0; 5 + i / 20],
                 label: i % 10 == 0,
+                created_at: i as i64,
             })
             .collect();
         let spread = |batches: &[Vec<usize>]| {

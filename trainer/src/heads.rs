@@ -74,6 +74,23 @@ impl ScoreHeads {
         Ok(heads)
     }
 
+    /// The same heads with the rank score mapped to `a·r + c` (the weight scaled by `a`, the bias
+    /// to `a·bias + c`); frozen copies. An ensemble folds each member's calibration in this way.
+    pub fn with_rank_affine(&self, a: f64, c: f64) -> Result<Self> {
+        let mut tensors: HashMap<String, Tensor> = self.tensors()?.into_iter().collect();
+        let device = self.rank.weight().device().clone();
+        let hidden = self.rank.weight().dim(1)?;
+        let w = tensors
+            .remove("score.rank.weight")
+            .ok_or_else(|| Error::Input("heads without score.rank.weight".into()))?;
+        let b = tensors
+            .remove("score.rank.bias")
+            .ok_or_else(|| Error::Input("heads without score.rank.bias".into()))?;
+        tensors.insert("score.rank.weight".into(), (w * a)?);
+        tensors.insert("score.rank.bias".into(), ((b * a)? + c)?);
+        Self::from_tensors(hidden, tensors, &device, None)
+    }
+
     /// Ranking scores: `pooled: [b, h]` (any float dtype; the heads compute in f32) → `[b]`.
     pub fn rank_scores(&self, pooled: &Tensor) -> Result<Tensor> {
         squeeze_last(&self.rank.forward(&pooled.to_dtype(DType::F32)?, None)?)

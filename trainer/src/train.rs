@@ -265,49 +265,107 @@ fn weighted_bce(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<Te
     Ok(num.broadcast_div(&den)?)
 }
 
-/// Fits Platt scaling `p = σ(a·z + b)` by Newton's method on (logit, label) pairs.
+/// Fits Platt scaling `p = σ(a·z + b)` on (score, label) pairs: maximum likelihood by Newton's
+/// method with step halving (the loss never goes up, so it cannot diverge), on standardised
+/// scores (a rank score's offset is arbitrary: a pairwise loss fixes differences only, so scores
+/// may sit far from 0 with a small spread), then mapped back. A tiny ridge keeps the fit finite
+/// on separable data. Degenerate input (no scores, one class, constant scores) gives the
+/// identity.
 pub fn fit_platt(z: &[f32], y: &[bool]) -> Calibration {
-    let (mut a, mut b) = (1.0f64, 0.0f64);
-    if z.is_empty() || y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
-        return Calibration {
-            a,
-            b,
-            ..Calibration::default()
-        };
+    let identity = Calibration {
+        a: 1.0,
+        b: 0.0,
+        ..Calibration::default()
+    };
+    if z.is_empty() || z.len() != y.len() || y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
+        return identity;
     }
-    for _ in 0..50 {
-        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
-        for (&zi, &yi) in z.iter().zip(y) {
-            let x = f64::from(zi);
+    let n = z.len() as f64;
+    let mean = z.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let sd = (z
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    if !(sd.is_finite() && sd > 0.0 && mean.is_finite()) {
+        return identity;
+    }
+    let xs: Vec<f64> = z.iter().map(|&v| (f64::from(v) - mean) / sd).collect();
+    const RIDGE: f64 = 1e-6;
+    // Mean negative log-likelihood (plus the ridge on the slope).
+    let loss = |a: f64, b: f64| {
+        let mut l = 0.0;
+        for (&x, &t) in xs.iter().zip(y) {
+            let m = a * x + b;
+            // log(1 + e^m) - t·m, stably.
+            l += m.max(0.0) + (-m.abs()).exp().ln_1p() - if t { m } else { 0.0 };
+        }
+        l / n + 0.5 * RIDGE * a * a
+    };
+    let pos = y.iter().filter(|&&v| v).count() as f64;
+    let (mut a, mut b) = (0.0f64, (pos / (n - pos)).ln());
+    let mut current = loss(a, b);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (RIDGE * a, 0.0, RIDGE, 0.0, 0.0);
+        for (&x, &t) in xs.iter().zip(y) {
             let p = 1.0 / (1.0 + (-(a * x + b)).exp());
-            let d = p - f64::from(u8::from(yi));
+            let d = (p - f64::from(u8::from(t))) / n;
             ga += d * x;
             gb += d;
-            let w = p * (1.0 - p);
+            let w = p * (1.0 - p) / n;
             haa += w * x * x;
             hab += w * x;
             hbb += w;
         }
         let det = haa * hbb - hab * hab;
-        if det.abs() < 1e-12 {
+        if !(det.is_finite() && det > 1e-300) {
             break;
         }
         let da = (hbb * ga - hab * gb) / det;
         let db = (haa * gb - hab * ga) / det;
-        a -= da;
-        b -= db;
-        if da.abs() + db.abs() < 1e-10 {
+        let mut step = 1.0;
+        let mut improved = false;
+        for _ in 0..40 {
+            let (na, nb) = (a - step * da, b - step * db);
+            let l = loss(na, nb);
+            if l.is_finite() && l <= current {
+                (a, b, current) = (na, nb, l);
+                improved = true;
+                break;
+            }
+            step *= 0.5;
+        }
+        if !improved || (step * (da.abs() + db.abs())) < 1e-12 {
             break;
         }
     }
-    if a.is_finite() && b.is_finite() {
+    // Back to raw scores: a·(z − mean)/sd + b.
+    let (raw_a, raw_b) = (a / sd, b - a * mean / sd);
+    if raw_a.is_finite() && raw_b.is_finite() {
         Calibration {
-            a,
-            b,
+            a: raw_a,
+            b: raw_b,
             ..Calibration::default()
         }
     } else {
-        Calibration::default()
+        identity
+    }
+}
+
+/// [`fit_platt`] held to a slope of at least 0: p(convert) never rises going down the queue. A
+/// score that ranks the slice backwards gets the flat calibration at the slice's base rate.
+pub fn fit_platt_monotone(z: &[f32], y: &[bool]) -> Calibration {
+    let cal = fit_platt(z, y);
+    if cal.a >= 0.0 {
+        return cal;
+    }
+    let pos = y.iter().filter(|&&v| v).count() as f64;
+    let neg = y.len() as f64 - pos;
+    Calibration {
+        a: 0.0,
+        b: (pos / neg).ln(),
+        ..Calibration::default()
     }
 }
 
@@ -1326,18 +1384,35 @@ fn finish(
     progress(Progress::Stage(
         "calibrating on the validation slice and auditing the test period".into(),
     ));
+    let val_labels: Vec<bool> = prepared.val.iter().map(|e| e.label).collect();
+    let mut members = members;
+    if members.len() > 1 {
+        // Members' rank scores live on different scales (a pairwise loss fixes differences, not
+        // units), so a plain mean would let the widest member dominate. Each member's own Platt
+        // fit on the validation slice is folded into its rank head (`w·a`, `b·a + c`): the
+        // ensemble then averages log-odds, and every scorer computes exactly that with no extra
+        // step.
+        for m in &mut members {
+            // A member that ranks the validation slice backwards gets no say (slope 0).
+            let cal = fit_platt_monotone(&m.val_scores, &val_labels);
+            let a = cal.a;
+            m.heads = m.heads.with_rank_affine(a, cal.b)?;
+            for v in &mut m.val_scores {
+                *v = (a * f64::from(*v) + cal.b) as f32;
+            }
+        }
+    }
     let val_r = mean_scores(
         &members
             .iter()
             .map(|m| m.val_scores.clone())
             .collect::<Vec<_>>(),
     );
-    let val_labels: Vec<bool> = prepared.val.iter().map(|e| e.label).collect();
     // p(convert) calibrates the rank score, which orders the queue, so the probability shown
     // beside the queue never rises going down it.
     let calibration = Calibration {
         head: CalibratedHead::Rank,
-        ..fit_platt(&val_r, &val_labels)
+        ..fit_platt_monotone(&val_r, &val_labels)
     };
     let pairs: Vec<(&Model, &ScoreHeads)> = members.iter().map(|m| (&m.model, &m.heads)).collect();
     let (test_r, _) = score_ensemble(&pairs, &prepared.test, pad, 64, prepared.pool_position)?;
@@ -1397,13 +1472,7 @@ fn finish(
     ));
     let mut log = Vec::new();
     for (m, member) in members.iter().enumerate() {
-        log.extend(
-            member
-                .log
-                .iter()
-                .cloned()
-                .map(|e| EpochLog { member: m, ..e }),
-        );
+        log.extend(member.log.iter().map(|e| EpochLog { member: m, ..*e }));
     }
     let mut members = members.into_iter();
     let Some(first) = members.next() else {
@@ -1661,5 +1730,63 @@ impl Trained {
         let bad = |e: leadladder_bundle::Error| Error::Input(format!("bundle: {e}"));
         let meta = BundleMeta::new(&cfg, &self.encoder, spec, metrics, &provenance).map_err(bad)?;
         write_bundle(&tensors, &meta, dtype).map_err(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Labels drawn from `σ(slope·(z − offset))` with a fixed generator.
+    fn sample(n: usize, offset: f32, spread: f32, slope: f64) -> (Vec<f32>, Vec<bool>) {
+        let mut rng = Rng::new(3);
+        let z: Vec<f32> = (0..n)
+            .map(|_| offset + spread * rng.normal() as f32)
+            .collect();
+        let y = z
+            .iter()
+            .map(|&v| rng.chance(1.0 / (1.0 + (-slope * f64::from(v - offset)).exp())))
+            .collect();
+        (z, y)
+    }
+
+    #[test]
+    fn platt_recovers_the_slope_whatever_the_offset_and_spread() {
+        // Rank scores far from 0 with a small spread, as a pairwise loss leaves them: the old
+        // Newton fit from (1, 0) diverged on such scores (a = -6.8e9 on one real funnel).
+        for (offset, spread, slope) in [
+            (0.0f32, 1.0f32, 1.0f64),
+            (150.0, 0.02, 40.0),
+            (-3000.0, 5.0, 0.3),
+        ] {
+            let (z, y) = sample(4000, offset, spread, slope);
+            let c = fit_platt(&z, &y);
+            assert!(
+                (c.a - slope).abs() < 0.2 * slope,
+                "offset {offset}, spread {spread}: slope {} for {slope}",
+                c.a
+            );
+            let mid = c.probability(f64::from(offset));
+            assert!((mid - 0.5).abs() < 0.1, "p at the offset: {mid}");
+        }
+    }
+
+    #[test]
+    fn platt_degenerate_and_backward_inputs() {
+        assert_eq!(fit_platt(&[], &[]).a, 1.0);
+        assert_eq!(fit_platt(&[1.0, 2.0], &[true, true]).a, 1.0);
+        assert_eq!(fit_platt(&[3.0, 3.0, 3.0], &[true, false, false]).a, 1.0);
+        // Separable data stays finite.
+        let c = fit_platt(&[0.0, 1.0, 2.0, 3.0], &[false, false, true, true]);
+        assert!(c.a.is_finite() && c.a > 0.0 && c.b.is_finite(), "{c:?}");
+        // A score that ranks backwards: the plain fit has a negative slope, the monotone one
+        // is flat at the base rate.
+        let (z, y) = sample(2000, 10.0, 1.0, -2.0);
+        assert!(fit_platt(&z, &y).a < 0.0);
+        let m = fit_platt_monotone(&z, &y);
+        assert_eq!(m.a, 0.0);
+        let rate = y.iter().filter(|&&v| v).count() as f64 / y.len() as f64;
+        assert!((m.probability(10.0) - rate).abs() < 1e-9);
     }
 }

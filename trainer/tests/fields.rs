@@ -87,11 +87,12 @@ fn the_bundle_encodes_leads_exactly_as_the_trainer_did() {
     }
 }
 
-/// Shuffles the outcome columns among the leads of the training period, so training sees no
-/// signal while the test period keeps its true labels.
+/// Shuffles the outcome columns among the leads of the training period (permutation `seed`),
+/// so training sees no signal while the test period keeps its true labels.
 fn shuffled_training_labels(
     data: &leadladder_core::Dataset,
     spec: &leadladder_core::Spec,
+    seed: u64,
 ) -> leadladder_core::Dataset {
     let ladder = Ladder::assign(spec, data).unwrap();
     let split = temporal_split(data, ladder.labels(), 0.7).unwrap();
@@ -105,7 +106,7 @@ fn shuffled_training_labels(
         .collect();
     let mut out = data.clone();
     let mut order = split.train.clone();
-    let mut rng = leadladder_core::rng::Rng::new(99);
+    let mut rng = leadladder_core::rng::Rng::new(seed);
     rng.shuffle(&mut order);
     for (&to, &from) in split.train.iter().zip(&order) {
         for &c in &outcome {
@@ -115,8 +116,21 @@ fn shuffled_training_labels(
     out
 }
 
+/// The control: models trained on shuffled labels.
+///
+/// One such model is one draw from a wide null distribution, not a number near 0.5: a model
+/// trained on noise still scores leads by some function of their fields, and on this funnel
+/// almost any function of a lead's activity (calls, dialogue, app sessions) correlates with
+/// buying, in one direction or the other. Twelve draws (six permutations x two training seeds,
+/// `leadladder train --preset tiny --max-tokens 40` on `synth --leads 4000 --seed 11`) gave
+/// test AUCs from 0.36 to 0.68 with a mean of 0.51; the single draw this test once used gave
+/// 0.28, a tail of that distribution rather than a bug. So the control averages several
+/// permutations (their mean must sit near chance) and the trained model must beat the best of
+/// them.
+const SHUFFLES: [u64; 4] = [99, 100, 101, 102];
+
 #[test]
-fn quality_floor_beats_the_hand_tier_sort_and_a_shuffled_label_model() {
+fn quality_floor_beats_the_hand_tier_sort_and_shuffled_label_models() {
     let (spec, data) = funnel(4000, 11);
     let mut o = options();
     o.epochs = 2;
@@ -134,34 +148,47 @@ fn quality_floor_beats_the_hand_tier_sort_and_a_shuffled_label_model() {
             .value
     };
     let real = train(&spec, &data, &o, &mut |_| {}).unwrap();
-    let shuffled = train(
-        &spec,
-        &shuffled_training_labels(&data, &spec),
-        &o,
-        &mut |_| {},
-    )
-    .unwrap();
-    let (ours, tiers, noise) = (
-        model_auc(&real),
-        method_auc(&real, "hand tier sort"),
-        model_auc(&shuffled),
+    let noise: Vec<f64> = SHUFFLES
+        .iter()
+        .map(|&p| {
+            model_auc(
+                &train(
+                    &spec,
+                    &shuffled_training_labels(&data, &spec, p),
+                    &o,
+                    &mut |_| {},
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let (ours, tiers) = (model_auc(&real), method_auc(&real, "hand tier sort"));
+    let mean = noise.iter().sum::<f64>() / noise.len() as f64;
+    let best = noise.iter().copied().fold(f64::MIN, f64::max);
+    eprintln!(
+        "test AUC: trained {ours:.4}, hand tier sort {tiers:.4}, shuffled labels {noise:.4?} (mean {mean:.4})"
     );
-    eprintln!("test AUC: trained {ours:.4}, hand tier sort {tiers:.4}, shuffled labels {noise:.4}");
     assert!(
         ours > tiers + QUALITY_MARGIN,
         "{ours:.4} vs hand tier sort {tiers:.4}"
     );
     assert!(
-        ours > noise + SHUFFLE_MARGIN,
-        "{ours:.4} vs shuffled labels {noise:.4}"
+        (0.5 - NULL_BAND..=0.5 + NULL_BAND).contains(&mean),
+        "shuffled-label models should sit near chance on average: {noise:.4?}"
+    );
+    assert!(
+        ours > best + SHUFFLE_MARGIN,
+        "{ours:.4} vs the best shuffled-label model {best:.4}"
     );
 }
 
-/// Margins chosen from a measured run of this test (funnel of 4,000 leads, seed 11, tiny preset
-/// with 40-token prompts, 2 epochs, hpro): test AUC 0.8361 trained, 0.6880 for the hand tier sort
-/// (a gap of 0.148) and 0.2782 for the model trained on shuffled labels (a gap of 0.558). The
-/// margins sit at about a third of each gap, leaving room for run-to-run variation (training is
-/// deterministic for a seed, so the test itself gives the same numbers every run), while a model
-/// that learns nothing (AUC near 0.5-0.69) fails.
+/// Margins from measured runs of this test's setting (funnel of 4,000 leads, seed 11, tiny
+/// preset with 40-token prompts, 2 epochs, hpro): test AUC 0.8361 trained and 0.6880 for the
+/// hand tier sort (a gap of 0.148); shuffled-label draws span 0.36-0.68 (see [`SHUFFLES`]).
+/// The margins leave room for run-to-run variation (training is deterministic for a seed, so
+/// the test gives the same numbers every run), while a model that learns nothing fails.
 const QUALITY_MARGIN: f64 = 0.05;
-const SHUFFLE_MARGIN: f64 = 0.2;
+const SHUFFLE_MARGIN: f64 = 0.1;
+/// How far from 0.5 the mean of the shuffled-label models may sit: four draws of a null
+/// distribution with a standard deviation of about 0.1.
+const NULL_BAND: f64 = 0.15;

@@ -2,8 +2,13 @@
 //! (f32 and int8 bundles), 64 held-out leads with their ladder spec, and what the trainer's
 //! candle model says about them (token ids, rank score, point logit, calibrated probability).
 //!
-//! `LEADLADDER_REGEN_PARITY=1` trains the model and rewrites the fixture. Without it, this test
-//! checks that candle, loading the committed bundles, still reproduces `expected.json` within
+//! A second part holds an ensemble with out-of-range field tokens: a two-member model trained
+//! with field dropout on a drifting funnel (`synth --drift 1`), `ensemble.f32.safetensors`, and
+//! 64 leads of that funnel spread over its whole year (`leads-drift.csv`), so the later ones
+//! carry numbers below and above the fitted ranges (`expected-ensemble.json`).
+//!
+//! `LEADLADDER_REGEN_PARITY=1` trains the models and rewrites the fixture. Without it, this test
+//! checks that candle, loading the committed bundles, still reproduces the expectations within
 //! 1e-5, so the fixture the Burn scorer is tested against stays tied to the trainer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,10 +23,10 @@ use leadladder_bundle::{Bundle, StoreDtype};
 use leadladder_core::ingest::read_csv;
 use leadladder_core::ladder::Ladder;
 use leadladder_core::{Dataset, IngestOptions, Spec};
-use leadladder_synth::{SynthConfig, spec_toml, write_csv};
+use leadladder_synth::{SynthConfig, spec_toml, spec_toml_for, write_csv};
 use leadladder_trainer::data::encode;
 use leadladder_trainer::preset::preset;
-use leadladder_trainer::train::{score, train};
+use leadladder_trainer::train::{score_ensemble, train};
 use leadladder_trainer::{Config, Model, ScoreHeads};
 use serde_json::{Value, json};
 
@@ -52,18 +57,35 @@ fn candle_scores(
     let bundle = Bundle::from_bytes(bundle_bytes).unwrap();
     let cfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
     let dev = Device::Cpu;
-    let mut trunk: HashMap<String, Tensor> = HashMap::new();
-    let mut head: HashMap<String, Tensor> = HashMap::new();
+    let k = bundle.config.ensemble;
+    let mut trunk: Vec<HashMap<String, Tensor>> = vec![HashMap::new(); k];
+    let mut head: Vec<HashMap<String, Tensor>> = vec![HashMap::new(); k];
     for (name, (shape, values)) in &bundle.tensors.to_f32() {
         let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
-        if name.starts_with("score.") {
-            head.insert(name.clone(), t);
+        // Member m > 0 stores its tensors under `ensemble.<m>.`.
+        let (m, plain) = match name.strip_prefix("ensemble.") {
+            Some(rest) => {
+                let (m, plain) = rest.split_once('.').unwrap();
+                (m.parse::<usize>().unwrap(), plain.to_string())
+            }
+            None => (0, name.clone()),
+        };
+        if plain.starts_with("score.") {
+            head[m].insert(plain, t);
         } else {
-            trunk.insert(name.clone(), t);
+            trunk[m].insert(plain, t);
         }
     }
-    let model = Model::from_tensors(&cfg, trunk, &dev, None).unwrap();
-    let heads = ScoreHeads::from_tensors(cfg.model.hidden_size, head, &dev, None).unwrap();
+    let members: Vec<(Model, ScoreHeads)> = trunk
+        .into_iter()
+        .zip(head)
+        .map(|(t, h)| {
+            (
+                Model::from_tensors(&cfg, t, &dev, None).unwrap(),
+                ScoreHeads::from_tensors(cfg.model.hidden_size, h, &dev, None).unwrap(),
+            )
+        })
+        .collect();
     let ladder = Ladder::assign(spec, data).unwrap();
     let indices: Vec<usize> = (0..data.leads.len()).collect();
     let examples = encode(
@@ -75,9 +97,9 @@ fn candle_scores(
         bundle.config.max_tokens,
     )
     .unwrap();
-    let (r, z) = score(
-        &model,
-        &heads,
+    let refs: Vec<(&Model, &ScoreHeads)> = members.iter().map(|(m, h)| (m, h)).collect();
+    let (r, z) = score_ensemble(
+        &refs,
         &examples,
         bundle.encoder.pad_id(),
         16,
@@ -88,7 +110,7 @@ fn candle_scores(
     let scores = r
         .iter()
         .zip(&z)
-        .map(|(&r, &z)| (r, z, cal.probability(f64::from(z)) as f32))
+        .map(|(&r, &z)| (r, z, cal.p_convert(f64::from(r), f64::from(z)) as f32))
         .collect();
     (examples.into_iter().map(|e| e.ids).collect(), scores)
 }
@@ -156,6 +178,63 @@ fn regenerate() {
         serde_json::to_string_pretty(&expected).unwrap() + "\n",
     )
     .unwrap();
+    regenerate_ensemble();
+}
+
+/// The drifting funnel of the ensemble part.
+fn drift_config(leads: usize, seed: u64) -> SynthConfig {
+    SynthConfig {
+        leads,
+        seed,
+        drift: 1.0,
+        ..SynthConfig::default()
+    }
+}
+
+fn regenerate_ensemble() {
+    let (spec, data) = leadladder_synth::dataset(&drift_config(3000, 23)).unwrap();
+    let mut o = preset("tiny").unwrap();
+    o.epochs = 1;
+    o.train_sample = Some(800);
+    o.bootstrap = 0;
+    o.max_tokens = 64;
+    o.vocab_size = 400;
+    o.batch_size = 16;
+    o.seed = 6;
+    o.ensemble = 2;
+    o.field_dropout = 0.1;
+    o.field_fit.out_of_range = true;
+    let trained = train(&spec, &data, &o, &mut |_| {}).unwrap();
+    let bytes = trained
+        .export(&spec, StoreDtype::F32, "parity-fixture")
+        .unwrap();
+    let mut csv = Vec::new();
+    write_csv(&drift_config(LEADS, 98), &mut csv, |_| {}).unwrap();
+    let spec_text = spec_toml_for(&drift_config(LEADS, 98));
+    let (spec, leads) = load_leads(&csv, &spec_text);
+    let (ids, scores) = candle_scores(&bytes, &spec, &leads);
+    let rows: Vec<Value> = (0..leads.leads.len())
+        .map(|i| {
+            json!({
+                "id": leads.leads[i].id.to_string(),
+                "ids": ids[i],
+                "f32": score_json(&scores[i]),
+            })
+        })
+        .collect();
+    let expected = json!({
+        "about": "the trainer's candle scores of leads-drift.csv under ensemble.f32.safetensors (2 members, out-of-range field tokens); regenerate with LEADLADDER_REGEN_PARITY=1 cargo test -p leadladder-trainer --test parity_fixture",
+        "leads": rows,
+    });
+    let d = dir();
+    std::fs::write(d.join("ensemble.f32.safetensors"), &bytes).unwrap();
+    std::fs::write(d.join("leads-drift.csv"), &csv).unwrap();
+    std::fs::write(d.join("leads-drift.toml"), spec_text).unwrap();
+    std::fs::write(
+        d.join("expected-ensemble.json"),
+        serde_json::to_string_pretty(&expected).unwrap() + "\n",
+    )
+    .unwrap();
 }
 
 fn read(name: &str) -> Vec<u8> {
@@ -207,5 +286,54 @@ fn candle_reproduces_the_committed_parity_fixture() {
     assert!(
         spread.1 - spread.0 > 0.5,
         "rank scores spread only {spread:?}"
+    );
+}
+
+#[test]
+fn candle_reproduces_the_committed_ensemble_fixture() {
+    // (Regenerated by the test above with LEADLADDER_REGEN_PARITY=1.)
+    if std::env::var("LEADLADDER_REGEN_PARITY").as_deref() == Ok("1") {
+        return;
+    }
+    let expected: Value = serde_json::from_slice(&read("expected-ensemble.json")).unwrap();
+    let rows = expected["leads"].as_array().unwrap();
+    let spec_toml = String::from_utf8(read("leads-drift.toml")).unwrap();
+    let (spec, leads) = load_leads(&read("leads-drift.csv"), &spec_toml);
+    let bytes = read("ensemble.f32.safetensors");
+    let bundle = Bundle::from_bytes(&bytes).unwrap();
+    assert_eq!(bundle.config.ensemble, 2);
+    assert_eq!(bundle.meta.prompt_version, "leadladder-prompt/3");
+    let (ids, scores) = candle_scores(&bytes, &spec, &leads);
+    let codec = bundle.encoder.fields().unwrap();
+    let base = bundle.encoder.tokenizer().vocab_size();
+    let mut outside = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let want_ids: Vec<u32> = serde_json::from_value(row["ids"].clone()).unwrap();
+        assert_eq!(ids[i], want_ids, "token ids of lead {i}");
+        outside += ids[i]
+            .iter()
+            .filter(|&&id| {
+                (id as usize) >= base
+                    && codec
+                        .token_name(id as usize - base)
+                        .is_some_and(|n| n.contains("fitted range"))
+            })
+            .count();
+        let want = expected_score(row, "f32");
+        for (name, got, want) in [
+            ("rank", scores[i].0, want.0),
+            ("logit", scores[i].1, want.1),
+            ("p_convert", scores[i].2, want.2),
+        ] {
+            assert!(
+                (got - want).abs() <= TOL,
+                "{name} of lead {i}: candle {got}, fixture {want}"
+            );
+        }
+    }
+    // The fixture exercises the out-of-range tokens.
+    assert!(
+        outside >= 20,
+        "only {outside} out-of-range tokens in the fixture"
     );
 }

@@ -87,6 +87,57 @@ fn flex_matches_the_trainer_fixture() {
     fixture_parity(DeviceKind::Cpu, 1e-4);
 }
 
+/// The ensemble fixture (two members, out-of-range field tokens, a drifting funnel): the same
+/// token ids as the trainer (out-of-range tokens included) and the members' mean scores.
+fn ensemble_parity(kind: DeviceKind, tol: f32) {
+    let expected: Value = serde_json::from_slice(&fixture("expected-ensemble.json")).unwrap();
+    let rows = expected["leads"].as_array().unwrap();
+    let spec = Spec::from_toml(&String::from_utf8(fixture("leads-drift.toml")).unwrap()).unwrap();
+    let data = read_csv(
+        &fixture("leads-drift.csv"),
+        &spec,
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    let scorer = Scorer::from_bytes(&fixture("ensemble.f32.safetensors"), kind).unwrap();
+    assert_eq!(scorer.ranker().members(), 2);
+    let mut ids = Vec::new();
+    for (i, (row, lead)) in rows.iter().zip(&data.leads).enumerate() {
+        let got = scorer.encode(&data.schema, lead).unwrap();
+        let want: Vec<u32> = serde_json::from_value(row["ids"].clone()).unwrap();
+        assert_eq!(got, want, "token ids of lead {i}");
+        ids.push(got);
+    }
+    let scores = scorer.score_many(&ids, 16, &mut |_| {}).unwrap();
+    let mut worst = 0f32;
+    for (i, (s, row)) in scores.iter().zip(rows).enumerate() {
+        for (name, got) in [
+            ("rank", s.rank),
+            ("logit", s.logit),
+            ("p_convert", s.p_convert),
+        ] {
+            let want = row["f32"][name].as_f64().unwrap() as f32;
+            worst = worst.max((got - want).abs());
+            assert!(
+                (got - want).abs() <= tol,
+                "{kind:?}: {name} of lead {i}: burn {got}, candle {want} (tolerance {tol})"
+            );
+        }
+    }
+    eprintln!("{kind:?}: worst |burn - candle| over the ensemble fixture = {worst:e}");
+}
+
+#[test]
+fn flex_matches_the_trainer_ensemble_fixture() {
+    ensemble_parity(DeviceKind::Cpu, 1e-4);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_matches_the_trainer_ensemble_fixture() {
+    ensemble_parity(DeviceKind::Wgpu, 1e-3);
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_matches_the_trainer_fixture() {
