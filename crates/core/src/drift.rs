@@ -76,6 +76,27 @@ pub const TOP_UNSEEN: usize = 5;
 /// but not listed.
 pub const MAX_TRACKED_UNSEEN: usize = 10_000;
 
+/// What every scorer says when its bundle has no drift profile.
+pub const UNAVAILABLE: &str = "drift check unavailable: this bundle was trained before \
+                               leadladder stored its training data's distribution";
+
+/// A file's drift check as the scorers hand it on (`leadladder rank --drift-json`, `audit
+/// --json`, the page): the report's fields plus `"available": true`, or, for a bundle without a
+/// profile, `{"available": false, "summary": UNAVAILABLE, "warnings": []}`.
+pub fn check_json(report: Option<&DriftReport>) -> serde_json::Value {
+    let mut value = match report.map(serde_json::to_value) {
+        Some(Ok(v @ serde_json::Value::Object(_))) => v,
+        _ => serde_json::json!({ "summary": UNAVAILABLE, "warnings": [] }),
+    };
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert(
+            "available".into(),
+            serde_json::Value::Bool(report.is_some()),
+        );
+    }
+    value
+}
+
 /// The codec settings of a profile: [`PROFILE_BINS`] quantile bins and out-of-range buckets.
 pub fn profile_fit_options() -> FitOptions {
     FitOptions {

@@ -87,12 +87,17 @@ fn interval(e: &Estimate) -> Option<(f64, f64)> {
     }
 }
 
-fn join_and(items: &[String]) -> String {
+/// `a`, `a and b`, `a, b and c` (or with `or`).
+fn join_with(items: &[String], word: &str) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [init @ .., last] => format!("{} {word} {last}", init.join(", ")),
     }
+}
+
+fn join_and(items: &[String]) -> String {
+    join_with(items, "and")
 }
 
 impl Guard {
@@ -188,7 +193,7 @@ impl Guard {
                         format!(
                             "This model does not rank worse than {} on its own test period \
                              beyond the intervals: AUC {}.",
-                            join_and(&who),
+                            join_with(&who, "or"),
                             auc_text(&m.auc)
                         ),
                     )
