@@ -1008,7 +1008,8 @@ async function suite() {
       const summary = await page.locator('#bundle-summary').textContent();
       assert(/Warning: This model ranks worse than recency/.test(summary), `bundle summary: ${summary}`);
       await page.click('#bundle-use');
-      await page.waitForFunction(() => /demo-drift/.test(document.querySelector('#model-status').textContent));
+      // "Loading demo-drift.safetensors…" comes first; then the loaded model's description.
+      await page.waitForFunction(() => /^demo-drift\.safetensors: /.test(document.querySelector('#model-status').textContent), null, { timeout: 60_000 });
       p = await panel();
       // The guard shows as soon as the bundle loads, before any file; the drift panel waits for one.
       assert(p.guard === 'worse' && /Warning: This model ranks worse than recency .* on its own test period: AUC \d\.\d\d \[\d\.\d\d, \d\.\d\d\] against .*Do not trust its queue/.test(p.guardText), `guard: ${JSON.stringify(p)}`);
