@@ -228,6 +228,65 @@ function showModelNotes(notes, device, build) {
   document.body.dataset.modelNote = lines.join(' ');
 }
 
+/**
+ * The guard's verdict on the model's own test period, shown as soon as the model loads: a
+ * warning when it ranked worse than recency or the hand tier sort beyond the intervals, a quiet
+ * line otherwise; nothing for a model without one.
+ */
+function showGuard(guard) {
+  const box = $('guard-note');
+  box.replaceChildren();
+  box.className = 'guard-note';
+  box.removeAttribute('role');
+  if (!guard || !guard.message) {
+    box.hidden = true;
+    delete document.body.dataset.guard;
+    return;
+  }
+  box.classList.add(guard.status);
+  if (guard.status === 'worse') box.setAttribute('role', 'alert');
+  box.append(el('p', { text: guard.status === 'worse' ? `Warning: ${guard.message}` : guard.message }));
+  box.hidden = false;
+  document.body.dataset.guard = guard.status;
+}
+
+/**
+ * How far the loaded file lies from the model's training data (checked while it was read): the
+ * fields that drifted, in plain words; a line when nothing drifted or the file is too short to
+ * judge; and for a model without a stored distribution, that the check is unavailable. Before a
+ * file is loaded, only that last case shows.
+ */
+function showDrift(drift) {
+  const panel = $('drift-panel');
+  const list = $('drift-warnings');
+  list.replaceChildren();
+  if (!drift) {
+    panel.hidden = true;
+    delete document.body.dataset.drift;
+    return;
+  }
+  const warnings = drift.warnings || [];
+  let kind = 'none';
+  if (!drift.available) kind = 'unavailable';
+  else if (warnings.length) kind = 'drifted';
+  else if (!drift.judged) kind = 'too-few';
+  panel.className = `drift-panel ${kind}`;
+  const summary = drift.available ? (drift.summary || '').replace(/^drift check: /, '') : drift.summary || '';
+  $('drift-summary').textContent = summary.charAt(0).toUpperCase() + summary.slice(1);
+  for (const w of warnings) list.append(el('li', { text: w }));
+  panel.hidden = false;
+  document.body.dataset.drift = kind;
+}
+
+/** What the drift panel says once a model is loaded and before a file is: only an old model's
+ * "unavailable" (a model with a stored distribution checks the file when it is loaded). */
+function driftBeforeFile(bundle) {
+  if (bundle && bundle.driftProfileLeads == null) {
+    // The words of the engine's own answer for such a bundle (leadladder_core::drift::UNAVAILABLE).
+    showDrift({ available: false, summary: "drift check unavailable: this bundle was trained before leadladder stored its training data's distribution", warnings: [] });
+  } else showDrift(null);
+}
+
 function afterModelLoaded(result, label) {
   state.model = result.bundle;
   state.device = result;
@@ -235,6 +294,8 @@ function afterModelLoaded(result, label) {
   renderDevice();
   $('model-status').textContent = `${label}: ${describeModel(result.bundle)}`;
   showModelNotes(result.notes, result.device, result.build);
+  showGuard(result.bundle.guard);
+  driftBeforeFile(result.bundle);
   $('model-button').hidden = true;
   document.body.dataset.modelSource = result.source || '';
   document.body.dataset.modelReady = 'true';
@@ -316,6 +377,7 @@ async function onBundleFile(file) {
   status.hidden = true;
   state.pendingBundle = { name: file.name, info };
   let summary = `${file.name} looks valid: ${describeModel(info.bundle)}`;
+  if (info.bundle.guard && info.bundle.guard.status === 'worse') summary += ` Warning: ${info.bundle.guard.message}`;
   if (state.build && state.build.name === 'gpu' && info.device && info.device.backend !== 'webgpu' && info.device.fallbackReason) {
     summary += ` It would run on the CPU here: ${info.device.fallbackReason}.`;
   }
@@ -347,6 +409,8 @@ async function onCsvFile(file) {
   const { name } = file;
   state.csv = { name, file };
   state.ranking = null;
+  // The drift check is of a loaded file: the previous file's no longer applies.
+  if (state.model) driftBeforeFile(state.model);
   $('file-status').textContent = `${name}: ${formatBytes(file.size)}`;
   const sniff = await client.sniffHeader(file);
   state.header = sniff.header;
@@ -421,6 +485,7 @@ async function rank() {
     $('progress-text').textContent = 'Reading the file…';
     const report = await client.loadCsv(state.csv.file, currentMapping(), $('on-error').value);
     state.report = report;
+    showDrift(report.drift);
     let status = `${state.csv.name}: ${num(report.rows)} leads read (${report.encoding}, “${report.delimiter === '\t' ? 'tab' : report.delimiter}” separated).`;
     if (report.skipped) status += ` ${num(report.skipped)} rows skipped: ${report.skippedReasons.slice(0, 3).join('; ')}`;
     if (report.formulaCells) status += ` ${num(report.formulaCells)} cells look like spreadsheet formulas; the export neutralises them.`;

@@ -601,7 +601,18 @@ async function loadCsv({ file, bytes, mapping, onError }) {
     throw wasmError(e, 'The file could not be held in this browser’s WebAssembly memory');
   }
   csvArgs = { file: file || null, bytes: file ? null : bytes, mapping: mapping || null, onError: onError || 'strict' };
-  return loaded;
+  return { ...loaded, drift: driftOf(scorer) };
+}
+
+/** The loaded file's drift check (made while it was read): the report, or why there is none.
+ * A failure here never stops the ranking; it is reported as the check's own summary. */
+function driftOf(s) {
+  if (typeof s.drift !== 'function') return { available: false, summary: 'drift check unavailable: this build of the engine has none', warnings: [] };
+  try {
+    return s.drift();
+  } catch (e) {
+    return { available: false, summary: `drift check failed: ${wasmError(e, 'The drift check').message}`, warnings: [] };
+  }
 }
 
 // Rows per part of a streamed export: each part is one short string, appended to a Blob (which

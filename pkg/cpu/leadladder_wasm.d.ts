@@ -50,6 +50,12 @@ export class Scorer {
     static create(bundle_bytes: Uint8Array | number[], prefer_gpu: boolean, options: any): Promise<Scorer>;
     deviceInfo(): any;
     /**
+     * How far the loaded file lies from the model's training data, checked while it was read:
+     * the drift report with `available: true`, or `{ available: false, summary, warnings: [] }`
+     * for a bundle without a drift profile. See API.md.
+     */
+    drift(): any;
+    /**
      * Occlusion reasons for the given leads; they also go into the export.
      */
     explain(indices: Uint32Array | number[], top_n: number): Promise<any>;
@@ -158,6 +164,7 @@ export interface InitOutput {
     readonly scorer_create: (a: number, b: number, c: number, d: any) => any;
     readonly scorer_createFromBuffer: (a: number, b: number, c: any) => any;
     readonly scorer_deviceInfo: (a: number) => [number, number, number];
+    readonly scorer_drift: (a: number) => [number, number, number];
     readonly scorer_explain: (a: number, b: number, c: number, d: number) => any;
     readonly scorer_exportCsv: (a: number) => [number, number, number, number];
     readonly scorer_exportCsvPart: (a: number, b: number, c: number) => [number, number, number, number];

@@ -140,6 +140,19 @@ export class Scorer {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
+     * How far the loaded file lies from the model's training data, checked while it was read:
+     * the drift report with `available: true`, or `{ available: false, summary, warnings: [] }`
+     * for a bundle without a drift profile. See API.md.
+     * @returns {any}
+     */
+    drift() {
+        const ret = wasm.scorer_drift(this.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
      * Occlusion reasons for the given leads; they also go into the export.
      * @param {Uint32Array | number[]} indices
      * @param {number} top_n
@@ -687,7 +700,7 @@ function __wbg_get_imports() {
             return ret;
         },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1691, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1702, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h7fedd328869f3f8d);
             return ret;
         },

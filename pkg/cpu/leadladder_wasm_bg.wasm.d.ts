@@ -14,6 +14,7 @@ export const scorer_bundleInfo: (a: number) => [number, number, number];
 export const scorer_create: (a: number, b: number, c: number, d: any) => any;
 export const scorer_createFromBuffer: (a: number, b: number, c: any) => any;
 export const scorer_deviceInfo: (a: number) => [number, number, number];
+export const scorer_drift: (a: number) => [number, number, number];
 export const scorer_explain: (a: number, b: number, c: number, d: number) => any;
 export const scorer_exportCsv: (a: number) => [number, number, number, number];
 export const scorer_exportCsvPart: (a: number, b: number, c: number) => [number, number, number, number];

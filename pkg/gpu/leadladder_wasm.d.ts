@@ -50,6 +50,12 @@ export class Scorer {
     static create(bundle_bytes: Uint8Array | number[], prefer_gpu: boolean, options: any): Promise<Scorer>;
     deviceInfo(): any;
     /**
+     * How far the loaded file lies from the model's training data, checked while it was read:
+     * the drift report with `available: true`, or `{ available: false, summary, warnings: [] }`
+     * for a bundle without a drift profile. See API.md.
+     */
+    drift(): any;
+    /**
      * Occlusion reasons for the given leads; they also go into the export.
      */
     explain(indices: Uint32Array | number[], top_n: number): Promise<any>;
@@ -158,6 +164,7 @@ export interface InitOutput {
     readonly scorer_create: (a: number, b: number, c: number, d: any) => any;
     readonly scorer_createFromBuffer: (a: number, b: number, c: any) => any;
     readonly scorer_deviceInfo: (a: number) => [number, number, number];
+    readonly scorer_drift: (a: number) => [number, number, number];
     readonly scorer_explain: (a: number, b: number, c: number, d: number) => any;
     readonly scorer_exportCsv: (a: number) => [number, number, number, number];
     readonly scorer_exportCsvPart: (a: number, b: number, c: number) => [number, number, number, number];
@@ -175,12 +182,12 @@ export interface InitOutput {
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_32: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_31: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;

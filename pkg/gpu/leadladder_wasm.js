@@ -140,6 +140,19 @@ export class Scorer {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
+     * How far the loaded file lies from the model's training data, checked while it was read:
+     * the drift report with `available: true`, or `{ available: false, summary, warnings: [] }`
+     * for a bundle without a drift profile. See API.md.
+     * @returns {any}
+     */
+    drift() {
+        const ret = wasm.scorer_drift(this.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
      * Occlusion reasons for the given leads; they also go into the export.
      * @param {Uint32Array | number[]} indices
      * @param {number} top_n
@@ -1271,7 +1284,7 @@ function __wbg_get_imports() {
             arg0.writeBuffer(arg1, arg2, getArrayU8FromWasm0(arg3, arg4), arg5, arg6);
         }, arguments); },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 35620, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 35628, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a);
             return ret;
         },
@@ -1287,17 +1300,17 @@ function __wbg_get_imports() {
         },
         __wbindgen_generic_0000000000000004: function(arg0, arg1) {
             // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 17265, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_31);
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32);
             return ret;
         },
         __wbindgen_generic_0000000000000005: function(arg0, arg1) {
             // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 17260, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_32);
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33);
             return ret;
         },
         __wbindgen_generic_0000000000000006: function(arg0, arg1) {
             // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 17260, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33);
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34);
             return ret;
         },
         __wbindgen_generic_0000000000000007: function(arg0) {
@@ -1344,8 +1357,8 @@ function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0(arg0, arg
     wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0(arg0, arg1, arg2);
 }
 
-function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_31(arg0, arg1, arg2) {
-    wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_31(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32(arg0, arg1, arg2) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32(arg0, arg1, arg2);
 }
 
 function wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a(arg0, arg1, arg2) {
@@ -1362,15 +1375,15 @@ function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4(arg0, arg
     }
 }
 
-function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_32(arg0, arg1, arg2) {
-    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_32(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33(arg0, arg1, arg2) {
+    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33(arg0, arg1, arg2);
     if (ret[1]) {
         throw takeFromExternrefTable0(ret[0]);
     }
 }
 
-function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33(arg0, arg1, arg2) {
-    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34(arg0, arg1, arg2) {
+    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34(arg0, arg1, arg2);
     if (ret[1]) {
         throw takeFromExternrefTable0(ret[0]);
     }

@@ -226,6 +226,27 @@ function makeFixtures() {
   run(['rank', '--model', MODEL, '--input', f.small, '--out', join(WORK, 'native-small-ranked.csv'), '--explain', '0']);
   f.nativeSmallRanked = readFileSync(join(WORK, 'native-small-ranked.csv'), 'utf8');
   f.nativeGbkRanked = readFileSync(join(WORK, 'native-gbk-ranked.csv'), 'utf8');
+  // Drift: the demo model with the distribution of its kind of training data stored (2,000
+  // synthetic leads) and a guard made to fire (its test-period report with the model's AUC
+  // interval put below recency's); a copy of the 300 leads on a channel never seen and with far
+  // more calls than any training lead.
+  const fitCsv = join(WORK, 'drift-fit.csv');
+  run(['synth', '--leads', '2000', '--seed', '7', '--out', fitCsv, '--spec', join(WORK, 'drift-fit.toml')]);
+  const report = JSON.parse(readFileSync(join(REPO, 'web', 'models', 'demo.report.json'), 'utf8'));
+  const recency = report.methods.find((m) => /^recency/.test(m.name)).auc;
+  const hi = recency.lo - 0.05;
+  report.methods[report.methods.length - 1].auc = { value: hi - 0.03, lo: hi - 0.06, hi };
+  writeFileSync(join(WORK, 'losing.report.json'), JSON.stringify(report));
+  f.driftModel = join(WORK, 'demo-drift.safetensors');
+  run(['profile', '--model', MODEL, '--input', fitCsv, '--fit', 'all', '--report', join(WORK, 'losing.report.json'), '--out', f.driftModel]);
+  const shifted = parseCsv(readFileSync(join(WORK, 'synth.csv'), 'utf8'));
+  for (const name of ['channel', 'calls_so_far']) {
+    const c = shifted[0].indexOf(name);
+    for (const row of shifted.slice(1)) row[c] = name === 'channel' ? 'tiktok' : '500';
+  }
+  f.driftShifted = join(WORK, 'drift-shifted.csv');
+  writeFileSync(f.driftShifted, writeCsv(shifted));
+
   const kArgs = K_PERCENTS.flatMap((k) => ['--k', String(k)]);
   f.nativeAudit = JSON.parse(
     run(['audit', '--input', join(WORK, 'native-ranked.csv'), '--ladder', f.spec, '--score', 'score', '--bootstrap', '0', '--json', ...kArgs]),
@@ -965,6 +986,52 @@ async function suite() {
       await uploadAndRank(page, f.leads);
       const count = await page.evaluate(() => document.body.dataset.ranked);
       assert(Number(count) === f.count, `ranked ${count} of ${f.count} after the errors`);
+      await page.close();
+    });
+
+    await test('drift: an old bundle says the check is unavailable; a bundle with its training data’s distribution shows its guard on load and names the drifted fields of a shifted CSV', async () => {
+      const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
+      const panel = () => page.evaluate(() => ({
+        state: document.body.dataset.drift || '',
+        visible: !document.querySelector('#drift-panel').hidden,
+        text: document.querySelector('#drift-panel').textContent,
+        guard: document.body.dataset.guard || '',
+        guardText: document.querySelector('#guard-note').hidden ? '' : document.querySelector('#guard-note').textContent,
+      }));
+      await uploadAndRank(page, f.small);
+      let p = await panel();
+      assert(p.state === 'unavailable' && p.visible && /drift check unavailable: this bundle was trained before leadladder stored its training data's distribution/i.test(p.text), `old bundle: ${JSON.stringify(p)}`);
+      assert(!p.guard && !p.guardText, `old bundle shows a guard: ${JSON.stringify(p)}`);
+
+      await page.setInputFiles('#bundle-input', f.driftModel);
+      await page.waitForSelector('#bundle-check:not([hidden])', { timeout: 60_000 });
+      const summary = await page.locator('#bundle-summary').textContent();
+      assert(/Warning: This model ranks worse than recency/.test(summary), `bundle summary: ${summary}`);
+      await page.click('#bundle-use');
+      // "Loading demo-drift.safetensors…" comes first; then the loaded model's description.
+      await page.waitForFunction(() => /^demo-drift\.safetensors: /.test(document.querySelector('#model-status').textContent), null, { timeout: 60_000 });
+      p = await panel();
+      // The guard shows as soon as the bundle loads, before any file; the drift panel waits for one.
+      assert(p.guard === 'worse' && /Warning: This model ranks worse than recency .* on its own test period: AUC \d\.\d\d \[\d\.\d\d, \d\.\d\d\] against .*Do not trust its queue/.test(p.guardText), `guard: ${JSON.stringify(p)}`);
+      assert(await page.locator('#guard-note').isVisible(), 'the guard is not visible');
+      assert(!p.visible, `drift panel before a file: ${JSON.stringify(p)}`);
+
+      await uploadAndRank(page, f.driftShifted);
+      p = await panel();
+      assert(p.state === 'drifted' && p.visible, `shifted file: ${JSON.stringify(p)}`);
+      for (const words of [
+        'channel: 100% of these leads have values the model never saw in training (e.g. "tiktok"); the ranking may not hold.',
+        'calls_so_far: 100% of these leads lie outside anything the model was trained on (above ',
+      ]) {
+        assert(p.text.includes(words), `the drift panel does not say ${JSON.stringify(words)}: ${p.text}`);
+      }
+      assert(await page.locator('#drift-warnings li').count() >= 2, 'fewer than two warnings listed');
+      mkdirSync(OUT, { recursive: true });
+      await page.screenshot({ path: join(OUT, 'drift.png'), fullPage: true });
+
+      await uploadAndRank(page, f.leads);
+      p = await panel();
+      assert(p.state === 'none' && /No drift found \(10 fields, 300 leads against 2,000 training leads\)/.test(p.text), `file like the training data: ${JSON.stringify(p)}`);
       await page.close();
     });
 

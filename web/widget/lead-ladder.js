@@ -82,7 +82,8 @@ export class LeadLadder extends HTMLElement {
 
   /**
    * Ranks leads (an array of objects keyed by column name, or CSV text) and resolves to
-   * { ranking: [{ rank, id, score, pConvert, grade, index, lead }], report, device }.
+   * { ranking: [{ rank, id, score, pConvert, grade, index, lead }], report, device }; report.drift
+   * is the drift check of the leads against the model's training data (see crates/wasm/API.md).
    * Dispatches a `ranked` CustomEvent with the same detail. Rows that cannot be read are skipped
    * and listed in report.skippedReasons.
    */

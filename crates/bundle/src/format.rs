@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use half::f16;
 use leadladder_core::Spec;
+use leadladder_core::drift::DriftProfile;
 use leadladder_core::fields::FieldCodec;
+use leadladder_core::guard::Guard;
 use leadladder_core::hash::Fnv;
 use leadladder_core::prompt::PROMPT_VERSION;
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,14 @@ pub mod keys {
     /// writer lays the container out; written by every writer since it was added, checked by the loader when
     /// present, so a corrupted copy (a damaged download or browser cache) is refused.
     pub const WEIGHTS_HASH: &str = "weights_fnv1a64";
+    /// The fit period's per-field distributions ([`leadladder_core::drift::DriftProfile`]
+    /// JSON), so a scorer can tell how far a file has drifted from the training data; absent
+    /// in bundles written before it was added (their scorers say the check is unavailable).
+    /// Optional in every format: builds that predate it keep it as an unknown key.
+    pub const DRIFT_PROFILE: &str = "drift_profile";
+    /// The guard's verdict on the model's test period ([`leadladder_core::guard::Guard`]
+    /// JSON); optional, like [`DRIFT_PROFILE`].
+    pub const GUARD: &str = "guard";
     /// All required keys, in the order a loader checks them.
     pub const REQUIRED: [&str; 7] = [
         FORMAT,
@@ -152,6 +162,10 @@ pub struct BundleMeta {
     pub prompt_version: String,
     /// Field tables of a `leadladder-prompt/2` bundle (the `fields` key).
     pub fields_json: Option<String>,
+    /// The fit period's drift profile (the `drift_profile` key), if stored.
+    pub drift_profile_json: Option<String>,
+    /// The guard's verdict (the `guard` key), if stored.
+    pub guard_json: Option<String>,
     /// Evaluation report JSON (any JSON value).
     pub metrics_json: String,
     /// [`Provenance`] JSON.
@@ -181,11 +195,66 @@ impl BundleMeta {
                 .map(FieldCodec::to_json)
                 .transpose()
                 .map_err(|e| Error::bad_meta(keys::FIELDS, e))?,
+            drift_profile_json: None,
+            guard_json: None,
             metrics_json,
             provenance_json: serde_json::to_string(provenance)
                 .map_err(|e| Error::bad_meta(keys::PROVENANCE, e))?,
             extra: BTreeMap::new(),
         })
+    }
+
+    /// Stores the fit period's drift profile (the `drift_profile` key). Its fields must be the
+    /// ladder spec's structured inputs (checked when the bundle is written and loaded).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMetadata`] naming the key if the profile cannot be serialised.
+    pub fn with_drift_profile(mut self, profile: &DriftProfile) -> Result<Self> {
+        self.drift_profile_json = Some(
+            profile
+                .to_json()
+                .map_err(|e| Error::bad_meta(keys::DRIFT_PROFILE, e))?,
+        );
+        Ok(self)
+    }
+
+    /// Stores the guard's verdict on the model's test period (the `guard` key).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMetadata`] naming the key if the verdict cannot be serialised.
+    pub fn with_guard(mut self, guard: &Guard) -> Result<Self> {
+        self.guard_json = Some(
+            guard
+                .to_json()
+                .map_err(|e| Error::bad_meta(keys::GUARD, e))?,
+        );
+        Ok(self)
+    }
+
+    /// The stored drift profile, parsed and checked against the ladder spec's inputs; `None`
+    /// when the bundle has none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMetadata`] naming `drift_profile` (or `ladder`) when a value is malformed.
+    pub fn drift_profile(&self) -> Result<Option<DriftProfile>> {
+        let Some(text) = &self.drift_profile_json else {
+            return Ok(None);
+        };
+        let ladder =
+            Spec::from_json(&self.ladder_json).map_err(|e| Error::bad_meta(keys::LADDER, e))?;
+        parse_drift_profile(text, &ladder).map(Some)
+    }
+
+    /// The stored guard verdict, parsed; `None` when the bundle has none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMetadata`] naming `guard` when the value is malformed.
+    pub fn guard(&self) -> Result<Option<Guard>> {
+        self.guard_json.as_deref().map(parse_guard).transpose()
     }
 
     fn to_map(&self) -> Result<BTreeMap<String, String>> {
@@ -201,14 +270,20 @@ impl BundleMeta {
         ] {
             map.insert(k.to_string(), v.clone());
         }
-        if let Some(f) = &self.fields_json {
-            map.insert(keys::FIELDS.to_string(), f.clone());
+        for (key, value) in [
+            (keys::FIELDS, &self.fields_json),
+            (keys::DRIFT_PROFILE, &self.drift_profile_json),
+            (keys::GUARD, &self.guard_json),
+        ] {
+            if let Some(v) = value {
+                map.insert(key.to_string(), v.clone());
+            }
         }
         for (k, v) in &self.extra {
             if map.contains_key(k) {
                 return Err(Error::bad_meta(
                     k,
-                    "an `extra` entry may not reuse a required metadata key",
+                    "an `extra` entry may not reuse a metadata key the bundle defines",
                 ));
             }
             map.insert(k.clone(), v.clone());
@@ -233,16 +308,25 @@ impl BundleMeta {
             metrics_json: take(keys::METRICS)?,
             provenance_json: take(keys::PROVENANCE)?,
             fields_json: map.remove(keys::FIELDS),
+            drift_profile_json: map.remove(keys::DRIFT_PROFILE),
+            guard_json: map.remove(keys::GUARD),
             extra: map,
         })
     }
 
     /// Parses and cross-checks every value: format, config, tokenizer (loads; EOS/pad ids agree
     /// with the config), prompt version and field tables (the encoder's ids fit the config's
-    /// `vocab_size`; the fields are the spec's inputs), ladder spec, metrics JSON, provenance.
-    /// A `leadladder-bundle/1` file must use the text prompt and the point-head calibration.
-    /// Errors name the metadata key.
+    /// `vocab_size`; the fields are the spec's inputs), ladder spec, metrics JSON, provenance,
+    /// and when present the drift profile (its fields are the spec's structured inputs) and the
+    /// guard. A `leadladder-bundle/1` file must use the text prompt and the point-head
+    /// calibration. Errors name the metadata key.
     pub fn validate(&self) -> Result<(BundleConfig, LeadEncoder, Spec, Provenance)> {
+        let v = self.checked()?;
+        Ok((v.config, v.encoder, v.ladder, v.provenance))
+    }
+
+    /// [`BundleMeta::validate`], keeping every parsed value.
+    fn checked(&self) -> Result<Checked> {
         check_format(&self.format)?;
         let config = BundleConfig::from_json(&self.config_json)?;
         let tokenizer = LeadTokenizer::from_json(&self.tokenizer_json)
@@ -348,8 +432,44 @@ impl BundleMeta {
             .map_err(|e| Error::bad_meta(keys::METRICS, e))?;
         let provenance: Provenance = serde_json::from_str(&self.provenance_json)
             .map_err(|e| Error::bad_meta(keys::PROVENANCE, e))?;
-        Ok((config, encoder, ladder, provenance))
+        let drift_profile = self
+            .drift_profile_json
+            .as_deref()
+            .map(|text| parse_drift_profile(text, &ladder))
+            .transpose()?;
+        let guard = self.guard_json.as_deref().map(parse_guard).transpose()?;
+        Ok(Checked {
+            config,
+            encoder,
+            ladder,
+            provenance,
+            drift_profile,
+            guard,
+        })
     }
+}
+
+/// Every metadata value of a bundle, parsed and checked.
+struct Checked {
+    config: BundleConfig,
+    encoder: LeadEncoder,
+    ladder: Spec,
+    provenance: Provenance,
+    drift_profile: Option<DriftProfile>,
+    guard: Option<Guard>,
+}
+
+fn parse_drift_profile(text: &str, ladder: &Spec) -> Result<DriftProfile> {
+    let profile =
+        DriftProfile::from_json(text).map_err(|e| Error::bad_meta(keys::DRIFT_PROFILE, e))?;
+    profile
+        .check_inputs(&ladder.input_columns())
+        .map_err(|e| Error::bad_meta(keys::DRIFT_PROFILE, e))?;
+    Ok(profile)
+}
+
+fn parse_guard(text: &str) -> Result<Guard> {
+    Guard::from_json(text).map_err(|e| Error::bad_meta(keys::GUARD, e))
 }
 
 fn check_format(found: &str) -> Result<()> {
@@ -380,6 +500,10 @@ pub struct Bundle {
     pub ladder: Spec,
     /// The parsed `provenance`.
     pub provenance: Provenance,
+    /// The parsed `drift_profile`, if the bundle has one ([`Bundle::drift_profile`]).
+    pub drift_profile: Option<DriftProfile>,
+    /// The parsed `guard`, if the bundle has one ([`Bundle::guard`]).
+    pub guard: Option<Guard>,
     /// Every tensor of [`crate::ModelConfig::expected_tensors`] (int8 scales ride with their
     /// tensor), checked, as stored.
     pub tensors: StoredTensors,
@@ -405,7 +529,14 @@ impl Bundle {
         let bytes = Arc::new(bytes);
         let (meta_map, raw) = read_container(&bytes)?;
         let meta = BundleMeta::from_map(meta_map)?;
-        let (config, encoder, ladder, provenance) = meta.validate()?;
+        let Checked {
+            config,
+            encoder,
+            ladder,
+            provenance,
+            drift_profile,
+            guard,
+        } = meta.checked()?;
         let entries = check_tensors(&config, &raw)?;
         if let Some(stored) = meta.extra.get(keys::WEIGHTS_HASH) {
             let found = weights_hash(raw.iter().map(|(n, t)| (n.as_str(), t.data)));
@@ -427,9 +558,22 @@ impl Bundle {
             encoder,
             ladder,
             provenance,
+            drift_profile,
+            guard,
             tensors: StoredTensors::new(bytes, entries),
             size,
         })
+    }
+
+    /// The fit period's drift profile, if the bundle stores one (bundles written before it was
+    /// added do not: a scorer then says the drift check is unavailable).
+    pub fn drift_profile(&self) -> Option<&DriftProfile> {
+        self.drift_profile.as_ref()
+    }
+
+    /// The guard's verdict on the model's test period, if the bundle stores one.
+    pub fn guard(&self) -> Option<&Guard> {
+        self.guard.as_ref()
     }
 
     /// A tensor's shape and f32 values.
@@ -437,6 +581,48 @@ impl Bundle {
         self.tensors
             .get(name)
             .map(|t| (t.shape().to_vec(), t.to_f32()))
+    }
+
+    /// This bundle's bytes with other metadata (e.g. a drift profile or guard added with
+    /// [`BundleMeta::with_drift_profile`] and [`BundleMeta::with_guard`]): every tensor is kept
+    /// exactly as stored, so the model scores as before. The config may not change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMetadata`] naming `config` when it differs, or any error of
+    /// [`BundleMeta::validate`] on the new metadata.
+    pub fn with_meta(&self, meta: &BundleMeta) -> Result<Vec<u8>> {
+        let mut meta = meta.clone();
+        if meta.config_json != self.meta.config_json {
+            return Err(Error::bad_meta(
+                keys::CONFIG,
+                "new metadata for stored tensors must keep the config they were stored with",
+            ));
+        }
+        meta.extra.remove(keys::WEIGHTS_HASH);
+        meta.checked()?;
+        let (_, raw) = read_container(self.tensors.shared_bytes())?;
+        let mut tensors = Vec::with_capacity(raw.len());
+        for (name, t) in raw {
+            let dtype = match t.dtype.as_str() {
+                "F32" => "F32",
+                "F16" => "F16",
+                "I8" => "I8",
+                other => {
+                    return Err(Error::Dtype {
+                        name,
+                        expected: "F32, F16 or I8".into(),
+                        found: other.to_string(),
+                    });
+                }
+            };
+            tensors.push((name, dtype, t.shape, t.data.to_vec()));
+        }
+        Ok(write_container(
+            meta.to_map()?,
+            tensors,
+            Some(keys::WEIGHTS_HASH),
+        ))
     }
 
     /// Re-encodes this bundle's (dequantized) weights with another storage dtype.

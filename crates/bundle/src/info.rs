@@ -1,12 +1,14 @@
 //! [`BundleInfo`]: what a bundle is, in the words a page shows (and `inspectBundle` returns).
 
 use leadladder_core::SpecInfo;
+use leadladder_core::guard::Guard;
 use serde::Serialize;
 
 use crate::format::Bundle;
 
 /// A checked bundle described: format, size, storage, shape, prompt version, the spec it was
-/// trained with, its stored metrics and provenance. Built once per loaded bundle
+/// trained with, its stored metrics and provenance, whether it can check a file for drift, and
+/// the guard's verdict. Built once per loaded bundle
 /// ([`Bundle::info`]).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,6 +33,13 @@ pub struct BundleInfo {
     pub metrics: serde_json::Value,
     /// Data hash, seed, code version, preset, creation time.
     pub provenance: serde_json::Value,
+    /// Leads of the fit period the stored drift profile was fitted on; `None` when the bundle
+    /// has no profile (it predates them), so no file can be checked for drift against it.
+    pub drift_profile_leads: Option<u64>,
+    /// The input fields the drift profile covers (empty without one).
+    pub drift_fields: Vec<String>,
+    /// The guard's verdict on the model's test period, when stored.
+    pub guard: Option<Guard>,
 }
 
 impl Bundle {
@@ -54,6 +63,11 @@ impl Bundle {
             metrics: serde_json::from_str(&self.meta.metrics_json)
                 .unwrap_or(serde_json::Value::Null),
             provenance: serde_json::to_value(&self.provenance).unwrap_or(serde_json::Value::Null),
+            drift_profile_leads: self.drift_profile.as_ref().map(|p| p.leads),
+            drift_fields: self.drift_profile.as_ref().map_or_else(Vec::new, |p| {
+                p.field_names().into_iter().map(str::to_string).collect()
+            }),
+            guard: self.guard.clone(),
         }
     }
 }

@@ -4,8 +4,10 @@
 //! weights (Hugging Face tensor names plus the `score.rank` / `score.point` heads; 2-D weights
 //! stored as f32, f16 or per-row int8, 1-D always f32) and string metadata: `format`
 //! ([`FORMAT`]), `config` ([`BundleConfig`]), `tokenizer` (`tokenizer.json`), `ladder` (the spec),
-//! `prompt_version`, `metrics`, `provenance` ([`Provenance`]), and for field-token encodings
-//! `fields` (the fitted field tables, see [`LeadEncoder`]).
+//! `prompt_version`, `metrics`, `provenance` ([`Provenance`]), for field-token encodings
+//! `fields` (the fitted field tables, see [`LeadEncoder`]), and optionally `drift_profile` (the
+//! fit period's per-field distributions, [`leadladder_core::drift::DriftProfile`]) and `guard`
+//! (the verdict on the model's test period, [`leadladder_core::guard::Guard`]).
 //!
 //! [`write_bundle`] produces it (the trainer); [`Bundle::from_bytes`] checks and loads it, once
 //! per bundle (the native and browser scorers); [`Bundle::info`] describes it. [`ModelConfig`]

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use leadladder_core::audit::{AuditOptions, audit, read_for_audit};
+use leadladder_core::audit::{AuditOptions, audit, read_for_audit_checked};
+use leadladder_core::drift::{UNAVAILABLE, check_json};
 use leadladder_core::ingest::read_csv_path;
 use leadladder_core::ladder::Ladder;
 use leadladder_core::metrics::EvalConfig;
@@ -29,7 +30,13 @@ pub enum OnError {
 #[command(after_help = "Examples:
   leadladder audit --input leads.csv --ladder leads.toml --score crm_score
   leadladder audit --input leads.csv --ladder leads.toml --split temporal --k 0.1 --k 1 --k 5
-  leadladder audit --input export.csv --ladder funnel.toml --on-error skip --json > audit.json")]
+  leadladder audit --input export.csv --ladder funnel.toml --on-error skip --json > audit.json
+  leadladder audit --input new-leads.csv --ladder leads.toml --model model.safetensors
+
+With --model, the file is also checked against the distribution of that model's training data
+(stored in the bundle): the Markdown report ends with the fields that drifted, and --json adds
+a \"drift\" object with the numbers (PSI, shares outside the fitted range, unseen values, missing
+shares, every bucket).")]
 pub struct Args {
     /// Lead CSV (delimiter and encoding are detected).
     #[arg(long)]
@@ -75,6 +82,9 @@ pub struct Args {
     /// learn from graded labels).
     #[arg(long, value_name = "CSV")]
     rungs_out: Option<PathBuf>,
+    /// Check the file for drift against this model bundle's training data (see below).
+    #[arg(long, value_name = "BUNDLE")]
+    model: Option<PathBuf>,
     /// Read the whole file into memory instead of a batch of rows at a time, keeping only what
     /// the audit reads (same report; for comparison).
     #[arg(long, hide = true)]
@@ -115,11 +125,32 @@ pub fn run(args: &Args) -> Result<()> {
         .filter(|c| !spec_scores.contains(&leadladder_core::spec::normalize_name(c)))
         .cloned()
         .collect();
+    let bundle = args
+        .model
+        .as_deref()
+        .map(crate::rank::load_bundle)
+        .transpose()?;
+    let profile = bundle.as_ref().and_then(|b| b.drift_profile());
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_message(format!("reading {}", args.input.display()));
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let data = if args.in_memory {
-        read_csv_path(&args.input, &spec, &opts)
+    let said = |e: leadladder_core::Error| match (e, &args.model) {
+        (e @ leadladder_core::Error::Drift(_), Some(model)) => {
+            crate::rank::drift_error(&args.input, model, e)
+        }
+        (e, _) => anyhow::Error::new(e).context(format!("reading {}", args.input.display())),
+    };
+    let (data, drift) = if args.in_memory {
+        read_csv_path(&args.input, &spec, &opts).and_then(|data| {
+            let drift = profile
+                .map(|p| {
+                    let mut check = p.checker(&data.schema)?;
+                    data.leads.iter().for_each(|l| check.add(l));
+                    Ok::<_, leadladder_core::Error>(check.finish())
+                })
+                .transpose()?;
+            Ok((data, drift))
+        })
     } else {
         std::fs::File::open(&args.input)
             .map_err(|e| {
@@ -128,9 +159,11 @@ pub fn run(args: &Args) -> Result<()> {
                     format!("{}: {e}", args.input.display()),
                 ))
             })
-            .and_then(|file| read_for_audit(file, &spec, &opts, &args.scores, READ_BATCH))
+            .and_then(|file| {
+                read_for_audit_checked(file, &spec, &opts, &args.scores, READ_BATCH, profile)
+            })
     }
-    .with_context(|| format!("reading {}", args.input.display()))?;
+    .map_err(said)?;
     let r = &data.report;
     bar.finish_and_clear();
     eprintln!("{}", crate::read_summary(&args.input, r));
@@ -178,11 +211,40 @@ pub fn run(args: &Args) -> Result<()> {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let report = audit(&spec, &data, &audit_opts)?;
     bar.finish_and_clear();
-    let text = if args.json {
-        report.to_json()?
-    } else {
-        report.to_markdown()
+    let text = match (&bundle, args.json) {
+        (None, true) => report.to_json()?,
+        (None, false) => report.to_markdown(),
+        (Some(b), true) => {
+            let mut value = serde_json::to_value(&report)?;
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert("drift".into(), check_json(drift.as_ref()));
+                if let Some(g) = b.guard() {
+                    map.insert("guard".into(), serde_json::to_value(g)?);
+                }
+            }
+            serde_json::to_string_pretty(&value)?
+        }
+        (Some(b), false) => {
+            let mut md = report.to_markdown();
+            md.push('\n');
+            if let Some(g) = b.guard().filter(|g| g.fires()) {
+                md.push_str(&format!("**Guard:** {}\n\n", g.message));
+            }
+            match &drift {
+                Some(d) => md.push_str(&d.to_markdown()),
+                None => md.push_str(&format!(
+                    "## Drift from the training data\n\n{UNAVAILABLE}\n"
+                )),
+            }
+            md
+        }
     };
+    if bundle.is_some() && args.json {
+        // The JSON goes to a file or a program; a person at the terminal still sees the words.
+        for line in crate::drift::lines(drift.as_ref()) {
+            eprintln!("{line}");
+        }
+    }
     println!("{text}");
     if let Some(out) = &args.out {
         leadladder_core::fs::write_file_atomic(out, text.as_bytes())?;

@@ -8,6 +8,8 @@
 
 mod audit;
 mod bench;
+mod drift;
+mod profile;
 mod progress;
 mod rank;
 mod serve;
@@ -45,6 +47,8 @@ enum Command {
     Train(train::Args),
     /// Score a lead CSV with a model bundle and write the ranked queue (every column kept).
     Rank(rank::Args),
+    /// Store the training data's distribution and the guard's verdict in an older bundle.
+    Profile(profile::Args),
     /// Measure scoring throughput (leads/s, GFLOP/s) per device and batch size.
     Bench(bench::Args),
     /// Serve the page and the wasm packages on http://127.0.0.1:8080 (static files only).
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Rank(args) => rank::run(&args),
+        Command::Profile(args) => profile::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

@@ -42,6 +42,12 @@ a formula get a leading ') and adds rank, score, p_convert, grade and reasons. L
 score (highest first); ties go to the newer lead (created_at), then to the smaller id. Grades: A
 is the top 5% of the file, B the next 15%, C the next 30%, D the rest (cut-offs rounded up).
 
+The file is also checked against the distribution of the model's training data (stored in the
+bundle): after ranking, fields that drifted from it are named on stderr (a period-level index
+outside the training range, categories never seen, a shift in how the values spread), or one line
+says no drift was found; --drift-json writes the numbers. A bundle whose model ranked worse than
+recency on its own test period says so too.
+
 The file is read a batch of rows at a time and scored on --threads threads, so memory stays small
 whatever its size (about 50 bytes per lead): the rows wait in a hidden scratch file beside --out
 until the ranked file is written, so that folder needs room for about the input's size again.")]
@@ -94,12 +100,10 @@ pub struct Args {
     /// several threads (same output; for comparison).
     #[arg(long, hide = true)]
     in_memory: bool,
-}
-
-/// Reads `path` for scoring with the model's spec; a missing column is named with the spec.
-pub(crate) fn read_queue(path: &Path, spec: &Spec, opts: IngestOptions) -> Result<Queue> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Queue::read(spec, bytes, opts).map_err(|e| read_error(path, spec, e))
+    /// Also write the drift check's numbers (per field: PSI, shares outside the fitted range,
+    /// unseen values, missing shares, every bucket) to this JSON file.
+    #[arg(long, value_name = "PATH")]
+    drift_json: Option<PathBuf>,
 }
 
 /// An ingest error of `path`, said as `leadladder rank` says it (a missing column is named with
@@ -129,6 +133,15 @@ pub(crate) fn load_scorer(path: &Path, device: DeviceKind) -> Result<Scorer> {
         .with_context(|| format!("loading the model {}", path.display()))
 }
 
+/// A drift check's error, said with the files it concerns.
+pub(crate) fn drift_error(input: &Path, model: &Path, e: CoreError) -> anyhow::Error {
+    anyhow::Error::new(e).context(format!(
+        "checking {} against the training data of {}",
+        input.display(),
+        model.display()
+    ))
+}
+
 pub fn run(args: &Args) -> Result<()> {
     if args.in_memory {
         run_in_memory(args)
@@ -141,13 +154,21 @@ pub fn run(args: &Args) -> Result<()> {
 /// model's scorer, as the page runs it.
 fn run_in_memory(args: &Args) -> Result<()> {
     let device = DeviceKind::from(args.device);
-    let scorer = load_scorer(&args.model, device)?;
+    let bundle = load_bundle(&args.model)?;
+    let scorer = Scorer::from_bundle(&bundle, device)
+        .with_context(|| format!("loading the model {}", args.model.display()))?;
     let opts = IngestOptions {
         policy: args.on_error.into(),
         encoding: args.encoding.clone(),
         ..IngestOptions::default()
     };
-    let mut queue = read_queue(&args.input, scorer.spec(), opts)?;
+    let bytes =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let mut queue = Queue::read_checked(scorer.spec(), bytes, opts, bundle.drift_profile())
+        .map_err(|e| match e {
+            e @ CoreError::Drift(_) => drift_error(&args.input, &args.model, e),
+            e => read_error(&args.input, scorer.spec(), e),
+        })?;
     let r = queue.report();
     match r.issues.first().filter(|_| r.rows_skipped > 0) {
         Some(first) => eprintln!("{}, first: {first}", crate::read_summary(&args.input, r)),
@@ -198,7 +219,8 @@ fn run_in_memory(args: &Args) -> Result<()> {
             .take(5)
             .map(|l| (l.id.as_str(), l.score, l.p_convert)),
     );
-    Ok(())
+    crate::drift::warn_guard(bundle.guard());
+    crate::drift::report(queue.drift(), args.drift_json.as_deref())
 }
 
 /// The `top 5:` lines: each lead's id, score and p_convert, best first, among `n` leads.
@@ -259,6 +281,9 @@ impl Args {
     }
     pub(crate) fn share_model(&self) -> bool {
         self.share_model
+    }
+    pub(crate) fn drift_json(&self) -> Option<&Path> {
+        self.drift_json.as_deref()
     }
     pub(crate) fn read_batch(&self) -> usize {
         usize::try_from(self.read_batch).unwrap_or(1024)

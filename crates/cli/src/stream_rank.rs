@@ -18,12 +18,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use leadladder_bundle::Bundle;
 use leadladder_core::disk_queue::DiskQueue;
+use leadladder_core::drift::DriftChecker;
 use leadladder_core::fs::ScratchFile;
 use leadladder_core::ingest::{LeadReader, RawRows};
 use leadladder_core::{Lead, Schema, Score, Spec};
 use leadladder_model::{DeviceKind, Residency, SCORE_BLOCK, Scorer};
 
-use crate::rank::{Args, load_bundle, print_top, read_error};
+use crate::rank::{Args, drift_error, load_bundle, print_top, read_error};
 
 /// Work for a scoring thread.
 enum Job {
@@ -82,6 +83,12 @@ pub fn run(args: &Args) -> Result<()> {
     let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader =
         LeadReader::new(file, &spec, &opts).map_err(|e| read_error(input, &spec, e))?;
+    // The file against the training data's distribution, lead by lead as it is read.
+    let mut drift = bundle
+        .drift_profile()
+        .map(|p| p.checker(reader.schema()))
+        .transpose()
+        .map_err(|e| drift_error(input, args.model(), e))?;
     let scratch = ScratchFile::beside(args.out(), "rows")
         .with_context(|| format!("writing {}", args.out().display()))?;
     let mut queue = DiskQueue::new(scratch, reader.header().to_vec())
@@ -135,6 +142,7 @@ pub fn run(args: &Args) -> Result<()> {
             &mut pool,
             file_len,
             &description,
+            drift.as_mut(),
         );
         // Whatever happened, let the threads finish: closing the queue ends them.
         pool.tx = None;
@@ -149,7 +157,9 @@ pub fn run(args: &Args) -> Result<()> {
         }
         // A thread that failed (it could not load the model) is why the rest stopped.
         failed.map_or(result, Err)
-    })
+    })?;
+    crate::drift::warn_guard(bundle.guard());
+    crate::drift::report(drift.map(DriftChecker::finish).as_ref(), args.drift_json())
 }
 
 /// The main thread's end of the scoring threads.
@@ -342,6 +352,7 @@ impl Tally {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn rank(
     args: &Args,
     spec: &Spec,
@@ -350,6 +361,7 @@ fn rank(
     pool: &mut Pool,
     file_len: u64,
     device: &str,
+    mut drift: Option<&mut DriftChecker<'_>>,
 ) -> Result<()> {
     let input = args.input();
     let started = Instant::now();
@@ -371,6 +383,9 @@ fn rank(
             .push(&fresh, &raw)
             .with_context(|| format!("writing {}", args.out().display()))?;
         raw.clear();
+        if let Some(check) = drift.as_deref_mut() {
+            fresh.iter().for_each(|lead| check.add(lead));
+        }
         block.append(&mut fresh);
         if !reserved && n > 0 && file_len > 0 {
             // Size what grows with the file once, from the first rows (a little more, as the

@@ -416,5 +416,20 @@ pub fn run(args: &Args) -> Result<()> {
         with_suffix(&args.out, ".report.json").display(),
         log_path.display()
     );
+    // Last: a model that ranks its own test period worse than recency must not go unnoticed.
+    for line in guard_lines(&trained.report) {
+        eprintln!("{line}");
+    }
     Ok(())
+}
+
+/// What the guard says about a run's test-period report, whose last method is the model: its
+/// warning when the model ranks worse than recency or the hand tier sort beyond the bootstrap
+/// intervals, a note when there are no intervals, nothing when the model passed.
+fn guard_lines(report: &AuditReport) -> Vec<String> {
+    let Some(model) = report.methods.last() else {
+        return Vec::new();
+    };
+    leadladder_core::guard::train_lines(report, &model.name)
+        .unwrap_or_else(|e| vec![format!("note: the guard could not run: {e}")])
 }

@@ -6,6 +6,7 @@ use std::io::{Read, Seek};
 
 use crate::baselines;
 use crate::dataset::{Dataset, IngestOptions, Schema};
+use crate::drift::{DriftChecker, DriftProfile, DriftReport};
 use crate::error::{Error, Result};
 use crate::ingest::LeadReader;
 use crate::ladder::Ladder;
@@ -74,8 +75,27 @@ pub fn read_for_audit<R: Read + Seek>(
     score_columns: &[String],
     batch: usize,
 ) -> Result<Dataset> {
+    read_for_audit_checked(source, spec, opts, score_columns, batch, None).map(|(d, _)| d)
+}
+
+/// [`read_for_audit`] that also compares every lead, with all its columns, against a model's
+/// drift profile as it is read (the audited dataset keeps only what the audit reads). The
+/// report is `None` without a profile.
+///
+/// # Errors
+///
+/// As [`read_for_audit`]; [`Error::Drift`] when the spec does not read a field of the profile.
+pub fn read_for_audit_checked<R: Read + Seek>(
+    source: R,
+    spec: &Spec,
+    opts: &IngestOptions,
+    score_columns: &[String],
+    batch: usize,
+    profile: Option<&DriftProfile>,
+) -> Result<(Dataset, Option<DriftReport>)> {
     let mut reader = LeadReader::new(source, spec, opts)?;
     let full = reader.schema().clone();
+    let mut checker = profile.map(|p| p.checker(&full)).transpose()?;
     let mut reads = Vec::new();
     spec.label.columns(&mut reads);
     for r in &spec.rungs {
@@ -112,6 +132,9 @@ pub fn read_for_audit<R: Read + Seek>(
     let mut fresh = Vec::new();
     while reader.read_batch(batch, &mut fresh, None)? > 0 {
         for mut lead in fresh.drain(..) {
+            if let Some(c) = checker.as_mut() {
+                c.add(&lead);
+            }
             let values: Vec<_> = std::mem::take(&mut lead.values)
                 .into_vec()
                 .into_iter()
@@ -124,11 +147,12 @@ pub fn read_for_audit<R: Read + Seek>(
         }
     }
     let end = reader.finish()?;
-    Ok(Dataset {
+    let data = Dataset {
         schema,
         leads,
         report: end.report,
-    })
+    };
+    Ok((data, checker.map(DriftChecker::finish)))
 }
 
 /// Runs the audit: recency, the hand tier sort (when the spec has tiers), random (optional), the

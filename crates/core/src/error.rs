@@ -45,6 +45,14 @@ pub enum Error {
     #[error("field tokens: {0}")]
     Fields(String),
 
+    /// A drift profile ([`crate::drift::DriftProfile`]) is malformed or does not fit the file.
+    #[error("drift check: {0}")]
+    Drift(String),
+
+    /// A test-period report cannot be judged by the guard ([`crate::guard::Guard`]).
+    #[error("guard: {0}")]
+    Guard(String),
+
     /// A column that defines an outcome (label, rung or tier source) is also declared as an input.
     #[error(
         "ladder spec: column `{column}` is used by {used_by} and is also an input ({role}); \

@@ -16,6 +16,7 @@ use crate::dataset::{
 };
 use serde::Serialize;
 
+use crate::drift::{DriftChecker, DriftProfile, DriftReport};
 use crate::error::{Error, Result, RowIssue};
 use crate::mapping;
 use crate::spec::{CellKind, Role, Spec, normalize_name};
@@ -209,14 +210,37 @@ pub fn read_csv_keeping_text(
     spec: &Spec,
     opts: &IngestOptions,
 ) -> Result<TextRead> {
+    read_csv_keeping_text_checked(bytes, spec, opts, None).map(|(read, _)| read)
+}
+
+/// [`read_csv_keeping_text`] that also compares every loaded lead with a drift profile as it
+/// is read, so the check costs no second pass over the file. The report is `None` without a
+/// profile.
+///
+/// # Errors
+///
+/// As [`read_csv`]; [`Error::Drift`] when the file's columns lack a field of the profile.
+pub fn read_csv_keeping_text_checked(
+    bytes: Vec<u8>,
+    spec: &Spec,
+    opts: &IngestOptions,
+    profile: Option<&DriftProfile>,
+) -> Result<(TextRead, Option<DriftReport>)> {
     let (text, encoding) = into_text(bytes, opts.encoding.as_deref())?;
     let mut keys = Vec::new();
     let mut spans = Vec::new();
+    let mut checker: Option<DriftChecker<'_>>;
     let (end, parser, delimiter) = {
         let (mut rows, delimiter) = rows_in(&text, encoding, spec, opts)?;
+        checker = profile
+            .map(|p| p.checker(rows.loader.parser.schema()))
+            .transpose()?;
         let mut one = Vec::with_capacity(1);
         while rows.each_row(1, &mut one, |_, span| spans.push(span))? > 0 {
             for lead in one.drain(..) {
+                if let Some(c) = checker.as_mut() {
+                    c.add(&lead);
+                }
                 keys.push(LeadKey {
                     id: lead.id,
                     created_at: lead.created_at,
@@ -229,7 +253,8 @@ pub fn read_csv_keeping_text(
     };
     keys.shrink_to_fit();
     spans.shrink_to_fit();
-    Ok(TextRead {
+    let drift = checker.map(DriftChecker::finish);
+    let read = TextRead {
         raw: RawRows {
             header: end.header,
             store: RawStore::Spans {
@@ -241,7 +266,8 @@ pub fn read_csv_keeping_text(
         keys,
         parser,
         report: end.report,
-    })
+    };
+    Ok((read, drift))
 }
 
 /// [`decode`] into an owned string: valid UTF-8 (after any byte-order mark) keeps its buffer.

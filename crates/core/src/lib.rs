@@ -3,8 +3,10 @@
 //! Everything between a CRM export and a model's input, and everything after a model's scores,
 //! shared by the trainer, the CLI and the browser: the ladder spec, CSV ingest (with column
 //! mapping), rung assignment and HPRO pairs, prompt rendering, the temporal split, ranking
-//! metrics and the baselines a model must beat, and the ranked queue (order, export, audit) that
-//! `leadladder rank` and the page both run. Also the project's small shared helpers: one hash
+//! metrics and the baselines a model must beat, the ranked queue (order, export, audit) that
+//! `leadladder rank` and the page both run, the drift check of a file against the distribution
+//! of a model's training data ([`drift`]) and the guard against a model that ranks its own test
+//! period worse than recency ([`guard`]). Also the project's small shared helpers: one hash
 //! ([`hash::Fnv`]) and one atomic file writer ([`fs::write_atomic`]).
 //!
 //! Must not: depend on an ML crate or the model, use threads, or panic on any input; it builds
@@ -15,10 +17,12 @@ pub mod audit;
 pub mod baselines;
 pub mod dataset;
 pub mod disk_queue;
+pub mod drift;
 pub mod error;
 pub mod export;
 pub mod fields;
 pub mod fs;
+pub mod guard;
 pub mod hash;
 pub mod ingest;
 pub mod ladder;

@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use crate::audit::{AuditOptions, ExternalScore, audit};
 use crate::dataset::{IngestOptions, IngestReport, Lead, Schema};
+use crate::drift::{DriftProfile, DriftReport};
 use crate::error::{Error, Result};
 use crate::export::{grade_for_rank, write_queue_csv_part};
-use crate::ingest::{LeadKey, LeadParser, RawRows, read_csv, read_csv_keeping_text};
+use crate::ingest::{LeadKey, LeadParser, RawRows, read_csv, read_csv_keeping_text_checked};
 use crate::mapping::renamed_header;
 use crate::metrics::EvalConfig;
 use crate::spec::{Spec, normalize_name};
@@ -180,7 +181,7 @@ const CURVE_KS: [f64; 12] = [
 /// A lead file read for scoring, and what the model has said about its leads so far.
 ///
 /// The file is held once, as its decoded text, with each lead's place in it, id, created_at,
-/// row and scores ([`read_csv_keeping_text`]): a lead's cells are split again when they are
+/// row and scores ([`crate::ingest::read_csv_keeping_text`]): a lead's cells are split again when they are
 /// shown, searched or exported, and the lead parsed again when the model or an explanation
 /// needs it. So a queue costs about the file, not the bytes plus a copy of every record, every
 /// parsed lead and a search index.
@@ -203,6 +204,8 @@ pub struct Queue {
     /// The queue order and every lead's score, once every lead is scored (cleared when a
     /// score changes).
     ranked: OnceLock<Ranked>,
+    /// The file against the model's drift profile, when it was read with one.
+    drift: Option<DriftReport>,
 }
 
 /// What every ordered view of a fully scored queue reads.
@@ -222,7 +225,22 @@ impl Queue {
     ///
     /// As [`read_csv`]; a bad mapping as [`crate::mapping::renamed_header`].
     pub fn read(spec: &Spec, bytes: Vec<u8>, opts: IngestOptions) -> Result<Self> {
-        let read = read_csv_keeping_text(bytes, &spec.scoring(), &opts)?;
+        Self::read_checked(spec, bytes, opts, None)
+    }
+
+    /// [`Queue::read`] that also compares every lead with the model's drift profile while the
+    /// file is read (no second pass); [`Queue::drift`] gives the report.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::read`]; [`Error::Drift`] when the file lacks a field of the profile.
+    pub fn read_checked(
+        spec: &Spec,
+        bytes: Vec<u8>,
+        opts: IngestOptions,
+        profile: Option<&DriftProfile>,
+    ) -> Result<Self> {
+        let (read, drift) = read_csv_keeping_text_checked(bytes, &spec.scoring(), &opts, profile)?;
         let raw = read.raw;
         let names = if opts.rename.is_empty() {
             raw.header.clone()
@@ -247,7 +265,14 @@ impl Queue {
             reasons: vec![None; n],
             has_outcomes,
             ranked: OnceLock::new(),
+            drift,
         })
+    }
+
+    /// How far the file lies from the model's training data, when it was read with a profile
+    /// ([`Queue::read_checked`]).
+    pub fn drift(&self) -> Option<&DriftReport> {
+        self.drift.as_ref()
     }
 
     /// Leads loaded.

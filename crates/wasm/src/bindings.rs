@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
 use leadladder_bundle::Bundle;
+use leadladder_core::drift::{DriftProfile, check_json};
 use leadladder_core::ingest::sniff_header as sniff;
 use leadladder_core::{IngestOptions, Policy, Queue, Score, mapping};
 use leadladder_model::{DeviceKind, Explanation, Residency, Scorer as ModelScorer, gpu_limits_fit};
@@ -290,6 +291,8 @@ pub struct Scorer {
     model: Rc<ModelScorer>,
     queue: Rc<RefCell<Option<Queue>>>,
     device: DeviceInfo,
+    /// The bundle's drift profile: every loaded file is checked against it while it is read.
+    profile: Option<DriftProfile>,
 }
 
 /// The loaded queue, taken out of its cell while an asynchronous call works on it (so no
@@ -306,11 +309,12 @@ fn restore(cell: &RefCell<Option<Queue>>, queue: Queue) {
 }
 
 impl Scorer {
-    fn new(model: ModelScorer, device: DeviceInfo) -> Self {
+    fn new(model: ModelScorer, device: DeviceInfo, profile: Option<DriftProfile>) -> Self {
         Self {
             model: Rc::new(model),
             queue: Rc::new(RefCell::new(None)),
             device,
+            profile,
         }
     }
 
@@ -359,6 +363,7 @@ impl Scorer {
         // Check the bundle first, so a bad one is reported as such and not as a GPU problem.
         // The bundle keeps the bytes (its tensors stay as stored); nothing is copied.
         let bundle = Bundle::from_vec(bundle_bytes)?;
+        let profile = bundle.drift_profile().cloned();
         let mut fallback_reason = None;
         if prefer_gpu && cfg!(feature = "webgpu") {
             match try_gpu(&bundle, &options).await {
@@ -369,7 +374,7 @@ impl Scorer {
                         fallback_reason: None,
                         limits: Some(limits),
                     };
-                    return Ok(Scorer::new(model, device));
+                    return Ok(Scorer::new(model, device, profile));
                 }
                 Err(reason) => fallback_reason = Some(reason),
             }
@@ -383,7 +388,7 @@ impl Scorer {
             fallback_reason,
             limits: None,
         };
-        Ok(Scorer::new(model, device))
+        Ok(Scorer::new(model, device, profile))
     }
 }
 
@@ -436,10 +441,17 @@ impl Scorer {
             rename,
             ..IngestOptions::default()
         };
-        let queue = Queue::read(self.model.spec(), bytes, opts)?;
+        let queue = Queue::read_checked(self.model.spec(), bytes, opts, self.profile.as_ref())?;
         let report = queue.load_report();
         *self.queue.borrow_mut() = Some(queue);
         to_js(&report)
+    }
+
+    /// How far the loaded file lies from the model's training data, checked while it was read:
+    /// the drift report with `available: true`, or `{ available: false, summary, warnings: [] }`
+    /// for a bundle without a drift profile. See API.md.
+    pub fn drift(&self) -> Result<JsValue, JsError> {
+        self.with_queue(|q| check_json(q.drift()))
     }
 
     /// Drops the loaded file (its text, leads and scores), e.g. before a new one is handed over,
