@@ -223,6 +223,32 @@ OBJECTIVES = {
 }
 
 
+def reused(args, stem: str, cmd: list[str], outputs: list[str]) -> float | None:
+    """With --reuse: the seconds of a finished run of exactly `cmd` (same binary file, same
+    arguments) whose outputs are all there; otherwise None."""
+    if not args.reuse:
+        return None
+    try:
+        with open(stem + ".done") as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        return None
+    same = done.get("command") == shlex.join(cmd) and done.get("bin_mtime") == bin_mtime(cmd[0])
+    if same and all(os.path.exists(o) for o in outputs):
+        return float(done["seconds"])
+    return None
+
+
+def bin_mtime(path: str) -> float:
+    return os.stat(path).st_mtime
+
+
+def finished(stem: str, cmd: list[str], secs: float) -> None:
+    """Marks a run finished, for --reuse."""
+    with open(stem + ".done", "w") as f:
+        json.dump({"command": shlex.join(cmd), "seconds": secs, "bin_mtime": bin_mtime(cmd[0])}, f)
+
+
 def train_job(args, ds: Dataset, objective: str, seed: int, spec: str | None = None) -> dict:
     """One leadladder run; with `spec`, the fields-only spec instead of the dataset's."""
     tag = objective.replace("+", "_") + ("_fields_only" if spec else "")
@@ -234,10 +260,16 @@ def train_job(args, ds: Dataset, objective: str, seed: int, spec: str | None = N
            "--bootstrap", "0", "--scores-out", scores] + OBJECTIVES[objective] + ds.extra_train_args
     cmd += args.train_args
     env = dict(os.environ, RAYON_NUM_THREADS="1")
-    with open(stem + ".log", "w") as out:
-        secs = run(cmd, env=env, stdout=out, stderr_to=out)
     what = objective + (", fields only" if spec else "")
-    log(f"{ds.name}: leadladder {what} seed {seed} trained in {secs:.0f} s")
+    done = reused(args, stem, cmd, [scores])
+    if done is not None:
+        secs = done
+        log(f"{ds.name}: leadladder {what} seed {seed}: reused the finished run ({secs:.0f} s)")
+    else:
+        with open(stem + ".log", "w") as out:
+            secs = run(cmd, env=env, stdout=out, stderr_to=out)
+        finished(stem, cmd, secs)
+        log(f"{ds.name}: leadladder {what} seed {seed} trained in {secs:.0f} s")
     return {"objective": objective, "fields_only": bool(spec), "tag": tag, "seed": seed,
             "scores": scores, "seconds": secs, "command": shlex.join(cmd),
             "family": f"leadladder {ds.preset} ({what})"}
@@ -582,6 +614,9 @@ def main() -> None:
     ap.add_argument("--train-args", type=shlex.split, default=[],
                     help="extra `leadladder train` arguments for every run")
     ap.add_argument("--command", default="", help="the command line to record")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the leadladder runs an interrupted run finished (same binary, same "
+                    "command; their scores are in the cache) instead of training them again")
     args = ap.parse_args()
     for o in args.objectives + args.fields_only_objectives:
         if o not in OBJECTIVES:

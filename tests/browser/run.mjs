@@ -915,6 +915,12 @@ async function suite() {
     });
 
     await test('CPU path (?device=cpu): ranked table and export equal `leadladder rank`', async () => {
+      // The demo model is an ensemble (its members' tensors under `ensemble.<m>.`), so this and
+      // the WebGPU test compare the page's ensemble scoring with the native one.
+      const bytes = readFileSync(MODEL);
+      const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+      const members = new Set(Object.keys(header).map((k) => (/^ensemble\.(\d+)\./.exec(k) || [])[1]).filter(Boolean));
+      assert(members.size >= 2, `the demo model is not an ensemble: members ${[...members]}`);
       const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
       await uploadAndRank(page, f.leads);
       const dev = await deviceFields(page);
@@ -935,6 +941,27 @@ async function suite() {
       });
       await page.waitForSelector(`#queue .queue-row[data-rank="${f.count}"]`, { timeout: 10_000 });
       await page.close();
+    });
+
+    await test('ensemble bundle with out-of-range tokens (tests/fixtures/parity): the page ranks a drifting file like `leadladder rank` on the CPU and on WebGPU', async () => {
+      // Two members trained with `--out-of-range on` on a funnel whose period fields leave the
+      // fitted range in the test period: the page must pick the same field tokens and average
+      // the members as the native scorer does.
+      const model = join(REPO, 'tests', 'fixtures', 'parity', 'ensemble.f32.safetensors');
+      const leads = join(REPO, 'tests', 'fixtures', 'parity', 'leads-drift.csv');
+      const out = join(WORK, 'native-ensemble-ranked.csv');
+      run(['rank', '--model', model, '--input', leads, '--out', out, '--explain', '0']);
+      const native = readFileSync(out, 'utf8');
+      for (const device of ['cpu', 'gpu']) {
+        const page = await openPage(context, `${server.url}?device=${device}`, consoleLines);
+        await page.setInputFiles('#bundle-input', model);
+        await page.waitForSelector('#bundle-check:not([hidden])', { timeout: 60_000 });
+        await page.click('#bundle-use');
+        await page.waitForFunction(() => /ensemble\.f32/.test(document.querySelector('#model-status').textContent));
+        await uploadAndRank(page, leads);
+        none(compareRankedCsv(await exportFromPage(page), native), `${device}: ensemble export vs native`);
+        await page.close();
+      }
     });
 
     await test('CPU path on one worker per core: the same queue and export as one worker and as `leadladder rank`', async () => {
@@ -980,7 +1007,7 @@ async function suite() {
       await page.click('#banner-close');
       await page.setInputFiles('#bundle-input', MODEL);
       await page.waitForSelector('#bundle-check:not([hidden])', { timeout: 60_000 });
-      assert(/leadladder-bundle\/2/.test(await page.locator('#bundle-summary').textContent()), 'bundle summary');
+      assert(/leadladder-bundle\/\d/.test(await page.locator('#bundle-summary').textContent()), 'bundle summary');
       await page.click('#bundle-use');
       await page.waitForFunction(() => /demo\.int8/.test(document.querySelector('#model-status').textContent));
       await uploadAndRank(page, f.leads);

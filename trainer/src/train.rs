@@ -16,7 +16,9 @@ use leadladder_bundle::{
     StoreDtype, train_bpe, write_bundle,
 };
 use leadladder_core::audit::{AuditOptions, ExternalScore, audit};
+use leadladder_core::drift::DriftProfile;
 use leadladder_core::fields::{Field, FieldCodec, FieldKind, FitOptions};
+use leadladder_core::guard::Guard;
 use leadladder_core::ladder::{Ladder, PairBuilder};
 use leadladder_core::metrics::{EvalConfig, auc, precision_at_k};
 use leadladder_core::prompt::{ApproxCounter, render, render_dialogue};
@@ -220,6 +222,8 @@ pub struct Trained {
     /// Training throughput (real tokens per second of training steps).
     pub tokens_per_s: f64,
     pub options: TrainOptions,
+    /// The fit period's field distributions (the drift check's reference).
+    pub drift_profile: DriftProfile,
 }
 
 /// Scores examples: (ranking scores, pointwise logits), in example order. `pool_also` is the
@@ -414,6 +418,8 @@ pub struct Prepared {
     fit: Vec<Example>,
     val: Vec<Example>,
     test: Vec<Example>,
+    /// The fit period's field distributions, kept in the bundle for the drift check.
+    drift_profile: DriftProfile,
 }
 
 impl Prepared {
@@ -467,6 +473,9 @@ pub fn prepare(
         )));
     }
     let (fit_period, val_idx) = split.train.split_at(split.train.len() - n_val);
+    // The whole fit period (before any training sample), as the bundle's drift reference.
+    let drift_profile = DriftProfile::fit(&data.schema, fit_period.iter().map(|&i| &data.leads[i]))
+        .map_err(|e| Error::Input(format!("the fit period's drift profile: {e}")))?;
     let mut fit_idx = fit_period.to_vec();
     if let Some(cap) = opts.train_sample
         && cap < fit_idx.len()
@@ -590,6 +599,7 @@ pub fn prepare(
         fit,
         val,
         test,
+        drift_profile,
     })
 }
 
@@ -1499,6 +1509,7 @@ fn finish(
         log,
         tokens_per_s,
         options: opts.clone(),
+        drift_profile: prepared.drift_profile.clone(),
     })
 }
 
@@ -1728,8 +1739,23 @@ impl Trained {
         })
         .to_string();
         let bad = |e: leadladder_bundle::Error| Error::Input(format!("bundle: {e}"));
-        let meta = BundleMeta::new(&cfg, &self.encoder, spec, metrics, &provenance).map_err(bad)?;
+        let mut meta = BundleMeta::new(&cfg, &self.encoder, spec, metrics, &provenance)
+            .and_then(|m| m.with_drift_profile(&self.drift_profile))
+            .map_err(bad)?;
+        // The guard's verdict on the test period (the model is the report's last method); a
+        // report it cannot judge (no recency line) leaves the bundle without one.
+        if let Some(guard) = self.guard() {
+            meta = meta.with_guard(&guard).map_err(bad)?;
+        }
         write_bundle(&tensors, &meta, dtype).map_err(bad)
+    }
+
+    /// The guard's verdict on the test-period report: does the model rank worse than recency or
+    /// the hand tier sort beyond the bootstrap intervals? `None` when the report cannot be
+    /// judged (no model line or no recency line).
+    pub fn guard(&self) -> Option<Guard> {
+        let model = self.report.methods.last()?;
+        Guard::check(&self.report, &model.name).ok()
     }
 }
 
