@@ -52,7 +52,9 @@ step "real-size fixture (Qwen2.5-0.5B-shaped, random weights; cached outside the
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder"
 LEADLADDER_REAL_SIZE="$(LEADLADDER_BIN="$bin" bash scripts/real-size-fixture.sh | tail -n 1)"
 export LEADLADDER_REAL_SIZE
-cargo test -p leadladder-cli --test real_size --locked
+# `--workspace` keeps the features of the build above: a `-p leadladder-cli` build would unify
+# them differently and compile the Burn and cubecl stack a second time.
+cargo test --workspace --test real_size --locked
 
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked

@@ -1025,6 +1025,11 @@ async function suite() {
         guard: document.body.dataset.guard || '',
         guardText: document.querySelector('#guard-note').hidden ? '' : document.querySelector('#guard-note').textContent,
       }));
+      // The demo as shipped before bundles stored their training data's distribution.
+      await page.setInputFiles('#bundle-input', join(REPO, 'tests', 'fixtures', 'old-bundle', 'demo-bundle2.int8.safetensors'));
+      await page.waitForSelector('#bundle-check:not([hidden])', { timeout: 60_000 });
+      await page.click('#bundle-use');
+      await page.waitForFunction(() => /^demo-bundle2\.int8\.safetensors: /.test(document.querySelector('#model-status').textContent), null, { timeout: 60_000 });
       await uploadAndRank(page, f.small);
       let p = await panel();
       assert(p.state === 'unavailable' && p.visible && /drift check unavailable: this bundle was trained before leadladder stored its training data's distribution/i.test(p.text), `old bundle: ${JSON.stringify(p)}`);

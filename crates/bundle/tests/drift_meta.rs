@@ -108,10 +108,18 @@ fn bundles_without_them_load_as_before() {
         assert!(info.drift_fields.is_empty());
         assert!(info.guard.is_none());
     }
-    // The committed demo model (leadladder-bundle/2) predates them.
+    // The demo model as shipped before them (leadladder-bundle/2) loads without them.
+    let old = Bundle::from_bytes(include_bytes!(
+        "../../../tests/fixtures/old-bundle/demo-bundle2.int8.safetensors"
+    ))
+    .unwrap();
+    assert!(old.drift_profile().is_none() && old.guard().is_none());
+    // The shipped demo model carries both: its fit period's distribution and a guard that passed.
     let demo =
         Bundle::from_bytes(include_bytes!("../../../web/models/demo.int8.safetensors")).unwrap();
-    assert!(demo.drift_profile().is_none() && demo.guard().is_none());
+    let profile = demo.drift_profile().expect("the demo stores its drift profile");
+    assert_eq!(profile.leads, 31_500);
+    assert!(!demo.guard().expect("the demo stores its guard").fires());
 }
 
 #[test]

@@ -179,10 +179,11 @@ fn rank_finds_no_drift_in_a_file_like_the_training_data() {
 #[test]
 fn an_old_bundle_says_the_check_is_unavailable() {
     let dir = tmp("rank-old");
+    let old = common::repo().join("tests/fixtures/old-bundle/demo-bundle2.int8.safetensors");
     let (csv, spec) = synth(&dir, "leads", "120", "3");
     let json = dir.join("drift.json");
     let log = stderr(&run(rank_cmd(
-        &demo_model(),
+        &old,
         &csv,
         &dir.join("ranked.csv"),
         &["--explain", "0", "--drift-json"],
@@ -200,7 +201,7 @@ fn an_old_bundle_says_the_check_is_unavailable() {
         .arg("--ladder")
         .arg(&spec)
         .arg("--model")
-        .arg(demo_model())
+        .arg(&old)
         .args(["--bootstrap", "0"]));
     assert!(String::from_utf8_lossy(&md.stdout).contains(UNAVAILABLE));
 }
