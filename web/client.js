@@ -324,9 +324,10 @@ function typedError(e, Kind, violation) {
   if (e && e.name === 'AbortError') return e;
   const message = e instanceof Error ? e.message : String(e);
   const kind = (e && e.kind) || null;
-  if (violation && /worker-src|script-src|child-src|default-src/.test(violation.directive) && /blob/.test(violation.blocked)) {
+  const workerBlocked = /Worker/.test(message) && /Content Security Policy/i.test(message);
+  if (workerBlocked || (violation && /worker-src|script-src|child-src|default-src/.test(violation.directive) && /blob/.test(violation.blocked))) {
     return new PolicyError(
-      `The page's Content-Security-Policy does not let the ranking engine start: its worker runs from a blob: URL (so that the page's policy binds it), which the policy's ${violation.directive} forbids. Add ${POLICY_HELP.worker} to the policy. (${message})`,
+      `The page's Content-Security-Policy does not let the ranking engine start: its worker runs from a blob: URL (so that the page's policy binds it), which the policy's ${violation ? violation.directive : 'worker-src'} forbids. Add ${POLICY_HELP.worker} to the policy. (${message})`,
       { directive: POLICY_HELP.worker, cause: e },
     );
   }
@@ -444,12 +445,7 @@ export async function createRanker(options = {}) {
       gpuLimit: options.gpuLimit,
       keepOffline: false,
     });
-    const engine = await abortable(
-      client.init().catch((e) => {
-        throw typedError(e, EngineError, watch.violation);
-      }),
-      signal,
-    );
+    const engine = await abortable(client.init(), signal);
     const model = await abortable(
       loadModel(client, options.model, base, onProgress).catch((e) => {
         throw typedError(e, ModelError, watch.violation);
@@ -460,6 +456,8 @@ export async function createRanker(options = {}) {
   } catch (e) {
     if (client) client.terminate();
     if (signal && signal.aborted) throw abortError(signal);
+    // The page hears of a policy violation in a task of its own: let it arrive.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     throw typedError(e, EngineError, watch.violation);
   } finally {
     watch.stop();
