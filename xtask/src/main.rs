@@ -336,17 +336,25 @@ fn workspace_version(root: &Path) -> Result<String> {
 
 /// Files of the npm package taken from the rest of the repository: (from, to inside the package).
 /// The package's own files (package.json, README, declarations, bin/) come from packages/widget/.
-const WIDGET_FILES: [(&str, &str); 10] = [
+const WIDGET_FILES: [(&str, &str); 9] = [
     ("web/client.js", "client.js"),
     ("web/worker.js", "worker.js"),
     ("web/widget/lead-ladder.js", "widget/lead-ladder.js"),
     ("web/widget/lead-ladder.css", "widget/lead-ladder.css"),
     ("pkg/cpu/leadladder_wasm.js", "pkg/cpu/leadladder_wasm.js"),
-    ("pkg/cpu/leadladder_wasm_bg.wasm", "pkg/cpu/leadladder_wasm_bg.wasm"),
+    (
+        "pkg/cpu/leadladder_wasm_bg.wasm",
+        "pkg/cpu/leadladder_wasm_bg.wasm",
+    ),
     ("pkg/gpu/leadladder_wasm.js", "pkg/gpu/leadladder_wasm.js"),
-    ("pkg/gpu/leadladder_wasm_bg.wasm", "pkg/gpu/leadladder_wasm_bg.wasm"),
-    ("web/models/demo.int8.safetensors", "models/demo.int8.safetensors"),
-    ("LICENSE", "LICENSE"),
+    (
+        "pkg/gpu/leadladder_wasm_bg.wasm",
+        "pkg/gpu/leadladder_wasm_bg.wasm",
+    ),
+    (
+        "web/models/demo.int8.safetensors",
+        "models/demo.int8.safetensors",
+    ),
 ];
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
@@ -390,9 +398,6 @@ fn pack_widget(root: &Path) -> Result<()> {
     for (from, to) in WIDGET_FILES {
         let src = root.join(from);
         if !src.is_file() {
-            if from == "LICENSE" {
-                continue;
-            }
             bail!(
                 "{} is missing{}",
                 src.display(),
@@ -417,7 +422,8 @@ fn pack_widget(root: &Path) -> Result<()> {
             .args(["pack", "--json", "--pack-destination"])
             .arg(&out),
     )?;
-    let packed: serde_json::Value = serde_json::from_str(&json).context("reading npm pack --json")?;
+    let packed: serde_json::Value =
+        serde_json::from_str(&json).context("reading npm pack --json")?;
     let info = &packed[0];
     let mb = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
     eprintln!(
