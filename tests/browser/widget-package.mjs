@@ -311,12 +311,17 @@ const test = {
   },
 
   async policy() {
+    // The element says so too: its status, and a rank-error event carrying the PolicyError.
+    let fired: unknown = null;
+    ladder.addEventListener('rank-error', (e) => (fired = describe(e.detail.error)), { once: true });
+    const element = await ladder.rank('lead_id\\nL1\\n').then(() => 'ranked', (e) => (e as Error).name);
+    const status = ladder.shadowRoot!.querySelector('.status')!.textContent;
     try {
       const ranker = await createRanker({ assetsUrl: ASSETS, device: 'cpu' });
       ranker.dispose();
-      return { ok: true };
+      return { ok: true, element, fired, status };
     } catch (e) {
-      return { ok: false, ...describe(e) };
+      return { ok: false, ...describe(e), element, fired, status };
     }
   },
 };
@@ -557,7 +562,11 @@ async function main() {
       await p.goto(`${host.origin}${path}`);
       await p.waitForSelector('body[data-ready]', { timeout: 30_000 });
       const got = await Promise.race([p.evaluate(() => window.leadladderTest.policy()), new Promise((r) => setTimeout(() => r({ ok: false, name: 'timeout', message: 'no answer in 60 s' }), 60_000))]);
-      check(!got.ok && got.policy && got.name === 'PolicyError' && got.directive === directive, `${path}: PolicyError naming ${want} (${got.name}: ${got.directive}; ${got.message})`);
+      check(!got.ok && got.policy && got.name === 'PolicyError' && got.directive === directive, `${path}: createRanker rejects with a PolicyError naming ${want} (${got.name}: ${got.directive}; ${got.message})`);
+      check(
+        got.element === 'PolicyError' && got.fired && got.fired.directive === directive && /Content-Security-Policy/.test(got.status || ''),
+        `${path}: <lead-ladder> rejects, fires rank-error with the PolicyError and shows "${got.status}"`,
+      );
       await p.close();
     }
 
