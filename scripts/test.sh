@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh machine: installs what is missing, then formatting,
 # lints, the whole test suite, the check that the committed pkg/ matches the sources, and the
-# browser tests (headless Chromium on the page served by `leadladder serve`).
+# browser tests (headless Chromium on the page served by `leadladder serve`) and the npm package's
+# integration test (tests/browser/widget-package.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,5 +82,8 @@ if [ ! -x "$bin" ]; then
 fi
 mkdir -p target
 LEADLADDER_BIN="$bin" node tests/browser/run.mjs
+
+step "the npm package in a Vite app: packed, installed, type-checked (tsc), built; ranks like leadladder rank"
+LEADLADDER_BIN="$bin" node tests/browser/widget-package.mjs
 
 step "all checks passed"

@@ -59,9 +59,9 @@ button.addEventListener('click', async () => {
 });
 
 ladder.addEventListener('ranked', (e) => {
-  const top = e.detail.ranking[0];
-  status.textContent = `Ranked ${e.detail.ranking.length} leads. Call ${top ? top.id : 'nobody'} first.`;
-  document.body.dataset.ranked = String(e.detail.ranking.length);
+  const top = e.detail.rows[0];
+  status.textContent = `Ranked ${e.detail.rows.length} leads. Call ${top ? top.id : 'nobody'} first.`;
+  document.body.dataset.ranked = String(e.detail.rows.length);
 });
 
 loadLeads();

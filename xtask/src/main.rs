@@ -5,6 +5,9 @@
 //!   target directory when missing) without the name section, and records `pkg/SOURCE_HASH`.
 //! - `check-pkg`: fails when `pkg/` is missing or was built from other sources (CI runs it).
 //! - `serve [ARGS]`: `build-web` when `pkg/` is missing or stale, then `leadladder serve ARGS`.
+//! - `pack-widget`: the npm package `leadladder` (`packages/widget/` with `web/`'s client, worker
+//!   and widget, both wasm builds from `pkg/` and the demo model), staged under
+//!   `target/widget/package/` and packed with `npm pack` into `target/widget/leadladder-VERSION.tgz`.
 //! - `qwen-fixture [--out DIR] [--layers N]`: a Qwen2.5-0.5B-shaped Hugging Face folder with
 //!   random weights and the real tokenizer (see `qwen_fixture.rs`).
 //!
@@ -315,6 +318,127 @@ fn check_pkg(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The workspace version (`[workspace.package] version` in Cargo.toml).
+fn workspace_version(root: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(root.join("Cargo.toml"))?;
+    let mut in_package = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[workspace.package]";
+        } else if in_package && let Some(rest) = line.strip_prefix("version") {
+            let value = rest.trim_start().trim_start_matches('=').trim();
+            return Ok(value.trim_matches('"').to_string());
+        }
+    }
+    bail!("Cargo.toml has no [workspace.package] version")
+}
+
+/// Files of the npm package taken from the rest of the repository: (from, to inside the package).
+/// The package's own files (package.json, README, declarations, bin/) come from packages/widget/.
+const WIDGET_FILES: [(&str, &str); 9] = [
+    ("web/client.js", "client.js"),
+    ("web/worker.js", "worker.js"),
+    ("web/widget/lead-ladder.js", "widget/lead-ladder.js"),
+    ("web/widget/lead-ladder.css", "widget/lead-ladder.css"),
+    ("pkg/cpu/leadladder_wasm.js", "pkg/cpu/leadladder_wasm.js"),
+    (
+        "pkg/cpu/leadladder_wasm_bg.wasm",
+        "pkg/cpu/leadladder_wasm_bg.wasm",
+    ),
+    ("pkg/gpu/leadladder_wasm.js", "pkg/gpu/leadladder_wasm.js"),
+    (
+        "pkg/gpu/leadladder_wasm_bg.wasm",
+        "pkg/gpu/leadladder_wasm_bg.wasm",
+    ),
+    (
+        "web/models/demo.int8.safetensors",
+        "models/demo.int8.safetensors",
+    ),
+];
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "node_modules" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name))?;
+        } else {
+            std::fs::copy(&path, to.join(&name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Stages and packs the npm package; prints the tarball's path last.
+fn pack_widget(root: &Path) -> Result<()> {
+    let version = workspace_version(root)?;
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("packages/widget/package.json"))
+            .context("reading packages/widget/package.json")?,
+    )?;
+    if manifest["version"].as_str() != Some(version.as_str()) {
+        bail!(
+            "packages/widget/package.json has version {} but the workspace is {version}: make them equal",
+            manifest["version"]
+        );
+    }
+    let out = root.join("target/widget");
+    let stage = out.join("package");
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage)?;
+    }
+    copy_tree(&root.join("packages/widget"), &stage)?;
+    for (from, to) in WIDGET_FILES {
+        let src = root.join(from);
+        if !src.is_file() {
+            bail!(
+                "{} is missing{}",
+                src.display(),
+                if from.starts_with("pkg/") {
+                    ": run `cargo xtask build-web`"
+                } else {
+                    ""
+                }
+            );
+        }
+        let dst = stage.join(to);
+        std::fs::create_dir_all(dst.parent().context("no parent")?)?;
+        std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+    }
+    let tarball = out.join(format!("leadladder-{version}.tgz"));
+    if tarball.exists() {
+        std::fs::remove_file(&tarball)?;
+    }
+    let json = output(
+        Command::new("npm")
+            .current_dir(&stage)
+            .args(["pack", "--json", "--pack-destination"])
+            .arg(&out),
+    )?;
+    let packed: serde_json::Value =
+        serde_json::from_str(&json).context("reading npm pack --json")?;
+    let info = &packed[0];
+    let mb = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
+    eprintln!(
+        "leadladder {version}: {} files, {:.1} MB packed, {:.1} MB installed",
+        info["entryCount"],
+        mb(&info["size"]),
+        mb(&info["unpackedSize"])
+    );
+    if !tarball.is_file() {
+        bail!("npm pack wrote no {}", tarball.display());
+    }
+    println!("{}", tarball.display());
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let root = root()?;
     let mut args = std::env::args().skip(1);
@@ -322,6 +446,7 @@ fn main() -> Result<()> {
         Some("build-web") => build_web(&root),
         Some("check-pkg") => check_pkg(&root),
         Some("qwen-fixture") => qwen_fixture::run(&root, args),
+        Some("pack-widget") => pack_widget(&root),
         Some("source-hash") => {
             println!("{}", source_hash(&root)?);
             Ok(())
@@ -347,7 +472,7 @@ fn main() -> Result<()> {
                 .args(args))
         }
         _ => bail!(
-            "usage: cargo xtask build-web | check-pkg | source-hash | serve [leadladder serve args] | qwen-fixture [--out DIR] [--layers N]"
+            "usage: cargo xtask build-web | check-pkg | source-hash | pack-widget | serve [leadladder serve args] | qwen-fixture [--out DIR] [--layers N]"
         ),
     }
 }
