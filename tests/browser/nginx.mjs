@@ -238,7 +238,7 @@ async function main() {
     const wasm = seen.filter((r) => /\/pkg\/cpu\/leadladder_wasm_bg\.wasm$/.test(r.url));
     check(wasm.length > 0, 'the browser fetched no CPU wasm build');
     for (const r of wasm) check(r.type === 'application/wasm', `the browser got ${r.url} as ${JSON.stringify(r.type)}`);
-    const refused = consoleLines.filter((l) => /MIME type|strict MIME|Refused to/i.test(l));
+    const refused = consoleLines.filter((l) => /MIME type|Refused to (execute|apply|load)/i.test(l));
     check(refused.length === 0, `the browser refused: ${refused.slice(0, 5).join(' | ')}`);
   } catch (e) {
     failures.push(`${e.message}`.split('\n')[0]);

@@ -55,6 +55,14 @@ const ALLOWED_FILES = [
   'pkg/gpu/leadladder_wasm.js', 'pkg/gpu/leadladder_wasm_bg.wasm',
 ];
 const ALLOWED_PATHS = new Set(['/', ...ALLOWED_FILES.map((f) => `/${f}`)]);
+// The scoring worker's policy probe (web/worker.js): a GET of a URL on port 1 of another origin,
+// which the page's connect-src refuses and which browsers never connect to where nothing refuses
+// it. The one request to another origin the audit lets pass, and only as a bodiless GET.
+const POLICY_PROBE_URL = (() => {
+  const m = readFileSync(join(REPO, 'web', 'worker.js'), 'utf8').match(/const POLICY_PROBE_URL = '([^']+)'/);
+  if (!m || new URL(m[1]).port !== '1') throw new Error('web/worker.js names no POLICY_PROBE_URL on port 1');
+  return m[1];
+})();
 // The address queries the tests themselves open the page with (a navigation, never a fetch).
 const NAVIGATION_QUERIES = new Set(['', '?device=cpu', '?device=gpu', '?device=cpu&workers=1']);
 
@@ -287,9 +295,10 @@ async function startServer() {
 
 /**
  * A static host that sends no security headers at all (as many do): web/ at `/`, pkg/ at
- * `/pkg/`. With `stripPolicy`, the pages' `<meta>` policy is removed too.
+ * `/pkg/`. With `stripPolicy`, the pages' `<meta>` policy is removed too; with `policy`, the
+ * `<meta>` policy says that instead (an embedding page's own policy).
  */
-async function startStaticHost({ stripPolicy = false } = {}) {
+async function startStaticHost({ stripPolicy = false, policy = null } = {}) {
   const types = { html: 'text/html; charset=utf-8', js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml', wasm: 'application/wasm', csv: 'text/csv' };
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -302,6 +311,7 @@ async function startStaticHost({ stripPolicy = false } = {}) {
     }
     let body = readFileSync(file);
     if (stripPolicy && rel.endsWith('.html')) body = body.toString('utf8').replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, '');
+    else if (policy && rel.endsWith('.html')) body = body.toString('utf8').replace(/(<meta http-equiv="Content-Security-Policy" content=")[^"]*"/, `$1${policy}"`);
     res.writeHead(200, { 'Content-Type': types[rel.split('.').pop()] || 'application/octet-stream', 'Cache-Control': 'no-store' });
     res.end(body);
   });
@@ -426,6 +436,7 @@ function auditNetwork(records, serverLogs, origins) {
       problems.push(`${what}: a ${rec.kind} attempt`);
       continue;
     }
+    if (rec.url === POLICY_PROBE_URL && rec.method === 'GET' && !(rec.body && rec.body.length) && !rec.navigation) continue;
     let url;
     try {
       url = new URL(rec.url);
@@ -1434,6 +1445,59 @@ async function suite() {
         }
       });
       recordBench('realSize', result);
+    });
+
+    await test('network policy probe: a page policy that refuses eval but leaves connect-src open is not reported enforced (the engine refuses to start); one whose connect-src blocks other origins is', async () => {
+      // `script-src` alone refuses eval, which the old probe took for an enforced policy, while
+      // the worker could still fetch any origin. Each page is the real one under that `<meta>`
+      // policy (no headers); what the worker can really reach is tried after the page starts.
+      const cases = [
+        ['script-src only (no connect-src, no default-src)', "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:", false],
+        ['script-src and connect-src \'self\'', "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'", true],
+        ['the page’s own policy', null, true],
+      ];
+      const sink = await startSink();
+      const own = await launch();
+      const recs = await recordNetwork(own.context);
+      try {
+        for (const [i, [name, policy, enforced]] of cases.entries()) {
+          const host = await startStaticHost({ policy });
+          try {
+            const page = await own.context.newPage();
+            page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+            const before = recs.length;
+            await page.goto(`${host.url}?device=cpu`);
+            await page.waitForFunction(() => document.body.dataset.engine || !document.querySelector('#banner').hidden, null, { timeout: 60_000 });
+            const engine = await page.evaluate(() => document.body.dataset.engine || null);
+            const banner = await bannerText(page);
+            const worker = await scoringWorker(page);
+            // The page's own requests so far pass the network audit (the probe among them).
+            none(auditNetwork(recs.slice(before), [], [host.origin]), `${name}: the network audit of the page's start`);
+            const tag = `${MARKER}-probe${i}`;
+            const [tried] = await worker.evaluate(exfiltrate, { attempts: [{ kind: 'fetch POST with a body', tag, target: 'foreign' }], same: host.origin, foreign: sink.origin, marker: MARKER });
+            const reached = sink.hits.some((h) => h.includes(tag));
+            if (enforced) {
+              assert(engine === 'cpu' && !banner, `${name}: the engine did not start (${engine}, banner ${banner})`);
+              const dev = await deviceFields(page);
+              assert(/^enforced/.test(dev['Network policy'] || ''), `${name}: Network policy ${JSON.stringify(dev['Network policy'])}`);
+              assert(!reached && tried.violations.some((v) => /^connect-src /.test(v)), `${name}: the worker reached another origin (${JSON.stringify(tried)})`);
+            } else {
+              // The premise: this page's worker can reach another origin...
+              assert(reached && tried.violations.length === 0, `${name}: the worker could not reach the other origin (${JSON.stringify(tried)}), so this case proves nothing`);
+              // ...so the engine must not call the policy enforced, and refuses to start.
+              assert(!engine, `${name}: the engine started (${engine})`);
+              assert(/no Content-Security-Policy is enforced on the scoring worker’s network requests/.test(banner || ''), `${name}: banner ${banner}`);
+            }
+            await page.close();
+          } finally {
+            host.server.close();
+          }
+        }
+      } finally {
+        await own.context.close();
+        rmSync(own.profile, { recursive: true, force: true });
+        sink.server.close();
+      }
     });
   } finally {
     await context.close();
