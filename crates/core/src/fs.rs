@@ -1,8 +1,9 @@
 //! The project's one way to write a file: atomically and durably.
 //!
-//! [`write_atomic`] writes into a temporary file of its own beside the target, flushes and fsyncs it, renames
-//! it over the target, then fsyncs the folder, so a process killed at any moment leaves either
-//! the old file or the complete new one, never a half-written file under the requested name.
+//! [`write_atomic`] writes into a temporary file of its own beside the target, flushes and fsyncs
+//! it, renames it over the target, then fsyncs the folder, so a process killed at any moment
+//! leaves either the old file or the complete new one, never a half-written file under the
+//! requested name, and writers of the same file at once never mix their bytes.
 //! Every writer of a result uses it: model bundles, training checkpoints and reports, the ranked
 //! CSV, audit reports. Native targets only (in a browser there is no file system to write to).
 
