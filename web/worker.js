@@ -23,7 +23,8 @@ async function dropStaleModelCaches() {
 // browser refuses it for connect-src (a `securitypolicyviolation` naming that URL). The URL is
 // on port 1, which browsers never connect to, so where the policy allows it nothing is sent
 // either. client.js starts the worker from a blob: URL, so it inherits the page's policy (its
-// `<meta>` tag included) on any host.
+// `<meta>` tag included) on any host. An embedding page whose policy has a report-uri or
+// report-to receives one report of this refusal per worker started (helpers included).
 const POLICY_PROBE_URL = 'http://127.0.0.1:1/leadladder-policy-probe';
 // How long to wait for the violation after the refused fetch (it comes with the refusal; this
 // bounds only the wait where no policy refuses it).
