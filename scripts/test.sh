@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh machine: installs what is missing, then formatting,
 # lints, the whole test suite, the check that the committed pkg/ matches the sources, and the
-# browser tests (headless Chromium on the page served by `leadladder serve`) and the npm package's
-# integration test (tests/browser/widget-package.mjs).
+# browser tests (headless Chromium on the page served by `leadladder serve`, then by nginx with
+# deploy/nginx.conf) and the npm package's integration test (tests/browser/widget-package.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,5 +85,11 @@ LEADLADDER_BIN="$bin" node tests/browser/run.mjs
 
 step "the npm package in a Vite app: packed, installed, type-checked (tsc), built; ranks like leadladder rank"
 LEADLADDER_BIN="$bin" node tests/browser/widget-package.mjs
+
+step "the page behind a real nginx with deploy/nginx.conf (Debian's package nginx, run on a loopback port)"
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  apt-get update && apt-get install -y nginx
+fi
+node tests/browser/nginx.mjs
 
 step "all checks passed"

@@ -73,8 +73,9 @@ export class RankerClient {
    * @param {{ device?: 'auto'|'cpu'|'gpu', workers?: number, allowNoPolicy?: boolean }} [options]
    *   `workers`: how many workers score on the CPU build (default: one per core, at most 8;
    *   files under 512 leads use one). `allowNoPolicy`
-   *   lets the engine start in a page that enforces no Content-Security-Policy (an embedding page
-   *   that guards the network some other way); by default the worker refuses to start there.
+   *   lets the engine start in a page whose Content-Security-Policy does not keep requests on its
+   *   origin (no `connect-src` or `default-src`), or that has none (an embedding page that guards
+   *   the network some other way); by default the worker refuses to start there.
    *   `gpuLimit` (bytes): the WebGPU build acts as if the adapter's maxStorageBufferBindingSize
    *   and maxBufferSize were at most this (to try the paths a small GPU takes).
    *   `assetsUrl`: where worker.js and pkg/ are served (default: this module's folder).

@@ -16,30 +16,64 @@ async function dropStaleModelCaches() {
   }
 }
 
-// Is a Content-Security-Policy enforced on this worker? Compiling a string as script is refused
-// under any policy whose script-src lacks 'unsafe-eval', as the page's does, and nothing else in
-// the worker can tell. client.js starts the worker from a blob: URL, so it inherits the page's
-// policy (its `<meta>` tag included) on any host. The probe touches no network.
-function policyEnforced() {
+// Does a Content-Security-Policy keep this worker's requests on the page's origin? What matters
+// is connect-src (fetch, XHR, EventSource, WebSocket): a policy that only refuses eval (say,
+// `script-src 'self'` with no connect-src and no default-src) leaves the network open. So the
+// probe asks for a URL on another origin and counts the policy as enforced only when the
+// browser refuses it for connect-src (a `securitypolicyviolation` naming that URL). The URL is
+// on port 1, which browsers never connect to, so where the policy allows it nothing is sent
+// either. client.js starts the worker from a blob: URL, so it inherits the page's policy (its
+// `<meta>` tag included) on any host. An embedding page whose policy has a report-uri or
+// report-to receives one report of this refusal per worker started (helpers included).
+const POLICY_PROBE_URL = 'http://127.0.0.1:1/leadladder-policy-probe';
+// How long to wait for the violation after the refused fetch (it comes with the refusal; this
+// bounds only the wait where no policy refuses it).
+const POLICY_PROBE_WAIT_MS = 1500;
+
+async function probePolicy() {
+  let refusedByPolicy = false;
+  let wake = () => undefined;
+  const violated = new Promise((resolve) => {
+    wake = resolve;
+  });
+  const onViolation = (e) => {
+    const directive = e.effectiveDirective || e.violatedDirective || '';
+    const blocked = String(e.blockedURI || '');
+    const probe = blocked === POLICY_PROBE_URL || blocked === new URL(POLICY_PROBE_URL).origin;
+    if (probe && /^(connect-src|default-src)/.test(directive)) {
+      refusedByPolicy = true;
+      wake();
+    }
+  };
+  self.addEventListener('securitypolicyviolation', onViolation);
   try {
-    // eslint-disable-next-line no-new-func
-    new Function('return 0');
-    return false;
-  } catch {
-    return true;
+    const reached = await fetch(POLICY_PROBE_URL, { cache: 'no-store', credentials: 'omit', mode: 'no-cors' }).then(
+      () => true,
+      () => false,
+    );
+    if (!reached && !refusedByPolicy) {
+      let timer;
+      await Promise.race([violated, new Promise((resolve) => (timer = setTimeout(resolve, POLICY_PROBE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+  } finally {
+    self.removeEventListener('securitypolicyviolation', onViolation);
   }
+  return refusedByPolicy;
 }
 
-const POLICY_ENFORCED = policyEnforced();
+// Started at once, so the answer is ready by the time the page asks the engine to start.
+const policyProbe = probePolicy();
 let allowNoPolicyGiven = false; // what the page said (passed on to helper workers)
 
-// The engine starts only under an enforced policy (whose connect-src keeps every request on the
-// page's origin), unless the embedding page said it guards the network itself.
-function checkPolicy(allowNoPolicy) {
-  if (POLICY_ENFORCED) return 'enforced (the page’s Content-Security-Policy binds this worker)';
+// The engine starts only under a policy whose connect-src keeps requests off other origins,
+// unless the embedding page said it guards the network itself.
+async function checkPolicy(allowNoPolicy) {
+  if (await policyProbe) return 'enforced (the page’s Content-Security-Policy keeps this worker’s requests on its origin)';
   if (allowNoPolicy) return 'none enforced (the embedding page allowed it)';
   throw new Error(
-    'no Content-Security-Policy is enforced on the scoring worker, so nothing would keep the CSV ' +
+    'no Content-Security-Policy is enforced on the scoring worker’s network requests (its ' +
+      'connect-src, or default-src, lets it reach other origins), so nothing would keep the CSV ' +
       'from reaching the network; keep the page’s <meta> policy or serve it with the headers in ' +
       'web/_headers (leadladder serve sends them)',
   );
@@ -123,7 +157,7 @@ async function importBuild(name) {
 }
 
 async function init(device, allowNoPolicy) {
-  const policy = checkPolicy(allowNoPolicy);
+  const policy = await checkPolicy(allowNoPolicy);
   let choice = await chooseBuild(device);
   if (choice.name === 'gpu') {
     try {

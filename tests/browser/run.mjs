@@ -55,8 +55,16 @@ const ALLOWED_FILES = [
   'pkg/gpu/leadladder_wasm.js', 'pkg/gpu/leadladder_wasm_bg.wasm',
 ];
 const ALLOWED_PATHS = new Set(['/', ...ALLOWED_FILES.map((f) => `/${f}`)]);
+// The scoring worker's policy probe (web/worker.js): a GET of a URL on port 1 of another origin,
+// which the page's connect-src refuses and which browsers never connect to where nothing refuses
+// it. The one request to another origin the audit lets pass, and only as a bodiless GET.
+const POLICY_PROBE_URL = (() => {
+  const m = readFileSync(join(REPO, 'web', 'worker.js'), 'utf8').match(/const POLICY_PROBE_URL = '([^']+)'/);
+  if (!m || new URL(m[1]).port !== '1') throw new Error('web/worker.js names no POLICY_PROBE_URL on port 1');
+  return m[1];
+})();
 // The address queries the tests themselves open the page with (a navigation, never a fetch).
-const NAVIGATION_QUERIES = new Set(['', '?device=cpu', '?device=gpu', '?device=cpu&workers=1']);
+const NAVIGATION_QUERIES = new Set(['', '?device=cpu', '?device=gpu', '?device=cpu&workers=1', '?device=cpu&workers=2']);
 
 // ------------------------------------------------------------------ small utilities
 
@@ -194,6 +202,15 @@ function makeFixtures() {
   f.spec = join(WORK, 'leads.toml');
   f.count = rows.length - 1;
 
+  // The exfiltration drill's file: long enough that the CPU build scores it with helper workers
+  // (web/worker.js starts them from 512 leads), with the marker planted like the 300 leads'.
+  run(['synth', '--leads', '600', '--seed', '17', '--out', join(WORK, 'drill-synth.csv'), '--spec', join(WORK, 'drill.toml')]);
+  const drillRows = parseCsv(readFileSync(join(WORK, 'drill-synth.csv'), 'utf8'));
+  drillRows[7][drillRows[0].indexOf('dialogue')] = `customer: my reference is ${MARKER}\nrep: noted`;
+  f.drill = join(WORK, 'drill.csv');
+  writeFileSync(f.drill, writeCsv(drillRows));
+  f.drillCount = drillRows.length - 1;
+
   // A short file for the cases that rank on the software WebGPU adapter several times.
   f.small = join(WORK, 'small.csv');
   run(['synth', '--leads', '24', '--seed', '21', '--out', f.small, '--spec', join(WORK, 'small.toml')]);
@@ -287,9 +304,10 @@ async function startServer() {
 
 /**
  * A static host that sends no security headers at all (as many do): web/ at `/`, pkg/ at
- * `/pkg/`. With `stripPolicy`, the pages' `<meta>` policy is removed too.
+ * `/pkg/`. With `stripPolicy`, the pages' `<meta>` policy is removed too; with `policy`, the
+ * `<meta>` policy says that instead (an embedding page's own policy).
  */
-async function startStaticHost({ stripPolicy = false } = {}) {
+async function startStaticHost({ stripPolicy = false, policy = null } = {}) {
   const types = { html: 'text/html; charset=utf-8', js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml', wasm: 'application/wasm', csv: 'text/csv' };
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -302,6 +320,7 @@ async function startStaticHost({ stripPolicy = false } = {}) {
     }
     let body = readFileSync(file);
     if (stripPolicy && rel.endsWith('.html')) body = body.toString('utf8').replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, '');
+    else if (policy && rel.endsWith('.html')) body = body.toString('utf8').replace(/(<meta http-equiv="Content-Security-Policy" content=")[^"]*"/, `$1${policy}"`);
     res.writeHead(200, { 'Content-Type': types[rel.split('.').pop()] || 'application/octet-stream', 'Cache-Control': 'no-store' });
     res.end(body);
   });
@@ -426,6 +445,7 @@ function auditNetwork(records, serverLogs, origins) {
       problems.push(`${what}: a ${rec.kind} attempt`);
       continue;
     }
+    if (rec.url === POLICY_PROBE_URL && rec.method === 'GET' && !(rec.body && rec.body.length) && !rec.navigation) continue;
     let url;
     try {
       url = new URL(rec.url);
@@ -590,18 +610,20 @@ async function checkAudit(page, nativeAudit) {
 
 /**
  * Runs exfiltration attempts inside a page, a worker or the service worker (passed to
- * `evaluate`, so it is self-contained). Each attempt's URL carries its own tag; returns, per
- * attempt, the policy violations the realm reported while it ran and any error.
+ * `evaluate`, so it is self-contained). Each attempt's URL carries its own tag (no tag may be a
+ * prefix of another); returns, per attempt, the policy violations the realm reported whose
+ * blocked URL carries that tag (whenever they arrived) and any error, and the realm's other
+ * violations as `unmatched` on every attempt.
  */
 async function exfiltrate({ attempts, same, foreign, marker }) {
   const seen = [];
-  globalThis.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.effectiveDirective || e.violatedDirective} ${e.blockedURI}`));
+  const onViolation = (e) => seen.push({ text: `${e.effectiveDirective || e.violatedDirective} ${e.blockedURI}`, uri: String(e.blockedURI || '') });
+  globalThis.addEventListener('securitypolicyviolation', onViolation);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  const out = [];
+  const tried = [];
   for (const { kind, tag, target } of attempts) {
     const base = target === 'foreign' ? foreign : same;
     const ws = base.replace(/^http/, 'ws');
-    const before = seen.length;
     let error = null;
     const note = (e) => {
       error = String(e);
@@ -642,27 +664,46 @@ async function exfiltrate({ attempts, same, foreign, marker }) {
       note(e);
     }
     await sleep(200);
-    out.push({ kind, tag, target, error, violations: seen.slice(before) });
+    tried.push({ kind, tag, target, error });
   }
-  return out;
+  await sleep(300); // violations reported late still count, each for the attempt it names
+  globalThis.removeEventListener('securitypolicyviolation', onViolation);
+  const unmatched = seen.filter((v) => !attempts.some((a) => v.uri.includes(a.tag))).map((v) => v.text);
+  return tried.map((a) => ({ ...a, violations: seen.filter((v) => v.uri.includes(a.tag)).map((v) => v.text), unmatched }));
 }
 
-/** The page's scoring worker (started from a blob: URL by client.js). */
+/** The page's workers started from blob: URLs with the given name (`self.name`). */
+async function workersNamed(page, name) {
+  const found = [];
+  for (const w of page.workers().filter((x) => x.url().startsWith('blob:'))) {
+    const n = await w.evaluate(() => self.name).catch(() => null);
+    if (n === name) found.push(w);
+  }
+  return found;
+}
+
+/** The page's scoring worker (started from a blob: URL by client.js, named 'leadladder'). */
 async function scoringWorker(page) {
   for (let i = 0; i < 100; i++) {
-    const w = page.workers().find((x) => x.url().startsWith('blob:'));
+    const [w] = await workersNamed(page, 'leadladder');
     if (w) return w;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`no scoring worker; workers: ${page.workers().map((x) => x.url()).join(', ')}`);
 }
 
+/** The scoring worker's helper workers (web/worker.js, named 'leadladder-helper'). */
+async function helperWorkers(page) {
+  return workersNamed(page, 'leadladder-helper');
+}
+
 /**
- * On a page served by `leadladder serve` that has ranked the marked CSV, every kind of
- * exfiltration is tried from the page, the scoring worker and the service worker, towards a
+ * On a page served by `leadladder serve` that has ranked a marked CSV long enough for helper
+ * workers (on two workers, `?workers=2`, whatever the cores), every kind of exfiltration is
+ * tried from the page, the scoring worker, each helper worker and the service worker, towards a
  * recording server on another origin and towards the page's own origin. Each attempt must be
- * blocked by the policy (a violation reported, nothing reached the other origin) or fail the
- * network audit. Writes target/browser/exfiltration.txt.
+ * blocked by the policy (a violation naming that attempt's own URL, nothing reached the other
+ * origin) or fail the network audit. Writes target/browser/exfiltration.txt.
  */
 async function exfiltrationDrill(f, consoleLines) {
   const server = await startServer();
@@ -670,27 +711,39 @@ async function exfiltrationDrill(f, consoleLines) {
   const { context, profile } = await launch();
   const records = await recordNetwork(context);
   try {
-    const page = await openPage(context, `${server.url}?device=cpu`, consoleLines);
-    await uploadAndRank(page, f.leads);
+    const page = await openPage(context, `${server.url}?device=cpu&workers=2`, consoleLines);
+    await uploadAndRank(page, f.drill);
+    const ranked = Number(await page.evaluate(() => document.body.dataset.ranked));
+    assert(ranked === f.drillCount, `ranked ${ranked} of ${f.drillCount} leads`);
+    const dev = await deviceFields(page);
+    assert(/\b2 workers\b/.test(dev['Measured speed'] || ''), `the drill's file was not scored with a helper worker: ${dev['Measured speed']}`);
     await page.waitForSelector('body[data-offline="ready"]', { timeout: 60_000 });
     const sw = context.serviceWorkers().find((w) => w.url().startsWith(server.origin)) || (await context.waitForEvent('serviceworker'));
     const worker = await scoringWorker(page);
+    const helpers = await helperWorkers(page);
+    assert(helpers.length >= 1, `no helper worker to try from; workers: ${page.workers().map((x) => x.url()).join(', ')}`);
+    const workerKinds = ['fetch GET with a query', 'fetch POST with a body', 'XMLHttpRequest', 'EventSource', 'WebSocket', 'dynamic import'];
     const realms = {
       page: { handle: page, kinds: ['fetch GET with a query', 'fetch POST with a body', 'XMLHttpRequest', 'sendBeacon', 'EventSource', 'WebSocket', 'image', 'dynamic import'] },
-      worker: { handle: worker, kinds: ['fetch GET with a query', 'fetch POST with a body', 'XMLHttpRequest', 'EventSource', 'WebSocket', 'dynamic import'] },
+      worker: { handle: worker, kinds: workerKinds },
+      ...Object.fromEntries(helpers.map((h, i) => [`helper ${i + 1}`, { handle: h, kinds: workerKinds }])),
       'service worker': { handle: sw, kinds: ['fetch GET with a query', 'fetch POST with a body', 'WebSocket'] },
     };
     const results = [];
     let n = 0;
+    // Fixed-width tags: none is a prefix of another, so a URL names one attempt only.
+    const nextTag = () => `${MARKER}-x${String(n++).padStart(4, '0')}`;
+    const unmatched = [];
     for (const [realm, { handle, kinds }] of Object.entries(realms)) {
-      const attempts = kinds.flatMap((kind) => ['foreign', 'same'].map((target) => ({ kind, target, tag: `${MARKER}-x${n++}` })));
+      const attempts = kinds.flatMap((kind) => ['foreign', 'same'].map((target) => ({ kind, target, tag: nextTag() })));
       const got = await handle.evaluate(exfiltrate, { attempts, same: server.origin, foreign: sink.origin, marker: MARKER });
       results.push(...got.map((a) => ({ realm, ...a })));
+      if (got.length && got[0].unmatched.length) unmatched.push(`${realm}: ${got[0].unmatched.join(', ')}`);
     }
-    const rtc = await page.evaluate(exfiltrate, { attempts: [{ kind: 'WebRTC', target: 'foreign', tag: `${MARKER}-rtc` }], same: server.origin, foreign: sink.origin, marker: MARKER });
+    const rtc = await page.evaluate(exfiltrate, { attempts: [{ kind: 'WebRTC', target: 'foreign', tag: nextTag() }], same: server.origin, foreign: sink.origin, marker: MARKER });
     results.push(...rtc.map((a) => ({ realm: 'page', ...a })));
     // A top-level navigation: no policy directive can stop it, so only the audit can catch it.
-    const navTag = `${MARKER}-nav`;
+    const navTag = nextTag();
     await page.evaluate((u) => {
       location.href = u;
     }, `${sink.origin}/${navTag}`);
@@ -706,11 +759,20 @@ async function exfiltrationDrill(f, consoleLines) {
       let outcome = null;
       if (r.violations.length && !reached.length) outcome = `blocked by the policy (${r.violations[0]})`;
       else if (caught.length) outcome = `caught by the audit (${caught[0]})`;
-      lines.push(`${r.realm.padEnd(14)} ${r.kind.padEnd(22)} ${r.target.padEnd(7)} ${outcome || 'NOT CAUGHT'}${reached.length ? ' [reached the other origin]' : ''}`);
+      lines.push(`${r.realm.padEnd(14)} ${r.kind.padEnd(22)} ${r.target.padEnd(7)} ${r.tag.slice(MARKER.length)} ${outcome || 'NOT CAUGHT'}${reached.length ? ' [reached the other origin]' : ''}`);
       if (!outcome) failures.push(`${r.realm} ${r.kind} (${r.target}): neither blocked nor caught; error ${r.error}; reached ${reached.length}`);
-      // Towards another origin, the policy alone must stop every API it governs.
-      if (r.target === 'foreign' && r.kind !== 'top-level navigation' && r.kind !== 'WebRTC' && reached.length) failures.push(`${r.realm} ${r.kind}: reached the other origin`);
+      // Towards another origin, the policy alone must stop every API it governs: a violation
+      // naming this attempt's URL, and nothing reached.
+      if (r.target === 'foreign' && r.kind !== 'top-level navigation' && r.kind !== 'WebRTC') {
+        if (reached.length) failures.push(`${r.realm} ${r.kind}: reached the other origin`);
+        if (!r.violations.length) failures.push(`${r.realm} ${r.kind} (foreign): no policy violation names its URL (${r.tag.slice(MARKER.length)})`);
+      }
     }
+    // Violations that name no attempt (none expected: the page's own code requests nothing the
+    // policy refuses, and the worker's policy probe runs before the drill) are listed, not counted.
+    if (unmatched.length) lines.push('', 'violations naming no attempt:', ...unmatched);
+    const realmsTried = new Set(results.map((r) => r.realm));
+    for (const realm of Object.keys(realms)) assert(realmsTried.has(realm), `no attempt ran in the ${realm}`);
     writeFileSync(join(OUT, 'exfiltration.txt'), lines.join('\n') + '\n');
     if (failures.length) throw new Error(`exfiltration drill:\n    ${failures.join('\n    ')}`);
   } finally {
@@ -1171,7 +1233,7 @@ async function suite() {
       assert(serverLog.some((l) => l.startsWith('GET /models/demo.int8.safetensors ')), 'the server log lacks the model download');
     });
 
-    await test('injected exfiltration from the page, its worker and its service worker is blocked by the policy or fails the audit', async () => {
+    await test('injected exfiltration from the page, its worker, its helper workers and its service worker is blocked by the policy or fails the audit', async () => {
       await exfiltrationDrill(f, consoleLines);
     });
 
@@ -1439,6 +1501,59 @@ async function suite() {
         }
       });
       recordBench('realSize', result);
+    });
+
+    await test('network policy probe: a page policy that refuses eval but leaves connect-src open is not reported enforced (the engine refuses to start); one whose connect-src blocks other origins is', async () => {
+      // `script-src` alone refuses eval, which the old probe took for an enforced policy, while
+      // the worker could still fetch any origin. Each page is the real one under that `<meta>`
+      // policy (no headers); what the worker can really reach is tried after the page starts.
+      const cases = [
+        ['script-src only (no connect-src, no default-src)', "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:", false],
+        ['script-src and connect-src \'self\'', "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'", true],
+        ['the page’s own policy', null, true],
+      ];
+      const sink = await startSink();
+      const own = await launch();
+      const recs = await recordNetwork(own.context);
+      try {
+        for (const [i, [name, policy, enforced]] of cases.entries()) {
+          const host = await startStaticHost({ policy });
+          try {
+            const page = await own.context.newPage();
+            page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+            const before = recs.length;
+            await page.goto(`${host.url}?device=cpu`);
+            await page.waitForFunction(() => document.body.dataset.engine || !document.querySelector('#banner').hidden, null, { timeout: 60_000 });
+            const engine = await page.evaluate(() => document.body.dataset.engine || null);
+            const banner = await bannerText(page);
+            const worker = await scoringWorker(page);
+            // The page's own requests so far pass the network audit (the probe among them).
+            none(auditNetwork(recs.slice(before), [], [host.origin]), `${name}: the network audit of the page's start`);
+            const tag = `${MARKER}-probe${i}`;
+            const [tried] = await worker.evaluate(exfiltrate, { attempts: [{ kind: 'fetch POST with a body', tag, target: 'foreign' }], same: host.origin, foreign: sink.origin, marker: MARKER });
+            const reached = sink.hits.some((h) => h.includes(tag));
+            if (enforced) {
+              assert(engine === 'cpu' && !banner, `${name}: the engine did not start (${engine}, banner ${banner})`);
+              const dev = await deviceFields(page);
+              assert(/^enforced/.test(dev['Network policy'] || ''), `${name}: Network policy ${JSON.stringify(dev['Network policy'])}`);
+              assert(!reached && tried.violations.some((v) => /^connect-src /.test(v)), `${name}: the worker reached another origin (${JSON.stringify(tried)})`);
+            } else {
+              // The premise: this page's worker can reach another origin...
+              assert(reached && tried.violations.length === 0, `${name}: the worker could not reach the other origin (${JSON.stringify(tried)}), so this case proves nothing`);
+              // ...so the engine must not call the policy enforced, and refuses to start.
+              assert(!engine, `${name}: the engine started (${engine})`);
+              assert(/no Content-Security-Policy is enforced on the scoring worker’s network requests/.test(banner || ''), `${name}: banner ${banner}`);
+            }
+            await page.close();
+          } finally {
+            host.server.close();
+          }
+        }
+      } finally {
+        await own.context.close();
+        rmSync(own.profile, { recursive: true, force: true });
+        sink.server.close();
+      }
     });
   } finally {
     await context.close();

@@ -116,7 +116,7 @@ pub struct TrainOptions {
     /// Checkpoints never change the result.
     #[serde(default)]
     pub checkpoint_every: u64,
-    /// Where checkpoints go (written atomically: `<path>.tmp`, fsync, rename).
+    /// Where checkpoints go (written atomically: a temporary file beside it, fsync, rename).
     #[serde(default)]
     pub checkpoint_path: Option<PathBuf>,
     /// Continue from `checkpoint_path` when that file exists (else start afresh). The result is

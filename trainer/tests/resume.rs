@@ -128,7 +128,7 @@ fn interrupted_and_resumed_training_is_bit_identical() {
     assert_eq!(losses(&a), losses(&plain));
     assert!(ckpt.exists(), "checkpoint written");
     assert!(
-        !leadladder_core::fs::temporary_path(&ckpt).exists(),
+        leadladder_core::fs::temporaries(&ckpt).is_empty(),
         "no temporary left"
     );
 

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use leadladder_bundle::{Bundle, StoreDtype, write_bundle};
-use leadladder_core::fs::{temporary_path, write_file_atomic};
+use leadladder_core::fs::{temporaries, write_file_atomic};
 use leadladder_core::rng::Rng;
 
 /// Set in the child process: the path it exports to.
@@ -98,12 +98,14 @@ fn sigkill_during_bundle_export_leaves_the_old_or_the_new_bundle() {
     }
     let dir = common::tmp("export-kill");
     let path = dir.join("model.safetensors");
-    let tmp = temporary_path(&path);
-    let _ = std::fs::remove_file(&tmp);
+    for t in temporaries(&path) {
+        std::fs::remove_file(t).unwrap();
+    }
     let mut old = bundle(0);
     write_file_atomic(&path, &old).unwrap();
 
     let mut left_temporary = 0;
+    let mut temporaries_left = 0;
     let mut kept_old = 0;
     for round in 0..ROUNDS {
         let bundles = round_bundles(round);
@@ -159,9 +161,12 @@ fn sigkill_during_bundle_export_leaves_the_old_or_the_new_bundle() {
         if now == old {
             kept_old += 1;
         }
-        if tmp.exists() {
+        // A kill mid-write leaves that write's own temporary file (a name no other write uses).
+        let now_left = temporaries(&path).len();
+        if now_left > temporaries_left {
             left_temporary += 1;
         }
+        temporaries_left = now_left;
         old = now;
     }
     // Not asserted (they depend on timing): how often a kill left a partial temporary file, and
@@ -170,10 +175,15 @@ fn sigkill_during_bundle_export_leaves_the_old_or_the_new_bundle() {
         "{ROUNDS} kills: {left_temporary} left a temporary file, {kept_old} before the first export"
     );
 
-    // A leftover temporary file does not get in the way of the next export.
+    // Leftover temporary files do not get in the way of the next export, which leaves none.
+    let leftovers = temporaries(&path);
     let last = bundle(u64::MAX);
     write_file_atomic(&path, &last).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), last);
-    assert!(!tmp.exists(), "the export left its temporary file");
+    assert_eq!(
+        temporaries(&path),
+        leftovers,
+        "the export left its temporary file"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
