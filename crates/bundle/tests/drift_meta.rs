@@ -117,7 +117,9 @@ fn bundles_without_them_load_as_before() {
     // The shipped demo model carries both: its fit period's distribution and a guard that passed.
     let demo =
         Bundle::from_bytes(include_bytes!("../../../web/models/demo.int8.safetensors")).unwrap();
-    let profile = demo.drift_profile().expect("the demo stores its drift profile");
+    let profile = demo
+        .drift_profile()
+        .expect("the demo stores its drift profile");
     assert_eq!(profile.leads, 31_500);
     assert!(!demo.guard().expect("the demo stores its guard").fires());
 }
