@@ -154,12 +154,15 @@ pub fn run(args: &Args) -> Result<()> {
         .map(|l| cpu.encode(&ds.schema, l))
         .collect::<Result<_, _>>()?;
     let cfg = cpu.config().model.clone();
+    // An ensemble runs every member's forward pass on each batch.
+    let members = cpu.config().ensemble.max(1) as f64;
     let tokens: usize = ids.iter().map(Vec::len).sum();
     println!(
-        "bundle {} ({} parameters, {} layers, hidden {}); {} leads, {:.1} tokens/lead on average; \
-         RAYON_NUM_THREADS={}",
+        "bundle {} ({} parameters, {} member(s) of {} layers, hidden {}); {} leads, {:.1} \
+         tokens/lead on average; RAYON_NUM_THREADS={}",
         args.model.display(),
         cpu.info().parameters,
+        members,
         cfg.num_hidden_layers,
         cfg.hidden_size,
         ids.len(),
@@ -187,7 +190,7 @@ pub fn run(args: &Args) -> Result<()> {
                 batch,
                 leads: ids.len(),
                 seconds,
-                flops: batch_flops(&cfg, &ids, batch),
+                flops: members * batch_flops(&cfg, &ids, batch),
             });
         }
     }

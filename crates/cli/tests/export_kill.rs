@@ -37,6 +37,8 @@ const ROUNDS: u64 = 20;
 fn bundle(version: u64) -> Vec<u8> {
     let demo = Bundle::from_bytes(&std::fs::read(common::demo_model()).unwrap()).unwrap();
     let mut config = demo.config.clone();
+    // One model (the demo is an ensemble), deeper and wider.
+    config.ensemble = 1;
     config.model.num_hidden_layers = 8;
     config.model.intermediate_size = 512;
     let mut meta = demo.meta.clone();
