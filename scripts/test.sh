@@ -40,22 +40,24 @@ cargo fmt --all --check
 step "cargo clippy (workspace, all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test --workspace"
-# This build also makes the `leadladder` binary (the CLI's integration tests run it), with the
-# features the whole workspace unifies to; the browser step below uses that binary. A separate
-# `cargo build -p leadladder-cli` would unify features differently and compile the Burn and
-# cubecl stack a second time.
-cargo test --workspace --locked
+step "cargo test --workspace: the build"
+# One build of every crate and test, with the features the whole workspace unifies to. It also
+# makes the `leadladder` binary (the CLI's integration tests run it), which the real-size fixture
+# and the browser steps below use. A separate `cargo build -p leadladder-cli` or `cargo test -p
+# leadladder-cli` would unify features differently and compile the Burn and cubecl stack a second
+# time.
+cargo test --workspace --locked --no-run
 
-step "real-size fixture (Qwen2.5-0.5B-shaped, random weights; cached outside the repo) and its tests"
-# Made with the debug binary the step above built (a release build would add a cold compile);
-# about 10 GB of memory while it trains one LoRA step. Kept in ~/.cache/leadladder.
+step "real-size fixture (Qwen2.5-0.5B-shaped, random weights; cached outside the repo)"
+# Made with the debug binary the build above made (a release build would add a cold compile);
+# about 10 GB of memory while it trains one LoRA step. Kept in ~/.cache/leadladder. The real-size
+# test then runs inside the workspace tests below.
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/leadladder"
 LEADLADDER_REAL_SIZE="$(LEADLADDER_BIN="$bin" bash scripts/real-size-fixture.sh | tail -n 1)"
 export LEADLADDER_REAL_SIZE
-# `--workspace` keeps the features of the build above: a `-p leadladder-cli` build would unify
-# them differently and compile the Burn and cubecl stack a second time.
-cargo test --workspace --test real_size --locked
+
+step "cargo test --workspace"
+cargo test --workspace --locked
 
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked
