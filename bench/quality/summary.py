@@ -20,18 +20,18 @@ OURS_FIELDS = "leadladder demo (hpro+semantic, fields only)"
 ABLATION = "leadladder demo (binary+semantic)"
 
 
+def estimate(e: dict, f) -> str:
+    """A single run's value and, when it has one, its bootstrap interval."""
+    return f(e["value"]) + (f" [{f(e['lo'])}, {f(e['hi'])}]" if e.get("lo") is not None else "")
+
+
 def cell(m: dict, key: str, pct: bool) -> str:
-    if "single" in m and key not in m:
-        s = m["single"]
-        e = s["auc"] if key == "auc" else s["p_at"][key.split("_")[-1]] if "p_at" in s else None
-        if e is None:
-            return ""
-        f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
-        return f"{f(e['value'])}" + (f" [{f(e['lo'])}, {f(e['hi'])}]" if e.get("lo") is not None else "")
+    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
+    if "single" in m and key == "auc":
+        return estimate(m["single"]["auc"], f)
     v = m.get(key)
     if not v:
         return ""
-    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
     if v["min"] == v["max"]:
         return f(v["mean"])
     return f"{f(v['mean'])} [{f(v['min'])}, {f(v['max'])}]"
@@ -41,9 +41,7 @@ def single_p1(m: dict) -> str:
     """P@1% of a single-run method (recency, tier) with its bootstrap interval."""
     for a in m["single"].get("at_k", []):
         if abs(float(a["k_percent"]) - 1.0) < 1e-9:
-            e = a["precision"]
-            f = lambda x: f"{100 * x:.1f}%"
-            return f(e["value"]) + (f" [{f(e['lo'])}, {f(e['hi'])}]" if e.get("lo") is not None else "")
+            return estimate(a["precision"], lambda x: f"{100 * x:.1f}%")
     return ""
 
 
@@ -56,10 +54,8 @@ def main() -> None:
     methods: list[str] = []
     for r in d["results"]:
         for m in r["methods"]:
-            label = m["method"] if m["inputs"] != "fields + text" or "leadladder" in m["method"] \
-                else m["method"]
-            if label not in methods:
-                methods.append(label)
+            if m["method"] not in methods:
+                methods.append(m["method"])
     for metric, key, pct in (("AUC", "auc", False), ("P@1%", "p_at_1.0", True)):
         print(f"Test-period {metric} (mean over seeds [lowest, highest]; recency and the tier sort: "
               "one run [95% bootstrap interval]):\n")
