@@ -16,6 +16,37 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `leadladder audit --json` of `input` read with `spec`, checked against the bundle `model`
+/// (no bootstrap).
+fn audit_with_model(input: &Path, spec: &Path, model: &Path) -> serde_json::Value {
+    let mut cmd = bin();
+    cmd.arg("audit")
+        .arg("--input")
+        .arg(input)
+        .arg("--ladder")
+        .arg(spec)
+        .arg("--model")
+        .arg(model)
+        .args(["--bootstrap", "0", "--json"]);
+    serde_json::from_slice(&run(&mut cmd).stdout).unwrap()
+}
+
+/// `leadladder train --preset tiny --epochs 1` of `csv` (with `spec`) into `out` on one thread,
+/// with `extra` arguments; its stderr.
+fn train_tiny(csv: &Path, spec: &Path, out: &Path, extra: &[&str]) -> String {
+    stderr(&run(bin()
+        .arg("train")
+        .arg("--input")
+        .arg(csv)
+        .arg("--ladder")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .args(["--preset", "tiny", "--epochs", "1"])
+        .args(extra)
+        .env("RAYON_NUM_THREADS", "1")))
+}
+
 /// `synth` leads; returns the CSV and its spec.
 fn synth(dir: &Path, name: &str, leads: &str, seed: &str) -> (PathBuf, PathBuf) {
     let csv = dir.join(format!("{name}.csv"));
@@ -344,16 +375,7 @@ fn a_guard_that_fired_is_repeated_by_rank_and_audit() {
         &["--explain", "0"],
     )));
     assert!(!log.contains("WARNING"), "{log}");
-    let mut cmd = bin();
-    cmd.arg("audit")
-        .arg("--input")
-        .arg(&f.similar)
-        .arg("--ladder")
-        .arg(&f.spec)
-        .arg("--model")
-        .arg(&guarded)
-        .args(["--bootstrap", "0", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&run(&mut cmd).stdout).unwrap();
+    let v = audit_with_model(&f.similar, &f.spec, &guarded);
     assert_eq!(v["guard"]["status"], "worse");
 }
 
@@ -362,25 +384,12 @@ fn train_says_when_the_guard_could_not_run() {
     let dir = tmp("train-guard");
     let (csv, spec) = synth(&dir, "leads", "1500", "7");
     let out = dir.join("m.safetensors");
-    let log = stderr(&run(bin()
-        .arg("train")
-        .arg("--input")
-        .arg(&csv)
-        .arg("--ladder")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--preset",
-            "tiny",
-            "--epochs",
-            "1",
-            "--train-sample",
-            "200",
-            "--bootstrap",
-            "0",
-        ])
-        .env("RAYON_NUM_THREADS", "1")));
+    let log = train_tiny(
+        &csv,
+        &spec,
+        &out,
+        &["--train-sample", "200", "--bootstrap", "0"],
+    );
     let last = log.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("note: The guard against recency could not run")
@@ -434,16 +443,7 @@ fn train_warns_and_the_bundle_keeps_the_warning_when_the_model_loses_to_recency(
     let dir = tmp("train-guard-fires");
     let (csv, spec) = recency_funnel(&dir);
     let out = dir.join("m.safetensors");
-    let log = stderr(&run(bin()
-        .arg("train")
-        .arg("--input")
-        .arg(&csv)
-        .arg("--ladder")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .args(["--preset", "tiny", "--epochs", "1", "--bootstrap", "200"])
-        .env("RAYON_NUM_THREADS", "1")));
+    let log = train_tiny(&csv, &spec, &out, &["--bootstrap", "200"]);
     let last = log.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("WARNING: This model ranks worse than recency")
@@ -474,15 +474,6 @@ fn train_warns_and_the_bundle_keeps_the_warning_when_the_model_loses_to_recency(
         serde_json::from_str(&std::fs::read_to_string(&drift_json).unwrap()).unwrap();
     assert_eq!(v["available"], true, "{v}");
     assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
-    let mut cmd = bin();
-    cmd.arg("audit")
-        .arg("--input")
-        .arg(&csv)
-        .arg("--ladder")
-        .arg(&spec)
-        .arg("--model")
-        .arg(&out)
-        .args(["--bootstrap", "0", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&run(&mut cmd).stdout).unwrap();
+    let v = audit_with_model(&csv, &spec, &out);
     assert_eq!(v["guard"]["status"], "worse", "{v}");
 }
