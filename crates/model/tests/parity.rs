@@ -7,8 +7,8 @@ mod common;
 
 use common::{demo_bundle, read, spearman, synth};
 use leadladder_core::ingest::read_csv;
-use leadladder_core::{IngestOptions, Spec};
-use leadladder_model::{DeviceKind, Scorer};
+use leadladder_core::{Dataset, IngestOptions, Spec};
+use leadladder_model::{DeviceKind, Score, Scorer};
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/fixtures/parity";
@@ -17,32 +17,32 @@ fn fixture(name: &str) -> Vec<u8> {
     read(&format!("{FIXTURE}/{name}"))
 }
 
-/// Checks one device against the fixture: token ids exactly, the f32 bundle's scores within
-/// `tol`, and the int8 bundle's ranking (Spearman ≥ 0.999 against the f32 expectations).
-fn fixture_parity(kind: DeviceKind, tol: f32) {
-    let expected: Value = serde_json::from_slice(&fixture("expected.json")).unwrap();
-    let rows = expected["leads"].as_array().unwrap();
-    let spec = Spec::from_toml(&String::from_utf8(fixture("leads.toml")).unwrap()).unwrap();
-    let data = read_csv(&fixture("leads.csv"), &spec, &IngestOptions::default()).unwrap();
+/// The trainer's expected rows (`expected`) and the fixture's leads (`csv`, read with `toml`),
+/// one row per lead.
+fn load(expected: &str, csv: &str, toml: &str) -> (Vec<Value>, Dataset) {
+    let expected: Value = serde_json::from_slice(&fixture(expected)).unwrap();
+    let rows = expected["leads"].as_array().unwrap().clone();
+    let spec = Spec::from_toml(&String::from_utf8(fixture(toml)).unwrap()).unwrap();
+    let data = read_csv(&fixture(csv), &spec, &IngestOptions::default()).unwrap();
     assert_eq!(rows.len(), data.leads.len());
+    (rows, data)
+}
 
-    let f32_scorer = Scorer::from_bytes(&fixture("tiny.f32.safetensors"), kind).unwrap();
-    let int8_scorer = Scorer::from_bytes(&fixture("tiny.int8.safetensors"), kind).unwrap();
-    assert_eq!(f32_scorer.device_info().kind, kind);
-
+/// `scorer`'s token ids of every lead, each asserted equal to the trainer's.
+fn checked_ids(scorer: &Scorer, data: &Dataset, rows: &[Value]) -> Vec<Vec<u32>> {
     let mut ids = Vec::new();
     for (i, (row, lead)) in rows.iter().zip(&data.leads).enumerate() {
-        let got = f32_scorer.encode(&data.schema, lead).unwrap();
+        let got = scorer.encode(&data.schema, lead).unwrap();
         let want: Vec<u32> = serde_json::from_value(row["ids"].clone()).unwrap();
         assert_eq!(got, want, "token ids of lead {i}");
         ids.push(got);
     }
+    ids
+}
 
-    // Mixed lengths in each batch, so padding is exercised too.
-    let mut scores = Vec::new();
-    for chunk in ids.chunks(7) {
-        scores.extend(f32_scorer.score_ids(chunk).unwrap());
-    }
+/// Asserts every lead's rank, logit and p_convert within `tol` of the trainer's f32 scores;
+/// returns the worst difference.
+fn check_f32_scores(kind: DeviceKind, scores: &[Score], rows: &[Value], tol: f32) -> f32 {
     let mut worst = 0f32;
     for (i, (s, row)) in scores.iter().zip(rows).enumerate() {
         for (name, got) in [
@@ -59,6 +59,25 @@ fn fixture_parity(kind: DeviceKind, tol: f32) {
             );
         }
     }
+    worst
+}
+
+/// Checks one device against the fixture: token ids exactly, the f32 bundle's scores within
+/// `tol`, and the int8 bundle's ranking (Spearman ≥ 0.999 against the f32 expectations).
+fn fixture_parity(kind: DeviceKind, tol: f32) {
+    let (rows, data) = load("expected.json", "leads.csv", "leads.toml");
+    let rows = &rows;
+    let f32_scorer = Scorer::from_bytes(&fixture("tiny.f32.safetensors"), kind).unwrap();
+    let int8_scorer = Scorer::from_bytes(&fixture("tiny.int8.safetensors"), kind).unwrap();
+    assert_eq!(f32_scorer.device_info().kind, kind);
+    let ids = checked_ids(&f32_scorer, &data, rows);
+
+    // Mixed lengths in each batch, so padding is exercised too.
+    let mut scores = Vec::new();
+    for chunk in ids.chunks(7) {
+        scores.extend(f32_scorer.score_ids(chunk).unwrap());
+    }
+    let worst = check_f32_scores(kind, &scores, rows, tol);
     eprintln!("{kind:?}: worst |burn - candle| over the f32 fixture = {worst:e}");
 
     let int8 = int8_scorer.score_many(&ids, 16, &mut |_| {}).unwrap();
@@ -90,40 +109,16 @@ fn flex_matches_the_trainer_fixture() {
 /// The ensemble fixture (two members, out-of-range field tokens, a drifting funnel): the same
 /// token ids as the trainer (out-of-range tokens included) and the members' mean scores.
 fn ensemble_parity(kind: DeviceKind, tol: f32) {
-    let expected: Value = serde_json::from_slice(&fixture("expected-ensemble.json")).unwrap();
-    let rows = expected["leads"].as_array().unwrap();
-    let spec = Spec::from_toml(&String::from_utf8(fixture("leads-drift.toml")).unwrap()).unwrap();
-    let data = read_csv(
-        &fixture("leads-drift.csv"),
-        &spec,
-        &IngestOptions::default(),
-    )
-    .unwrap();
+    let (rows, data) = load(
+        "expected-ensemble.json",
+        "leads-drift.csv",
+        "leads-drift.toml",
+    );
     let scorer = Scorer::from_bytes(&fixture("ensemble.f32.safetensors"), kind).unwrap();
     assert_eq!(scorer.ranker().members(), 2);
-    let mut ids = Vec::new();
-    for (i, (row, lead)) in rows.iter().zip(&data.leads).enumerate() {
-        let got = scorer.encode(&data.schema, lead).unwrap();
-        let want: Vec<u32> = serde_json::from_value(row["ids"].clone()).unwrap();
-        assert_eq!(got, want, "token ids of lead {i}");
-        ids.push(got);
-    }
+    let ids = checked_ids(&scorer, &data, &rows);
     let scores = scorer.score_many(&ids, 16, &mut |_| {}).unwrap();
-    let mut worst = 0f32;
-    for (i, (s, row)) in scores.iter().zip(rows).enumerate() {
-        for (name, got) in [
-            ("rank", s.rank),
-            ("logit", s.logit),
-            ("p_convert", s.p_convert),
-        ] {
-            let want = row["f32"][name].as_f64().unwrap() as f32;
-            worst = worst.max((got - want).abs());
-            assert!(
-                (got - want).abs() <= tol,
-                "{kind:?}: {name} of lead {i}: burn {got}, candle {want} (tolerance {tol})"
-            );
-        }
-    }
+    let worst = check_f32_scores(kind, &scores, &rows, tol);
     eprintln!("{kind:?}: worst |burn - candle| over the ensemble fixture = {worst:e}");
 }
 
