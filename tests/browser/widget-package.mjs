@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
+import { TOL, compareRankedCsv, parseCsv, writeCsv } from './csv.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '../..');
@@ -38,7 +39,6 @@ const BIN = process.env.LEADLADDER_BIN || join(process.env.CARGO_TARGET_DIR || j
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL = join(REPO, 'web', 'models', 'demo.int8.safetensors');
 const TSC = join(HERE, 'node_modules', '.bin', 'tsc');
-const TOL = 1e-3;
 const K_PERCENTS = [1, 5, 10, 20, 30, 50];
 const JS_BUDGET = 50 * 1024; // gzipped JavaScript loaded before the first rank
 const MARKER = `LLPRIVACY${randomBytes(6).toString('hex')}`;
@@ -52,98 +52,6 @@ const POLICIES = {
 
 const log = (...a) => console.log(...a);
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...opts });
-
-// ------------------------------------------------------------------ CSV comparison (as run.mjs)
-
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let cell = '';
-  let quoted = false;
-  text = text.replace(/^\uFEFF/, '');
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-    } else cell += c;
-  }
-  if (cell !== '' || row.length) {
-    row.push(cell);
-    rows.push(row);
-  }
-  return rows.filter((r) => !(r.length === 1 && r[0] === ''));
-}
-
-function writeCsv(rows) {
-  const q = (s) => (/[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  return `${rows.map((r) => r.map(q).join(',')).join('\r\n')}\r\n`;
-}
-
-const isNum = (s) => s !== '' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(s);
-
-function sameReasons(a, b) {
-  const parse = (s) => [...s.matchAll(/(.*?) \(([+-]\d+\.\d+)\)(?:; |$)/gs)].map((m) => ({ name: m[1], delta: Number(m[2]) }));
-  if (!a || !b) return false;
-  const x = parse(a);
-  const y = parse(b);
-  return x.length === y.length && x.every((f, i) => f.name === y[i].name && Math.abs(f.delta - y[i].delta) <= 0.011);
-}
-
-/** Same header, same lead order (neighbours may swap only within TOL of score), cells equal
- * (numbers within TOL, reasons within rounding). The rule of run.mjs's compareRankedCsv. */
-function compareRankedCsv(webText, nativeText) {
-  const web = parseCsv(webText);
-  const nat = parseCsv(nativeText);
-  const problems = [];
-  if (JSON.stringify(web[0]) !== JSON.stringify(nat[0])) return [`headers differ:\n  web:    ${web[0].join(',')}\n  native: ${nat[0].join(',')}`];
-  if (web.length !== nat.length) problems.push(`row counts differ: web ${web.length - 1}, native ${nat.length - 1}`);
-  const header = nat[0];
-  const col = (name) => header.indexOf(name);
-  const idCol = col(header.includes('lead_id') ? 'lead_id' : header[0]);
-  const scoreCol = col('score');
-  const rankCol = col('rank');
-  const natById = new Map(nat.slice(1).map((r) => [r[idCol], r]));
-  for (let i = 1; i < Math.min(web.length, nat.length); i++) {
-    const w = web[i];
-    const n = nat[i];
-    if (w[idCol] !== n[idCol]) {
-      const ws = Number(natById.get(w[idCol])?.[scoreCol]);
-      const ns = Number(n[scoreCol]);
-      if (!(Math.abs(ws - ns) <= TOL)) problems.push(`row ${i}: web has lead ${w[idCol]}, native ${n[idCol]} (scores ${ws} vs ${ns})`);
-    }
-    const ref = natById.get(w[idCol]);
-    if (!ref) {
-      problems.push(`row ${i}: lead ${w[idCol]} is not in the native output`);
-      continue;
-    }
-    for (let c = 0; c < header.length; c++) {
-      const a = w[c];
-      const b = ref[c];
-      if (a === b) continue;
-      const swapped = w[rankCol] !== ref[rankCol] && Math.abs(Number(w[rankCol]) - Number(ref[rankCol])) <= 1;
-      if ((header[c] === 'rank' || header[c] === 'grade') && swapped) continue;
-      if (isNum(a) && isNum(b) && Math.abs(Number(a) - Number(b)) <= TOL) continue;
-      if (header[c] === 'reasons' && sameReasons(a, b)) continue;
-      problems.push(`lead ${w[idCol]}, column ${header[c]}: web ${JSON.stringify(a)} vs native ${JSON.stringify(b)}`);
-      if (problems.length > 20) return problems;
-    }
-  }
-  return problems;
-}
 
 /** The API's rows against the native CSV: same ids in the same order (near-ties aside), scores. */
 function compareRows(rows, nativeText) {
