@@ -82,6 +82,9 @@ pub enum Error {
     /// A caller passed inputs that do not fit (bad shapes, left padding, empty sequences, ...).
     #[error("invalid input: {0}")]
     Input(String),
+    /// A data-parallel run's launch settings or its links between ranks (see `crate::parallel`).
+    #[error("data-parallel run: {0}")]
+    Parallel(String),
     /// Training stopped early on purpose (`max_steps_this_run`); resume from the checkpoint.
     #[error("training stopped after optimiser step {step} (max_steps_this_run)")]
     Stopped {

@@ -8,6 +8,7 @@
 //! * [`checkpoint`] — atomic training checkpoints for `--resume`.
 //! * [`device`] — `cpu` / `cuda:N` and the precision of a frozen base.
 //! * [`peft`] — the LoRA adapters as a Hugging Face PEFT adapter folder.
+//! * [`parallel`] — data-parallel training: ranks, their all-reduce (TCP or NCCL), launchers.
 //!
 //! Must not: define a second model configuration (the shape is `leadladder_bundle::ModelConfig`;
 //! [`Config`] adds only what training reads), render or tokenize leads itself (core and the
@@ -21,6 +22,7 @@ pub mod error;
 pub mod heads;
 pub mod lora;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod peft;
 pub mod preset;

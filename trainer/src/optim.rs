@@ -175,6 +175,20 @@ impl GradAccumulator {
         self.micro_batches == 0
     }
 
+    /// The summed gradient of each of `params` (`None` where no micro-batch gave one) and the
+    /// number of micro-batches summed; resets. What a rank all-reduces before averaging.
+    pub fn take_sums(&mut self, params: &[(String, Var)]) -> (Vec<Option<Tensor>>, usize) {
+        let sums = params
+            .iter()
+            .map(|(_, p)| self.sums.remove(&p.as_tensor().id()))
+            .collect();
+        let n = self.micro_batches;
+        self.sums.clear();
+        self.store = None;
+        self.micro_batches = 0;
+        (sums, n)
+    }
+
     /// The mean gradient over the micro-batches, as a `GradStore` keyed like `params`; resets.
     /// `None` when nothing was added.
     pub fn finish(&mut self, params: &[(String, Var)]) -> candle_core::Result<Option<GradStore>> {

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::lora::LoraConfig;
+use crate::parallel::Parallel;
 use crate::qwen2::Config;
 use leadladder_core::fields::FitOptions;
 
@@ -66,6 +67,7 @@ pub fn preset(name: &str) -> Result<TrainOptions> {
         field_dropout: 0.0,
         recency_half_life: None,
         ensemble: 1,
+        parallel: Parallel::default(),
     };
     match name {
         "tiny" => {

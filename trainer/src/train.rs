@@ -37,6 +37,7 @@ use crate::heads::{
 };
 use crate::lora::{DropoutKey, LoraConfig};
 use crate::optim::{AdamW, AdamWConfig, GradAccumulator, clip_grad_norm, lr_at};
+use crate::parallel::Parallel;
 use crate::params::named_vars;
 use crate::qwen2::{Config, Model, pool};
 
@@ -158,6 +159,12 @@ pub struct TrainOptions {
     /// (member 0 with `seed` itself), whose rank scores are averaged. 1: a single model.
     #[serde(default = "one")]
     pub ensemble: usize,
+    /// Data parallelism: this process's rank and its link to the others (see
+    /// [`crate::parallel`]); one process by default. Not part of the options' JSON: `world`
+    /// ranks with `grad_accum = a` train exactly like one process with `grad_accum = world·a`,
+    /// and their checkpoints are interchangeable.
+    #[serde(skip)]
+    pub parallel: Parallel,
 }
 
 fn one() -> usize {
@@ -236,12 +243,39 @@ pub fn score(
     batch: usize,
     pool_also: Option<usize>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    score_shared(
+        model,
+        heads,
+        examples,
+        pad_id,
+        batch,
+        pool_also,
+        &Parallel::single(),
+    )
+}
+
+/// [`score`] shared by the ranks of a data-parallel run: rank `r` scores the batches
+/// `r, r + world, …` of the same length-sorted batching and the scores are summed over the ranks
+/// (zeros elsewhere), so every rank gets every score, bit for bit what one process computes.
+pub fn score_shared(
+    model: &Model,
+    heads: &ScoreHeads,
+    examples: &[Example],
+    pad_id: u32,
+    batch: usize,
+    pool_also: Option<usize>,
+    parallel: &Parallel,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (rank, world) = (parallel.rank(), parallel.world_size());
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&k| examples[k].ids.len());
     let mut r = vec![0f32; examples.len()];
     let mut z = vec![0f32; examples.len()];
     let ones = vec![1f32; examples.len()];
-    for chunk in order.chunks(batch.max(1)) {
+    for (ci, chunk) in order.chunks(batch.max(1)).enumerate() {
+        if ci % world != rank {
+            continue;
+        }
         let b = make_batch(
             examples,
             chunk,
@@ -258,7 +292,16 @@ pub fn score(
             z[k] = zs[i];
         }
     }
-    Ok((r, z))
+    if parallel.comm().is_none() {
+        return Ok((r, z));
+    }
+    let n = examples.len();
+    let mut both = r;
+    both.extend(z);
+    let both: Vec<f32> = parallel
+        .sum(&Tensor::from_vec(both, 2 * n, model.device())?)?
+        .to_vec1()?;
+    Ok((both[..n].to_vec(), both[n..].to_vec()))
 }
 
 /// Weighted mean BCE with logits: `Σ w·(softplus(x) − x·y) / Σ w`.
@@ -382,6 +425,9 @@ fn fingerprint(opts: &TrainOptions, spec: &Spec, sets: [&[Example]; 3]) -> Resul
         checkpoint_path: None,
         resume: false,
         max_steps_this_run: None,
+        // What decides the steps is the window of micro-batches per optimiser step, not how
+        // the ranks share it.
+        grad_accum: window(opts),
         ..opts.clone()
     };
     let json = serde_json::to_string(&(o, spec))
@@ -401,6 +447,11 @@ fn fingerprint(opts: &TrainOptions, spec: &Spec, sets: [&[Example]; 3]) -> Resul
         }
     }
     Ok(h.finish())
+}
+
+/// Micro-batches per optimiser step over all ranks: `grad_accum × world size`.
+fn window(opts: &TrainOptions) -> usize {
+    opts.grad_accum.max(1) * opts.parallel.world_size()
 }
 
 /// The data side of a run: the ladder, the temporal split, the tokenizer, the model config and
@@ -659,6 +710,20 @@ pub fn train_prepared(
     finish(spec, data, opts, prepared, members, progress)
 }
 
+/// Values per all-reduce of a data-parallel run's gradients: 25 MiB of f32, PyTorch DDP's
+/// default bucket. Variables are packed into buckets up to this size; a larger variable makes a
+/// bucket of its own.
+pub const GRAD_BUCKET: usize = (25 << 20) / 4;
+
+/// A `GradStore` with nothing in it (candle has no public constructor): the store of a constant's
+/// backward pass, less the constant.
+fn empty_grad_store(device: &candle_core::Device) -> Result<candle_core::backprop::GradStore> {
+    let c = Tensor::zeros((), DType::F32, device)?;
+    let mut store = c.backward()?;
+    store.remove(&c);
+    Ok(store)
+}
+
 /// Where member `member`'s checkpoints go: the run's path for member 0, `<path>.member<m>` for
 /// the others.
 pub fn member_checkpoint_path(path: &std::path::Path, member: usize) -> PathBuf {
@@ -852,7 +917,7 @@ impl<'a> Run<'a> {
             .fit
             .len()
             .div_ceil(opts.batch_size.max(1))
-            .div_ceil(opts.grad_accum.max(1)) as u64;
+            .div_ceil(window(opts)) as u64;
         let total = steps_per_epoch * opts.epochs as u64;
         let time_weight = recency_weights(&prepared.fit, opts.recency_half_life)?;
         Ok(Self {
@@ -944,11 +1009,20 @@ impl<'a> Run<'a> {
         self.train_secs = st.train_seconds;
         self.epoch = st.epoch;
         self.skip = st.batch;
-        self.resumed_sums = EpochSums {
-            loss: st.sums,
-            count: st.count,
-            tokens: st.epoch_tokens,
-            seconds_before: st.epoch_seconds,
+        // The checkpoint's sums cover every rank's micro-batches so far; rank 0 carries them on
+        // and the others start from zero, so the sum over ranks stays whole.
+        self.resumed_sums = if self.opts.parallel.is_leader() {
+            EpochSums {
+                loss: st.sums,
+                count: st.count,
+                tokens: st.epoch_tokens,
+                seconds_before: st.epoch_seconds,
+            }
+        } else {
+            EpochSums {
+                seconds_before: st.epoch_seconds,
+                ..EpochSums::default()
+            }
         };
         progress(Progress::Stage(format!(
             "resuming from {} at step {} (epoch {}, batch {})",
@@ -965,7 +1039,10 @@ impl<'a> Run<'a> {
     }
 
     /// The batches of epoch `self.epoch` (from the resume point), each forward and backward,
-    /// an optimiser step every `grad_accum` micro-batches and one for any remainder.
+    /// an optimiser step every window of `grad_accum × world` micro-batches and one for any
+    /// remainder. With several ranks, rank `r` computes the micro-batches
+    /// `r·grad_accum .. (r+1)·grad_accum` of each window and the window's gradients are summed
+    /// over the ranks ([`crate::parallel`]). Returns the epoch's sums over all ranks.
     fn train_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<EpochSums> {
         let t0 = Instant::now();
         let (skip, mut sums) = if self.skip > 0 || self.resumed_sums.count > 0 {
@@ -980,32 +1057,133 @@ impl<'a> Run<'a> {
             .sampler
             .epoch(fit, self.opts.batch_size, self.seed, self.epoch as u64);
         let n_batches = batches.len();
+        let accum = self.opts.grad_accum.max(1);
+        let window = window(self.opts);
+        let rank = self.opts.parallel.rank();
+        let mut last_loss = f64::NAN;
         for (bi, members) in batches.into_iter().enumerate().skip(skip) {
-            let (loss, parts, tokens) = self.batch_loss(&members)?;
-            sums.tokens += tokens;
-            self.run_tokens += tokens;
-            self.acc.add(loss.backward()?, &self.params)?;
-            for (s, p) in sums.loss.iter_mut().zip(parts) {
-                *s += p;
+            let pos = bi % window;
+            if pos / accum == rank {
+                // The micro-batch's number in the run (the same after a resume, which restarts
+                // at a step boundary, and whatever the world size): it keys the LoRA dropout
+                // masks, the field dropout and the pair sampling.
+                let micro_batch = self.step * window as u64 + pos as u64;
+                let (loss, parts, tokens) = self.batch_loss(&members, micro_batch)?;
+                sums.tokens += tokens;
+                self.run_tokens += tokens;
+                self.acc.add(loss.backward()?, &self.params)?;
+                for (s, p) in sums.loss.iter_mut().zip(parts) {
+                    *s += p;
+                }
+                sums.count += 1;
+                last_loss = parts[0];
             }
-            sums.count += 1;
-            if self.acc.len() >= self.opts.grad_accum.max(1)
-                && let Some(grads) = self.acc.finish(&self.params)?
+            if pos + 1 == window
+                && let Some(grads) = self.window_grads()?
             {
                 self.optimiser_step(grads, bi + 1, &sums, t0)?;
                 progress(Progress::Step {
                     step: self.step,
                     total: self.total,
-                    loss: parts[0],
+                    loss: last_loss,
                     tokens: self.run_tokens,
                 });
             }
         }
-        if let Some(grads) = self.acc.finish(&self.params)? {
+        // A last, shorter window (every rank knows whether there is one).
+        if !n_batches.is_multiple_of(window)
+            && skip < n_batches
+            && let Some(grads) = self.window_grads()?
+        {
             self.optimiser_step(grads, n_batches, &sums, t0)?;
         }
         sums.seconds_before += t0.elapsed().as_secs_f64();
-        Ok(sums)
+        self.global_sums(&sums)
+    }
+
+    /// The window's mean gradient over all ranks' micro-batches (`None` when no rank computed
+    /// one). One process: the accumulator's mean. Several: each rank's sums and its count of
+    /// micro-batches, all-reduced in buckets ([`GRAD_BUCKET`] values), then divided by the
+    /// total count; a variable gets a gradient when any rank's micro-batches gave it one.
+    fn window_grads(&mut self) -> Result<Option<candle_core::backprop::GradStore>> {
+        let parallel = &self.opts.parallel;
+        if parallel.comm().is_none() {
+            return Ok(self.acc.finish(&self.params)?);
+        }
+        let (local, count) = self.acc.take_sums(&self.params);
+        let dtype = DType::F32;
+        // Presence flags per variable, then the micro-batch count.
+        let mut meta: Vec<f32> = local
+            .iter()
+            .map(|g| if g.is_some() { 1.0 } else { 0.0 })
+            .collect();
+        meta.push(count as f32);
+        let n_meta = meta.len();
+        let meta = parallel.sum(&Tensor::from_vec(meta, n_meta, &self.device)?)?;
+        let meta: Vec<f32> = meta.to_vec1()?;
+        let total = f64::from(meta[n_meta - 1]);
+        if total == 0.0 {
+            return Ok(None);
+        }
+        let flat: Vec<Tensor> = self
+            .params
+            .iter()
+            .zip(&local)
+            .map(|((_, p), g)| match g {
+                Some(g) => Ok(g.flatten_all()?),
+                None => Ok(Tensor::zeros(
+                    p.as_tensor().elem_count(),
+                    dtype,
+                    &self.device,
+                )?),
+            })
+            .collect::<Result<_>>()?;
+        let mut summed: Vec<Tensor> = Vec::with_capacity(flat.len());
+        let mut start = 0;
+        while start < flat.len() {
+            let mut end = start + 1;
+            let mut size = flat[start].elem_count();
+            while end < flat.len() && size + flat[end].elem_count() <= GRAD_BUCKET {
+                size += flat[end].elem_count();
+                end += 1;
+            }
+            let bucket = parallel.sum(&Tensor::cat(&flat[start..end], 0)?)?;
+            let mut at = 0;
+            for f in &flat[start..end] {
+                summed.push(bucket.narrow(0, at, f.elem_count())?);
+                at += f.elem_count();
+            }
+            start = end;
+        }
+        let mut store = empty_grad_store(&self.device)?;
+        for (((_, p), s), present) in self.params.iter().zip(summed).zip(&meta) {
+            if *present > 0.0 {
+                let g = (s.reshape(p.as_tensor().shape())? / total)?;
+                store.insert(p.as_tensor(), g);
+            }
+        }
+        Ok(Some(store))
+    }
+
+    /// `sums` added over the ranks (timing stays this rank's).
+    fn global_sums(&self, sums: &EpochSums) -> Result<EpochSums> {
+        if self.opts.parallel.comm().is_none() {
+            return Ok(*sums);
+        }
+        let mut v = sums.loss.to_vec();
+        v.push(sums.count as f64);
+        v.push(sums.tokens as f64);
+        let v: Vec<f64> = self
+            .opts
+            .parallel
+            .sum(&Tensor::from_vec(v, 6, &self.device)?)?
+            .to_vec1()?;
+        Ok(EpochSums {
+            loss: [v[0], v[1], v[2], v[3]],
+            count: v[4].round() as usize,
+            tokens: v[5].round() as usize,
+            seconds_before: sums.seconds_before,
+        })
     }
 
     /// Copies of the batch's examples with field dropout applied ([`TrainOptions::field_dropout`]):
@@ -1037,18 +1215,15 @@ impl<'a> Run<'a> {
             .collect()
     }
 
-    /// One micro-batch: the loss and its parts (total, point, pair, semantic) and its real tokens.
-    fn batch_loss(&self, members: &[usize]) -> Result<(Tensor, [f64; 4], usize)> {
+    /// One micro-batch, number `micro_batch` of the run: the loss and its parts (total, point,
+    /// pair, semantic) and its real tokens.
+    fn batch_loss(&self, members: &[usize], micro_batch: u64) -> Result<(Tensor, [f64; 4], usize)> {
         let (opts, device) = (self.opts, &self.device);
         let fit = &self.prepared.fit;
         let weights: Vec<f32> = members
             .iter()
             .map(|&k| self.sampler.weight(k) * self.time_weight[k])
             .collect();
-        // The micro-batch's number in the run (the same after a resume, which restarts at a
-        // step boundary): it keys the LoRA dropout masks, the field dropout and the pair
-        // sampling.
-        let micro_batch = self.step * opts.grad_accum.max(1) as u64 + self.acc.len() as u64;
         let b = if opts.field_dropout > 0.0 {
             let dropped = self.drop_fields(members, micro_batch);
             let all: Vec<usize> = (0..dropped.len()).collect();
@@ -1167,9 +1342,11 @@ impl<'a> Run<'a> {
             .is_some_and(|m| self.steps_before + self.run_steps >= m);
         let due = opts.checkpoint_every > 0 && self.step.is_multiple_of(opts.checkpoint_every);
         if stop || due {
+            // Every rank takes part in summing the epoch so far; rank 0 writes.
+            let sums = self.global_sums(sums)?;
             self.write_checkpoint(
                 batch,
-                sums,
+                &sums,
                 sums.seconds_before + t0.elapsed().as_secs_f64(),
                 false,
             )?;
@@ -1200,6 +1377,9 @@ impl<'a> Run<'a> {
         let Some(path) = self.checkpoint_path() else {
             return Ok(());
         };
+        if !self.opts.parallel.is_leader() {
+            return Ok(());
+        }
         let state = LoopState {
             format: checkpoint::FORMAT.into(),
             fingerprint: self.fingerprint.clone(),
@@ -1250,13 +1430,14 @@ impl<'a> Run<'a> {
         self.train_secs += sums.seconds_before;
         let pad = self.prepared.encoder.pad_id();
         let val = &self.prepared.val;
-        let (val_r, _) = score(
+        let (val_r, _) = score_shared(
             &self.model,
             &self.heads,
             val,
             pad,
             64,
             self.prepared.pool_position,
+            &self.opts.parallel,
         )?;
         let labels: Vec<bool> = val.iter().map(|e| e.label).collect();
         let s = as_f64(&val_r);
@@ -1319,13 +1500,14 @@ impl<'a> Run<'a> {
         let val_scores = match best_val {
             Some(s) => s,
             None => {
-                score(
+                score_shared(
                     &self.model,
                     &self.heads,
                     &prepared.val,
                     prepared.encoder.pad_id(),
                     64,
                     prepared.pool_position,
+                    &self.opts.parallel,
                 )?
                 .0
             }
@@ -1425,7 +1607,20 @@ fn finish(
         ..fit_platt_monotone(&val_r, &val_labels)
     };
     let pairs: Vec<(&Model, &ScoreHeads)> = members.iter().map(|m| (&m.model, &m.heads)).collect();
-    let (test_r, _) = score_ensemble(&pairs, &prepared.test, pad, 64, prepared.pool_position)?;
+    let mut test_rs = Vec::with_capacity(pairs.len());
+    for (model, heads) in &pairs {
+        let (r, _) = score_shared(
+            model,
+            heads,
+            &prepared.test,
+            pad,
+            64,
+            prepared.pool_position,
+            &opts.parallel,
+        )?;
+        test_rs.push(r);
+    }
+    let test_r = mean_scores(&test_rs);
     let mut scores = vec![f64::NAN; data.len()];
     let mut probs = vec![0.0; data.len()];
     for (k, e) in prepared.test.iter().enumerate() {

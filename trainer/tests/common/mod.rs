@@ -57,3 +57,62 @@ pub fn values(t: &candle_core::Tensor) -> Vec<f32> {
         .to_vec1()
         .unwrap()
 }
+
+/// Every trained tensor's bits: the merged model, the LoRA adapters (if any) and the heads, of
+/// every ensemble member.
+pub fn weights(t: &leadladder_trainer::train::Trained) -> Vec<(String, Vec<u32>)> {
+    t.members()
+        .into_iter()
+        .enumerate()
+        .flat_map(|(m, (model, heads))| {
+            model
+                .hf_tensors()
+                .unwrap()
+                .into_iter()
+                .chain(model.lora_tensors())
+                .chain(heads.tensors().unwrap())
+                .map(move |(n, x)| {
+                    let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+                    (
+                        format!("{m}.{n}"),
+                        v.into_iter().map(f32::to_bits).collect(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Asserts two runs trained the same tensors bit for bit, naming the first that differs.
+#[track_caller]
+pub fn assert_same_weights(
+    a: &leadladder_trainer::train::Trained,
+    b: &leadladder_trainer::train::Trained,
+) {
+    let (a, b) = (weights(a), weights(b));
+    assert_eq!(a.len(), b.len(), "tensor count");
+    for ((name, x), (other, y)) in a.iter().zip(&b) {
+        assert_eq!(name, other);
+        let differ = x.iter().zip(y).filter(|(p, q)| p != q).count();
+        assert!(differ == 0, "{name}: {differ} of {} values differ", x.len());
+    }
+}
+
+/// The log without its wall-clock fields.
+pub fn losses(t: &leadladder_trainer::train::Trained) -> Vec<[u64; 9]> {
+    t.log
+        .iter()
+        .map(|e| {
+            [
+                e.epoch as u64,
+                e.step,
+                e.train_loss.to_bits(),
+                e.loss_point.to_bits(),
+                e.loss_pair.to_bits(),
+                e.loss_sem.to_bits(),
+                e.val_p_at_1.to_bits(),
+                e.val_auc.to_bits(),
+                e.val_p_at_10.to_bits(),
+            ]
+        })
+        .collect()
+}
