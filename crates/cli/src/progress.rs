@@ -29,6 +29,8 @@ pub struct Progress {
     /// before the first unit of work does not inflate the ETA.
     first: Option<(u64, Instant)>,
     unit: &'static str,
+    /// Prints nothing (a data-parallel run's ranks other than 0).
+    silent: bool,
 }
 
 impl Progress {
@@ -50,7 +52,16 @@ impl Progress {
             every: line_every(),
             first: None,
             unit,
+            silent: false,
         }
+    }
+
+    /// From now on prints nothing, neither bar nor lines.
+    pub fn hide(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.silent = true;
     }
 
     /// Sets the total (when it becomes known).
@@ -66,6 +77,9 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(pos);
             bar.set_message(format!("{} {detail}", self.what));
+            return;
+        }
+        if self.silent {
             return;
         }
         let now = Instant::now();
@@ -113,6 +127,7 @@ impl Progress {
     pub fn println(&self, msg: &str) {
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("{msg}")),
+            None if self.silent => {}
             None => eprintln!("{msg}"),
         }
     }

@@ -8,6 +8,7 @@ use leadladder_bundle::StoreDtype;
 use leadladder_core::ingest::read_csv;
 use leadladder_core::report::AuditReport;
 use leadladder_core::{IngestOptions, Spec};
+use leadladder_trainer::parallel::{Launch, Parallel};
 use leadladder_trainer::preset::{LORA_PRESET, qwen2_lora};
 use leadladder_trainer::train::{
     Objective, Prepared, Progress, TrainOptions, Trained, ablation, combine_reports,
@@ -60,7 +61,15 @@ or shards with model.safetensors.index.json, tokenizer.json) with LoRA: the base
 bundle holds the merged weights, and <out>.peft/ holds the adapters in PEFT's format
 (adapter_config.json, adapter_model.safetensors; PeftModel.from_pretrained loads them on the same
 base) beside score_heads.safetensors. --device cuda:N needs a build with the trainer's `cuda`
-feature; on CUDA the frozen base is held in bf16 unless --precision f32.")]
+feature; on CUDA the frozen base is held in bf16 unless --precision f32.
+
+Data parallel: started by torchrun or srun (or with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+MASTER_PORT set by hand), each process is one rank: rank 0 listens on MASTER_ADDR:MASTER_PORT, the
+ranks share every optimiser step's micro-batches and sum their gradients (NCCL on CUDA, which needs
+`--features leadladder-trainer/nccl`; TCP on the CPU), and only rank 0 writes the bundle, reports
+and checkpoints. Each rank trains on GPU LOCAL_RANK.
+  torchrun --nproc-per-node 8 --no-python leadladder train --input leads.csv --ladder leads.toml \
+      --out q.safetensors --preset qwen2-lora --base Qwen2.5-0.5B/ --device cuda")]
 pub struct Args {
     /// Lead CSV.
     #[arg(long)]
@@ -105,6 +114,11 @@ pub struct Args {
     /// Leads per batch (overrides the preset).
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Micro-batches whose gradients are averaged per optimiser step (overrides the preset).
+    /// A data-parallel run averages `grad-accum × ranks` micro-batches per step: N ranks with
+    /// `--grad-accum 1` take the steps of one process with `--grad-accum N`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    grad_accum: Option<u64>,
     /// Peak learning rate (overrides the preset).
     #[arg(long)]
     lr: Option<f64>,
@@ -197,7 +211,22 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub fn run(args: &Args) -> Result<()> {
     // Options first: a bad preset, base or device fails before the data is read.
-    let device: DeviceSpec = args.device.parse()?;
+    let mut device: DeviceSpec = args.device.parse()?;
+    // Under a launcher (torchrun, srun) this process is one rank of a data-parallel run.
+    let launch = Launch::from_env(|k| std::env::var(k).ok())?;
+    let mut parallel = Parallel::single();
+    if let Some(launch) = &launch {
+        eprintln!(
+            "rank {} of {} (local rank {}), meeting rank 0 at {}:{}",
+            launch.rank,
+            launch.world_size,
+            launch.local_rank,
+            launch.master_addr,
+            launch.master_port
+        );
+        (parallel, device) = leadladder_trainer::parallel::join(launch, device)?;
+    }
+    let leader = parallel.is_leader();
     // Fail before reading anything else when the device cannot be opened.
     device.open()?;
     let mut opts = if args.preset == LORA_PRESET {
@@ -236,9 +265,13 @@ pub fn run(args: &Args) -> Result<()> {
         leadladder_trainer::preset::preset(&args.preset)?
     };
     opts.device = device;
+    opts.parallel = parallel;
     opts.max_tokens = args.max_tokens.unwrap_or(opts.max_tokens);
     opts.batch_size = args.batch_size.unwrap_or(opts.batch_size);
     opts.lr = args.lr.unwrap_or(opts.lr);
+    if let Some(n) = args.grad_accum {
+        opts.grad_accum = usize::try_from(n)?;
+    }
     if let Some(p) = args.pool {
         opts.pool_fields = p == PoolArg::Fields;
     }
@@ -314,8 +347,15 @@ pub fn run(args: &Args) -> Result<()> {
         })
         .collect();
     let log_path = with_suffix(&args.out, ".metrics.jsonl");
-    let mut log = std::fs::File::create(&log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
+    // Only rank 0 of a data-parallel run writes files and shows progress.
+    let mut log: Box<dyn std::io::Write> = if leader {
+        Box::new(
+            std::fs::File::create(&log_path)
+                .with_context(|| format!("creating {}", log_path.display()))?,
+        )
+    } else {
+        Box::new(std::io::sink())
+    };
     let mut reports: Vec<AuditReport> = Vec::new();
     let mut last: Option<Trained> = None;
     let mut prepared: Option<Prepared> = None;
@@ -323,6 +363,9 @@ pub fn run(args: &Args) -> Result<()> {
         let label = objective_label(run);
         eprintln!("training `{}` ({label})", run.preset);
         let mut bar = crate::progress::Progress::new(label, 0, "steps");
+        if !leader {
+            bar.hide();
+        }
         // Throughput since the first optimiser step (tokenising comes before it).
         let mut first_step: Option<(std::time::Instant, usize)> = None;
         let mut on_progress = |p: Progress| match p {
@@ -374,6 +417,14 @@ pub fn run(args: &Args) -> Result<()> {
     let Some(report) = combine_reports(&reports, &trained.options.preset) else {
         anyhow::bail!("no training run");
     };
+    if !leader {
+        eprintln!(
+            "rank {} done; rank 0 writes {}",
+            trained.options.parallel.rank(),
+            args.out.display()
+        );
+        return Ok(());
+    }
     let bundle = trained.export(&spec, dtype, &fnv1a(&bytes))?;
     write_atomic(&args.out, &bundle)?;
     if trained.options.lora.is_some() {
