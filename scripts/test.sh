@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh machine: installs what is missing, then formatting,
-# lints, the whole test suite, the check that the committed pkg/ matches the sources, and the
-# browser tests (headless Chromium on the page served by `leadladder serve`, then by nginx with
-# deploy/nginx.conf) and the npm package's integration test (tests/browser/widget-package.mjs).
+# lints, the whole test suite, the CUDA and NCCL build compiled (scripts/check-cuda.sh), the check
+# that the committed pkg/ matches the sources, and the browser tests (headless Chromium on the
+# page served by `leadladder serve`, then by nginx with deploy/nginx.conf) and the npm package's integration test (tests/browser/widget-package.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +58,10 @@ export LEADLADDER_REAL_SIZE
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+step "the CUDA and NCCL build, compiled with warnings as errors (no GPU needed)"
+# Installs the CUDA 13.4 compiler from PyPI into ~/.cache/leadladder/cuda-13.4 when missing.
+bash scripts/check-cuda.sh
 
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked

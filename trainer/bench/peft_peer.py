@@ -21,6 +21,12 @@ What it does
     LM loss on the dialogue tokens: the same three terms as the trainer's HPRO + semantic loss.
   * AdamW (lr 3e-4, no weight decay), `--batch-size` 16, `--grad-accum` 2, like the preset.
 
+`--scratch tiny|demo --mean-tokens N` instead trains a fresh transformers Qwen2 of that leadladder
+preset's shape (hidden 64, 2 layers, 4/2 heads, intermediate 128, vocabulary 1,100 of BPE and field
+tokens) in full f32, no LoRA, on random token ids whose lengths average N (uniform in [N/2, 3N/2]):
+the PyTorch peer of the from-scratch presets' tokens/s (`trainer/bench/gpu_check.sh` passes our
+measured tokens per lead).
+
 `--make-base DIR --tokenizer tokenizer.json` instead writes a random Qwen2.5-0.5B-shaped
 checkpoint (hidden 896, 24 layers, 14/2 heads, intermediate 4864, vocab 151936, tied, bf16) with
 that tokenizer, for a throughput comparison at a realistic size (the real Qwen tokenizer comes
@@ -68,6 +74,75 @@ def load_leads(path: str, tok, max_tokens: int, eos: int):
     return out
 
 
+def scratch(args) -> int:
+    """Full training of a fresh, preset-shaped Qwen2 on random ids: the from-scratch peer."""
+    import transformers
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    dev = torch.device(args.device)
+    vocab = 1100
+    cfg = Qwen2Config(
+        vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
+    )
+    model = Qwen2ForCausalLM(cfg).to(dev)
+    heads = torch.nn.Linear(64, 2).to(dev)
+    params = list(model.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01)
+    model.train()
+    n = args.mean_tokens
+
+    def batch():
+        lens = [random.randint(max(2, n // 2), max(3, 3 * n // 2)) for _ in range(args.batch_size)]
+        t = max(lens)
+        ids = torch.randint(0, vocab, (len(lens), t))
+        mask = torch.zeros((len(lens), t), dtype=torch.long)
+        for i, k in enumerate(lens):
+            mask[i, :k] = 1
+        y = (torch.rand(len(lens)) < 0.1).float()
+        return ids.to(dev), mask.to(dev), y.to(dev), sum(lens)
+
+    marks, tokens = [], 0
+    for _ in range(args.steps):
+        for _ in range(args.grad_accum):
+            ids, mask, y, k = batch()
+            tokens += k
+            out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            last = out.hidden_states[-1][torch.arange(ids.shape[0], device=dev), mask.sum(1) - 1]
+            r, z = heads(last).unbind(-1)
+            loss = F.binary_cross_entropy_with_logits(z, y)
+            pos, neg = (y > 0.5).nonzero().flatten(), (y < 0.5).nonzero().flatten()
+            if len(pos) and len(neg):
+                loss = loss + F.softplus(-(r[pos][:, None] - r[neg][None, :])).mean()
+            logits = out.logits[:, :-1]
+            tgt = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+            loss = loss + 0.1 * F.cross_entropy(logits.reshape(-1, vocab), tgt.reshape(-1))
+            (loss / args.grad_accum).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        marks.append((time.perf_counter(), tokens))
+    secs = marks[-1][0] - marks[0][0]
+    timed = marks[-1][1] - marks[0][1]
+    result = {
+        "peer": f"pytorch scratch ({args.scratch} shape)",
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "device": args.device, "dtype": "float32", "steps_timed": len(marks) - 1,
+        "tokens": timed, "seconds": secs, "tokens_per_s": timed / max(secs, 1e-9),
+        "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
+    }
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base")
@@ -84,10 +159,14 @@ def main() -> int:
     ap.add_argument("--json")
     ap.add_argument("--make-base")
     ap.add_argument("--tokenizer")
+    ap.add_argument("--scratch", choices=["tiny", "demo"])
+    ap.add_argument("--mean-tokens", type=int, default=40)
     args = ap.parse_args()
     if args.make_base:
         make_base(args.make_base, args.tokenizer)
         return 0
+    if args.scratch:
+        return scratch(args)
     if not (args.base and args.input):
         ap.error("--base and --input are required")
 
