@@ -14,7 +14,27 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::train::EpochLog;
+
+/// One line of the metrics log (JSONL), one per epoch; a checkpoint keeps those so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// The ensemble member (0 for a single model).
+    #[serde(default)]
+    pub member: usize,
+    pub epoch: usize,
+    pub step: u64,
+    pub train_loss: f64,
+    pub loss_point: f64,
+    pub loss_pair: f64,
+    pub loss_sem: f64,
+    /// Validation ROC AUC of the rank score against the label: the early-stopping metric.
+    pub val_auc: f64,
+    /// Validation P@1% and P@10% (logged; too few leads at small K to select on).
+    pub val_p_at_1: f64,
+    pub val_p_at_10: f64,
+    pub tokens_per_s: f64,
+    pub seconds: f64,
+}
 
 /// Metadata key holding [`LoopState`] as JSON.
 const META_KEY: &str = "leadladder.checkpoint";

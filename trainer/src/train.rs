@@ -28,6 +28,7 @@ use leadladder_core::split::temporal_split;
 use leadladder_core::{Dataset, Spec};
 use serde::{Deserialize, Serialize};
 
+pub use crate::checkpoint::EpochLog;
 use crate::checkpoint::{self, Fnv, LoopState};
 use crate::data::{Example, Sampler, encode, make_batch};
 use crate::device::{DeviceSpec, Precision};
@@ -169,27 +170,6 @@ pub struct TrainOptions {
 
 fn one() -> usize {
     1
-}
-
-/// One line of the metrics log (JSONL).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// The ensemble member (0 for a single model).
-    #[serde(default)]
-    pub member: usize,
-    pub epoch: usize,
-    pub step: u64,
-    pub train_loss: f64,
-    pub loss_point: f64,
-    pub loss_pair: f64,
-    pub loss_sem: f64,
-    /// Validation ROC AUC of the rank score against the label: the early-stopping metric.
-    pub val_auc: f64,
-    /// Validation P@1% and P@10% (logged; too few leads at small K to select on).
-    pub val_p_at_1: f64,
-    pub val_p_at_10: f64,
-    pub tokens_per_s: f64,
-    pub seconds: f64,
 }
 
 /// What the caller sees while training runs.

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::format::StoreDtype;
+use crate::stored::StoreDtype;
 
 /// The only architecture a bundle may declare.
 pub const ARCHITECTURE: &str = "qwen2";

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{BundleConfig, CalibratedHead};
 use crate::encoder::LeadEncoder;
 use crate::error::{Error, Result};
-use crate::stored::{Entry, StoredKind, StoredTensors};
+use crate::stored::{Entry, StoreDtype, StoredKind, StoredTensors};
 use crate::tokenizer::LeadTokenizer;
 
 /// The `format` metadata value this build writes.
@@ -98,39 +98,6 @@ pub const SCALE_SUFFIX: &str = ".scale";
 
 /// Largest accepted container header (the JSON with the metadata), in bytes.
 pub const MAX_HEADER_BYTES: usize = 100_000_000;
-
-/// How the 2-D weight matrices are stored (1-D tensors are always F32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreDtype {
-    /// Plain `F32`.
-    F32,
-    /// `F16`, round to nearest.
-    F16,
-    /// `I8` with a per-output-row `F32` `<name>.scale` of shape `[rows]`:
-    /// `value = i8 * scale[row]`, `scale = max|row| / 127` (0 for an all-zero row).
-    Int8,
-}
-
-impl StoreDtype {
-    /// The name used in the config's `dtype` field (`f32`, `f16`, `int8`).
-    pub fn name(self) -> &'static str {
-        match self {
-            StoreDtype::F32 => "f32",
-            StoreDtype::F16 => "f16",
-            StoreDtype::Int8 => "int8",
-        }
-    }
-
-    /// The safetensors dtype of the 2-D weights (`F32`, `F16`, `I8`).
-    pub fn safetensors_dtype(self) -> &'static str {
-        match self {
-            StoreDtype::F32 => "F32",
-            StoreDtype::F16 => "F16",
-            StoreDtype::Int8 => "I8",
-        }
-    }
-}
 
 /// Where the bundle came from (the `provenance` metadata key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,9 +449,6 @@ fn check_format(found: &str) -> Result<()> {
         })
     }
 }
-
-/// Tensors by name: shape and row-major f32 values.
-pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// A loaded, fully checked bundle. Weights stay as stored, inside the file's bytes
 /// ([`StoredTensors`]); loaders dequantize a tensor at a time.

@@ -36,11 +36,11 @@ pub use config::{
 pub use encoder::LeadEncoder;
 pub use error::{Error, Result};
 pub use format::{
-    Bundle, BundleMeta, FORMAT, FORMAT_V1, FORMAT_V2, FORMATS_READ, Provenance, SCALE_SUFFIX,
-    StoreDtype, Tensors, keys, write_bundle,
+    Bundle, BundleMeta, FORMAT, FORMAT_V1, FORMAT_V2, FORMATS_READ, Provenance, SCALE_SUFFIX, keys,
+    write_bundle,
 };
 pub use info::BundleInfo;
-pub use stored::{OwnedTensor, StoredKind, StoredTensors, TensorRef};
+pub use stored::{OwnedTensor, StoreDtype, StoredKind, StoredTensors, TensorRef, Tensors};
 pub use tokenizer::{EOS_TOKEN, Encoded, LeadTokenizer, PAD_TOKEN, train_bpe};
 
 /// Reads and checks a bundle file (native targets only).

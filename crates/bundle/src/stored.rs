@@ -14,7 +14,43 @@ use std::sync::Arc;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
-use crate::format::Tensors;
+use serde::{Deserialize, Serialize};
+
+/// Tensors by name: shape and row-major f32 values.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// How the 2-D weight matrices are stored (1-D tensors are always F32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreDtype {
+    /// Plain `F32`.
+    F32,
+    /// `F16`, round to nearest.
+    F16,
+    /// `I8` with a per-output-row `F32` `<name>.scale` of shape `[rows]`:
+    /// `value = i8 * scale[row]`, `scale = max|row| / 127` (0 for an all-zero row).
+    Int8,
+}
+
+impl StoreDtype {
+    /// The name used in the config's `dtype` field (`f32`, `f16`, `int8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "f32",
+            StoreDtype::F16 => "f16",
+            StoreDtype::Int8 => "int8",
+        }
+    }
+
+    /// The safetensors dtype of the 2-D weights (`F32`, `F16`, `I8`).
+    pub fn safetensors_dtype(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "F32",
+            StoreDtype::F16 => "F16",
+            StoreDtype::Int8 => "I8",
+        }
+    }
+}
 
 /// How one tensor's elements are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

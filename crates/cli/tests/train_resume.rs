@@ -47,7 +47,7 @@ fn train_cmd(dir: &Path, out: &Path) -> Command {
     cmd
 }
 
-fn tensors(path: &Path) -> leadladder_bundle::format::Tensors {
+fn tensors(path: &Path) -> leadladder_bundle::Tensors {
     Bundle::from_bytes(&std::fs::read(path).unwrap())
         .unwrap()
         .tensors
