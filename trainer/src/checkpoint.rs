@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::safetensors::Load;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -104,27 +103,23 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], state: &LoopState) -> Res
     Ok(())
 }
 
-/// Reads a checkpoint written by [`save`].
+/// Reads a checkpoint written by [`save`] (streamed by [`crate::params::read_safetensors_with_metadata`],
+/// the trainer's one safetensors reader).
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
-    })?;
     let bad = |message: String| Error::Safetensors {
         path: path.into(),
         message,
     };
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(format!("not a checkpoint: {e}")))?;
-    let json = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(META_KEY))
-        .ok_or_else(|| {
-            bad(format!(
-                "not a leadladder checkpoint (no `{META_KEY}` metadata)"
-            ))
+    let (tensors, meta) =
+        crate::params::read_safetensors_with_metadata(path).map_err(|e| match e {
+            Error::Safetensors { message, .. } => bad(format!("not a checkpoint: {message}")),
+            other => other,
         })?;
+    let json = meta.get(META_KEY).ok_or_else(|| {
+        bad(format!(
+            "not a leadladder checkpoint (no `{META_KEY}` metadata)"
+        ))
+    })?;
     let state: LoopState = serde_json::from_str(json).map_err(|source| Error::Json {
         path: path.into(),
         source,
@@ -134,11 +129,6 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             "checkpoint format `{}`, expected `{FORMAT}`",
             state.format
         )));
-    }
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
-        tensors.insert(name, view.load(&Device::Cpu)?);
     }
     Ok(Checkpoint { state, tensors })
 }

@@ -2,7 +2,7 @@
 //! or a checkpoint's tensors (frozen plain tensors, or copied into trainable variables), with
 //! strict name and shape checks. Also reading and writing Hugging Face safetensors checkpoints.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -136,25 +136,25 @@ impl CheckpointParams<'_> {
     }
 }
 
-/// One entry of a safetensors header.
-#[derive(serde::Deserialize)]
-struct HeaderEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: (usize, usize),
-}
-
 /// Reads every tensor of one safetensors file onto the CPU in its stored dtype (f32, f16 or
 /// bf16; any other dtype is an error naming the tensor).
+pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    Ok(read_safetensors_with_metadata(path)?.0)
+}
+
+/// [`read_safetensors`], and the file's `__metadata__` string map.
 ///
 /// The file is streamed tensor by tensor (header, then one `read` per tensor) rather than read
 /// whole, so a checkpoint never sits in memory twice: the peak is the tensors themselves. This is
 /// what candle's memory-mapped loader amounts to on the CPU (it copies every tensor out of the
 /// map), without the `unsafe` that mapping a file needs and the workspace forbids. The header is
-/// checked like the `safetensors` crate checks it: offsets in order, contiguous, matching each
-/// tensor's size and the file's length.
-pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
-    use std::io::{Read, Seek, SeekFrom};
+/// checked by the bundle's container reader ([`leadladder_bundle::container`]), the one the
+/// bundle loader uses: offsets in order, contiguous, matching each tensor's size and the file's
+/// length.
+pub fn read_safetensors_with_metadata(
+    path: &Path,
+) -> Result<(HashMap<String, Tensor>, BTreeMap<String, String>)> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
     let bad = |message: String| Error::Safetensors {
         path: path.into(),
         message,
@@ -163,78 +163,36 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
         path: path.into(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
     let file_len = file.metadata().map_err(io)?.len();
-    let mut n = [0u8; 8];
-    file.read_exact(&mut n)
-        .map_err(|e| bad(format!("cannot read the header length: {e}")))?;
-    let header_len = u64::from_le_bytes(n);
-    if header_len > 100_000_000 || 8 + header_len > file_len {
-        return Err(bad(format!(
-            "header length {header_len} does not fit a {file_len}-byte file"
-        )));
-    }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)
-        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
-    let mut entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
-        .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-    entries.remove("__metadata__");
-    let mut infos = Vec::with_capacity(entries.len());
-    for (name, value) in entries {
-        let info: HeaderEntry = serde_json::from_value(value)
-            .map_err(|e| bad(format!("header entry `{name}`: {e}")))?;
-        infos.push((name, info));
-    }
-    infos.sort_by_key(|(_, i)| i.data_offsets);
-    let data_start = 8 + header_len;
-    let mut expected_start = 0usize;
-    let mut out = HashMap::with_capacity(infos.len());
-    for (name, info) in infos {
-        let dtype = match info.dtype.as_str() {
+    let mut file = BufReader::new(file);
+    let header = leadladder_bundle::container::read_header(&mut file, file_len)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut file = file.into_inner();
+    let mut out = HashMap::with_capacity(header.tensors.len());
+    for t in header.tensors {
+        let dtype = match t.dtype.as_str() {
             "F32" => DType::F32,
             "F16" => DType::F16,
             "BF16" => DType::BF16,
             other => {
                 return Err(Error::UnsupportedDType {
-                    name,
+                    name: t.name,
                     dtype: other.to_string(),
                 });
             }
         };
-        let (start, end) = info.data_offsets;
-        let elems: usize = info.shape.iter().product();
-        if start != expected_start || end < start || end - start != elems * dtype.size_in_bytes() {
-            return Err(bad(format!(
-                "tensor `{name}`: data offsets {start}..{end} do not fit shape {:?} of {dtype:?} \
-                 right after the previous tensor (byte {expected_start})",
-                info.shape
-            )));
-        }
-        expected_start = end;
-        if data_start + end as u64 > file_len {
-            return Err(bad(format!(
-                "tensor `{name}` ends at byte {} of a {file_len}-byte file (truncated?)",
-                data_start + end as u64
-            )));
-        }
-        let mut bytes = vec![0u8; end - start];
-        file.seek(SeekFrom::Start(data_start + start as u64))
+        let mut bytes = vec![0u8; t.end - t.start];
+        file.seek(SeekFrom::Start((header.data_start + t.start) as u64))
             .map_err(io)?;
         file.read_exact(&mut bytes)
-            .map_err(|e| bad(format!("reading tensor `{name}`: {e}")))?;
-        let t = Tensor::from_raw_buffer(&bytes, dtype, &info.shape, &Device::Cpu)?;
-        if out.insert(name.clone(), t).is_some() {
-            return Err(Error::DuplicateTensor(name));
+            .map_err(|e| bad(format!("reading tensor `{}`: {e}", t.name)))?;
+        let tensor = Tensor::from_raw_buffer(&bytes, dtype, &t.shape, &Device::Cpu)?;
+        if out.insert(t.name.clone(), tensor).is_some() {
+            return Err(Error::DuplicateTensor(t.name));
         }
     }
-    if data_start + expected_start as u64 != file_len {
-        return Err(bad(format!(
-            "{} bytes after the last tensor",
-            file_len - data_start - expected_start as u64
-        )));
-    }
-    Ok(out)
+    Ok((out, header.metadata))
 }
 
 /// Reads a Hugging Face weights folder: `model.safetensors`, or the shards listed by

@@ -21,6 +21,7 @@ use leadladder_core::prompt::PROMPT_VERSION;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BundleConfig, CalibratedHead};
+use crate::container::{dtype_size, parse_header};
 use crate::encoder::LeadEncoder;
 use crate::error::{Error, Result};
 use crate::stored::{Entry, StoreDtype, StoredKind, StoredTensors};
@@ -96,8 +97,7 @@ const MAX_INT8_SCALE: f32 = f32::MAX / 127.0;
 /// Suffix of the per-row scale companion of an int8 tensor.
 pub const SCALE_SUFFIX: &str = ".scale";
 
-/// Largest accepted container header (the JSON with the metadata), in bytes.
-pub const MAX_HEADER_BYTES: usize = 100_000_000;
+pub use crate::container::MAX_HEADER_BYTES;
 
 /// Where the bundle came from (the `provenance` metadata key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -758,134 +758,28 @@ struct RawTensor<'a> {
     offset: usize,
 }
 
-#[derive(Deserialize)]
-struct RawInfo {
-    dtype: String,
-    shape: Vec<u64>,
-    data_offsets: [u64; 2],
-}
-
-/// Byte size of one element of a safetensors dtype (`None`: unknown or sub-byte dtype).
-fn dtype_size(dtype: &str) -> Option<usize> {
-    Some(match dtype {
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 1,
-        "U16" | "I16" | "F16" | "BF16" => 2,
-        "U32" | "I32" | "F32" => 4,
-        "U64" | "I64" | "F64" | "C64" => 8,
-        _ => return None,
-    })
-}
-
 type Container<'a> = (BTreeMap<String, String>, BTreeMap<String, RawTensor<'a>>);
 
-/// Parses a safetensors container with checked arithmetic throughout.
+/// Parses a safetensors container ([`crate::container`] checks the header and the byte ranges).
 fn read_container(bytes: &[u8]) -> Result<Container<'_>> {
-    let Some((len_bytes, rest)) = bytes.split_first_chunk::<8>() else {
-        return Err(Error::Truncated(format!(
-            "{} bytes, fewer than the 8-byte header length",
-            bytes.len()
-        )));
-    };
-    let n = u64::from_le_bytes(*len_bytes);
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&n| n <= MAX_HEADER_BYTES)
-        .ok_or_else(|| {
-            Error::Container(format!(
-                "header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit"
-            ))
-        })?;
-    if rest.len() < n {
-        return Err(Error::Truncated(format!(
-            "the header declares {n} bytes but only {} follow",
-            rest.len()
-        )));
-    }
-    let (header, data) = rest.split_at(n);
-    let header = std::str::from_utf8(header)
-        .map_err(|e| Error::Container(format!("header is not UTF-8: {e}")))?;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_str(header)
-        .map_err(|e| Error::Container(format!("header is not a JSON object: {e}")))?;
-
-    let mut metadata = BTreeMap::new();
-    let mut infos: Vec<(String, String, Vec<usize>, usize, usize)> = Vec::new();
-    for (name, value) in header {
-        if name == "__metadata__" {
-            let map: BTreeMap<String, String> = serde_json::from_value(value).map_err(|e| {
-                Error::Container(format!("`__metadata__` is not a string map: {e}"))
-            })?;
-            metadata = map;
-            continue;
-        }
-        let info: RawInfo = serde_json::from_value(value)
-            .map_err(|e| Error::Container(format!("tensor `{name}`: bad header entry: {e}")))?;
-        let too_big = || Error::Container(format!("tensor `{name}`: size overflows"));
-        let shape = info
-            .shape
-            .iter()
-            .map(|&d| usize::try_from(d).map_err(|_| too_big()))
-            .collect::<Result<Vec<usize>>>()?;
-        let Some(size) = dtype_size(&info.dtype) else {
-            return Err(Error::Dtype {
-                name,
-                expected: "F32, F16 or I8".into(),
-                found: info.dtype,
-            });
-        };
-        let nbytes = element_count(&shape)
-            .and_then(|c| c.checked_mul(size))
-            .ok_or_else(too_big)?;
-        let [start, end] = info.data_offsets;
-        let start = usize::try_from(start).map_err(|_| too_big())?;
-        let end = usize::try_from(end).map_err(|_| too_big())?;
-        if end < start || end - start != nbytes {
-            return Err(Error::Container(format!(
-                "tensor `{name}`: data offsets {start}..{end} do not hold {nbytes} bytes \
-                 ({} {:?})",
-                info.dtype, shape
-            )));
-        }
-        infos.push((name, info.dtype, shape, start, end));
-    }
-    // Truncation first: it is the most common way a file goes bad.
-    if let Some((name, .., start, end)) = infos.iter().find(|t| t.4 > data.len()) {
-        return Err(Error::Truncated(format!(
-            "tensor `{name}` needs bytes {start}..{end} of the data section, which has only {}",
-            data.len()
-        )));
-    }
-    infos.sort_by_key(|t| (t.3, t.4));
-    let mut cursor = 0usize;
-    for (name, .., start, end) in &infos {
-        if *start != cursor {
-            return Err(Error::Container(format!(
-                "tensor `{name}`: data starts at {start}, expected {cursor} (gap or overlap)"
-            )));
-        }
-        cursor = *end;
-    }
-    if cursor != data.len() {
-        return Err(Error::Container(format!(
-            "{} bytes after the last tensor's data",
-            data.len() - cursor
-        )));
-    }
+    let header = parse_header(bytes)?;
+    let data = &bytes[header.data_start..];
     let mut tensors = BTreeMap::new();
-    for (name, dtype, shape, start, end) in infos {
-        let Some(bytes) = data.get(start..end) else {
-            return Err(Error::Truncated(format!("tensor `{name}`")));
+    for t in header.tensors {
+        let Some(slice) = data.get(t.start..t.end) else {
+            return Err(Error::Truncated(format!("tensor `{}`", t.name)));
         };
         tensors.insert(
-            name,
+            t.name,
             RawTensor {
-                dtype,
-                shape,
-                data: bytes,
-                offset: 8 + n + start,
+                dtype: t.dtype,
+                shape: t.shape,
+                data: slice,
+                offset: header.data_start + t.start,
             },
         );
     }
-    Ok((metadata, tensors))
+    Ok((header.metadata, tensors))
 }
 
 /// Writes a safetensors container: tensors ordered by alignment (4, 2, 1 bytes) then name, so

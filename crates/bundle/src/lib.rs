@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod container;
 pub mod encoder;
 pub mod error;
 pub mod format;
