@@ -16,8 +16,10 @@
 //! and walks the same batch order. An optimiser step covers a window of `grad_accum × world`
 //! micro-batches; rank `r` computes micro-batches `r·grad_accum … (r+1)·grad_accum − 1` of each
 //! window, and the summed gradients (with the count of micro-batches behind them) are averaged
-//! over the whole window. So `world` ranks with `grad_accum = a` take exactly the steps of one
-//! process with `grad_accum = world·a` (bit for bit when `a = 1`), and a checkpoint of one can be
+//! over the whole window. So `world` ranks with `grad_accum = a` take the steps of one process
+//! with `grad_accum = world·a` (bit for bit over TCP when `a = 1`: the hub adds in rank order,
+//! the accumulator's order; NCCL adds in its own order, equal up to rounding beyond two ranks),
+//! and a checkpoint of one can be
 //! resumed by the other. Only rank 0 writes checkpoints, the bundle and the report.
 //!
 //! Must not: decide anything about training (the loop does), or move data other than the tensors
