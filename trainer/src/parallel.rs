@@ -19,8 +19,8 @@
 //! over the whole window. So `world` ranks with `grad_accum = a` take the steps of one process
 //! with `grad_accum = world·a` (bit for bit over TCP when `a = 1`: the hub adds in rank order,
 //! the accumulator's order; NCCL adds in its own order, equal up to rounding beyond two ranks),
-//! and a checkpoint of one can be
-//! resumed by the other. Only rank 0 writes checkpoints, the bundle and the report.
+//! and a checkpoint of one can be resumed by the other. Only rank 0 writes checkpoints, the
+//! bundle and the report.
 //!
 //! Must not: decide anything about training (the loop does), or move data other than the tensors
 //! handed to it.
