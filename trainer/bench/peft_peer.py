@@ -136,6 +136,11 @@ def scratch(args) -> int:
         "tokens": timed, "seconds": secs, "tokens_per_s": timed / max(secs, 1e-9),
         "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
     }
+    return report(args, result)
+
+
+def report(args, result: dict) -> int:
+    """Prints the result as one JSON line and writes it to --json if given."""
     print(json.dumps(result))
     if args.json:
         with open(args.json, "w") as fh:
@@ -244,11 +249,7 @@ def main() -> int:
         "tokens_per_s": timed / max(secs, 1e-9),
         "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
     }
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return 0
+    return report(args, result)
 
 
 if __name__ == "__main__":

@@ -15,19 +15,14 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use common::funnel;
-use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{TrainOptions, train};
 use leadladder_trainer::{DeviceSpec, Model, ScoreHeads};
 
 fn options(device: DeviceSpec) -> TrainOptions {
-    let mut o = preset("tiny").unwrap();
-    o.epochs = 1;
-    o.train_sample = Some(400);
-    o.bootstrap = 0;
-    o.max_tokens = 64;
-    o.vocab_size = 300;
-    o.device = device;
-    o
+    TrainOptions {
+        device,
+        ..common::tiny(1, 400, 64, 300)
+    }
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {

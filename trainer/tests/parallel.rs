@@ -13,23 +13,17 @@ use common::{assert_same_weights, funnel, weights};
 use leadladder_core::{Dataset, Spec};
 use leadladder_trainer::Error;
 use leadladder_trainer::parallel::{Parallel, TcpCommunicator};
-use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{TrainOptions, Trained, train};
 
 /// Tiny preset, 2 epochs of 13 micro-batches (a window of 2: 7 steps an epoch, the 7th a single
 /// micro-batch that only rank 0 computes), with field dropout, whose masks are keyed by the
 /// micro-batch's number in the run.
 fn options(grad_accum: usize) -> TrainOptions {
-    let mut o = preset("tiny").unwrap();
-    o.epochs = 2;
-    o.train_sample = Some(200);
-    o.bootstrap = 0;
-    o.max_tokens = 64;
-    o.vocab_size = 300;
-    o.batch_size = 16;
-    o.grad_accum = grad_accum;
-    o.field_dropout = 0.2;
-    o
+    TrainOptions {
+        grad_accum,
+        field_dropout: 0.2,
+        ..common::tiny(2, 200, 64, 300)
+    }
 }
 
 /// Runs `opts` on `world` ranks (threads over loopback), each with its own communicator;

@@ -25,7 +25,6 @@ use leadladder_core::ladder::Ladder;
 use leadladder_core::{Dataset, IngestOptions, Spec};
 use leadladder_synth::{SynthConfig, spec_toml, spec_toml_for, write_csv};
 use leadladder_trainer::data::encode;
-use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{score_ensemble, train};
 use leadladder_trainer::{Config, Model, ScoreHeads};
 use serde_json::{Value, json};
@@ -121,13 +120,7 @@ fn score_json(s: &(f32, f32, f32)) -> Value {
 
 fn regenerate() {
     let (spec, data) = funnel(3000, 21);
-    let mut o = preset("tiny").unwrap();
-    o.epochs = 2;
-    o.train_sample = Some(1200);
-    o.bootstrap = 0;
-    o.max_tokens = 96;
-    o.vocab_size = 400;
-    o.batch_size = 16;
+    let mut o = common::tiny(2, 1200, 96, 400);
     o.seed = 5;
     let trained = train(&spec, &data, &o, &mut |_| {}).unwrap();
     let f32_bytes = trained
@@ -193,13 +186,7 @@ fn drift_config(leads: usize, seed: u64) -> SynthConfig {
 
 fn regenerate_ensemble() {
     let (spec, data) = leadladder_synth::dataset(&drift_config(3000, 23)).unwrap();
-    let mut o = preset("tiny").unwrap();
-    o.epochs = 1;
-    o.train_sample = Some(800);
-    o.bootstrap = 0;
-    o.max_tokens = 64;
-    o.vocab_size = 400;
-    o.batch_size = 16;
+    let mut o = common::tiny(1, 800, 64, 400);
     o.seed = 6;
     o.ensemble = 2;
     o.field_dropout = 0.1;

@@ -8,21 +8,16 @@ mod common;
 use std::path::PathBuf;
 
 use common::{assert_same_weights, funnel, losses, weights};
-use leadladder_trainer::preset::{preset, qwen2_lora};
+use leadladder_trainer::preset::qwen2_lora;
 use leadladder_trainer::train::{TrainOptions, train};
 use leadladder_trainer::{Error, LoraConfig};
 
 /// 2 epochs of 13 micro-batches, 2 per step: 7 steps an epoch, the 7th a flush of one.
 fn options() -> TrainOptions {
-    let mut o = preset("tiny").unwrap();
-    o.epochs = 2;
-    o.train_sample = Some(200);
-    o.bootstrap = 0;
-    o.max_tokens = 64;
-    o.vocab_size = 300;
-    o.batch_size = 16;
-    o.grad_accum = 2;
-    o
+    TrainOptions {
+        grad_accum: 2,
+        ..common::tiny(2, 200, 64, 300)
+    }
 }
 
 /// The `qwen2-lora` preset on the tiny Hugging Face checkpoint with adapter dropout 0.1: 2 epochs

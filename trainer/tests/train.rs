@@ -10,19 +10,11 @@ use candle_core::{Device, Tensor};
 use common::{funnel, score_test_period};
 use leadladder_bundle::{Bundle, StoreDtype};
 use leadladder_core::{Dataset, Spec};
-use leadladder_trainer::preset::preset;
 use leadladder_trainer::train::{TrainOptions, Trained, score, train};
 use leadladder_trainer::{Config, Model, ScoreHeads};
 
 fn options() -> TrainOptions {
-    let mut o = preset("tiny").unwrap();
-    o.epochs = 1;
-    o.train_sample = Some(500);
-    o.bootstrap = 0;
-    o.max_tokens = 96;
-    o.vocab_size = 400;
-    o.batch_size = 16;
-    o
+    common::tiny(1, 500, 96, 400)
 }
 
 fn run(spec: &Spec, data: &Dataset, o: &TrainOptions) -> Trained {

@@ -4,6 +4,24 @@
 use leadladder_core::{Dataset, Spec};
 use leadladder_synth::SynthConfig;
 
+/// The `tiny` preset scaled down for a test: `epochs` epochs on a sample of `train_sample`
+/// training leads, `max_tokens`-token prompts, a `vocab_size` BPE, batches of 16, no bootstrap.
+pub fn tiny(
+    epochs: usize,
+    train_sample: usize,
+    max_tokens: usize,
+    vocab_size: usize,
+) -> leadladder_trainer::train::TrainOptions {
+    let mut o = leadladder_trainer::preset::preset("tiny").unwrap();
+    o.epochs = epochs;
+    o.train_sample = Some(train_sample);
+    o.bootstrap = 0;
+    o.max_tokens = max_tokens;
+    o.vocab_size = vocab_size;
+    o.batch_size = 16;
+    o
+}
+
 /// A synthetic funnel of `leads` leads, read back through core's ingest with its ladder spec.
 pub fn funnel(leads: usize, seed: u64) -> (Spec, Dataset) {
     leadladder_synth::dataset(&SynthConfig {
