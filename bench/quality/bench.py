@@ -281,11 +281,17 @@ def peer_job(args, ds: Dataset, rungs: str, group: str, variants: list[str], see
     cmd = [args.python, PEER, "--input", ds.csv, "--ladder", ds.spec, "--rungs", rungs,
            "--seed", str(seed), "--bag", str(args.bag), "--variants", ",".join(variants),
            "--scores-out", stem + ".scores.csv", "--json", stem + ".json"]
-    with open(stem + ".log", "w") as out:
-        secs = run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=out, stderr_to=out)
+    done = reused(args, stem, cmd, [stem + ".scores.csv", stem + ".json"])
+    if done is not None:
+        secs = done
+        log(f"{ds.name}: peers {group} seed {seed}: reused the finished run ({secs:.0f} s)")
+    else:
+        with open(stem + ".log", "w") as out:
+            secs = run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=out, stderr_to=out)
+        finished(stem, cmd, secs)
+        log(f"{ds.name}: peers {group} seed {seed} in {secs:.0f} s")
     with open(stem + ".json") as f:
         res = json.load(f)
-    log(f"{ds.name}: peers {group} seed {seed} in {secs:.0f} s")
     return {"seed": seed, "group": group, "scores": stem + ".scores.csv", "json": res,
             "command": shlex.join(cmd)}
 
@@ -615,8 +621,9 @@ def main() -> None:
                     help="extra `leadladder train` arguments for every run")
     ap.add_argument("--command", default="", help="the command line to record")
     ap.add_argument("--reuse", action="store_true",
-                    help="keep the leadladder runs an interrupted run finished (same binary, same "
-                    "command; their scores are in the cache) instead of training them again")
+                    help="keep the leadladder and peer runs an interrupted run finished (same binary "
+                    "or python, same command; their scores are in the cache) instead of running "
+                    "them again")
     args = ap.parse_args()
     for o in args.objectives + args.fields_only_objectives:
         if o not in OBJECTIVES:
