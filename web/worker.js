@@ -3,9 +3,11 @@
 //
 // Protocol: the caller posts { id, op, ...args }; the worker answers { id, ok: true, result }
 // or { id, ok: false, error }, and posts { id, progress: {...} } while a long job runs.
-// `{ op: 'cancel' }` (no id needed) stops a running scoring job between two chunks.
-
-const CHUNK = 32;
+// `{ op: 'cancel' }` (no id needed) stops a running scoring job between two parts.
+//
+// Scoring goes a part at a time: the parts are the ranking pipeline's batches, which the wasm
+// module names (scorer.scoreParts()), so the page scores the batches `leadladder rank` scores;
+// nothing here sizes a block or a batch.
 // Bumped whenever a model shipped under the same URL changes (v2: the field-token demo model),
 // so a returning browser downloads the new one; older model caches are deleted.
 const MODEL_CACHE = 'leadladder-models-v2';
@@ -673,11 +675,12 @@ function needFile() {
 
 // ------------------------------------------------------------------ helper workers
 //
-// On the CPU build, one wasm instance scores on one core. scoreAll spreads the chunks over
+// On the CPU build, one wasm instance scores on one core. scoreAll spreads the parts over
 // helper workers too: each is this same script in its own worker (started from a blob: URL, so
 // it runs under the page's policy), with its own wasm instance holding the same bundle and file;
-// it scores the chunks it is handed and sends back their scores (`scoresOf`), which this worker
-// stores (`setScores`). Same wasm, same bundle, same rows: the same scores as scoring here.
+// it scores the parts it is handed and sends back their leads and scores (`scoresAt`), which
+// this worker stores (`setScoresAt`). Same wasm, same bundle, same rows, same parts: the same
+// scores as scoring here.
 
 const HELPER_NAME = 'leadladder-helper';
 const MIN_ROWS_FOR_HELPERS = 512; // below this, starting helpers costs more than it saves
@@ -815,48 +818,49 @@ async function scoreAll(id, requestedWorkers) {
   scored = false;
   const started = performance.now();
   const pool = prepareHelpers(workerCount(requestedWorkers, total) - 1);
+  const sizes = scorer.scoreParts(); // leads in each part, in order
   let next = 0;
   let done = 0;
   let used = 1;
   const take = () => {
-    if (cancelRequested || next >= total) return null;
-    const range = [next, Math.min(total, next + CHUNK)];
-    next = range[1];
-    return range;
+    if (cancelRequested || next >= sizes.length) return null;
+    const part = next;
+    next += 1;
+    return part;
   };
   const report = () => {
     const seconds = (performance.now() - started) / 1000;
     const leadsPerSec = done / Math.max(seconds, 1e-6);
     postMessage({ id, progress: { done, total, leadsPerSec, etaSeconds: (total - done) / Math.max(leadsPerSec, 1e-9) } });
   };
-  // Helpers' scores are stored between two local chunks (never while scoreRange holds the file).
+  // Helpers' scores are stored between two local parts (never while scorePart holds the file).
   const arrived = [];
   const store = () => {
-    for (const [start, scores] of arrived.splice(0)) scorer.setScores(start, scores);
+    for (const { indices, scores } of arrived.splice(0)) scorer.setScoresAt(indices, scores);
   };
-  const missed = []; // chunks a failing helper handed back
+  const missed = []; // parts a failing helper handed back
   const local = async () => {
     for (;;) {
       await yieldToEvents(); // lets a 'cancel' message and helpers' answers in
       store();
-      const range = missed.pop() || take();
-      if (!range) break;
-      await scorer.scoreRange(range[0], range[1]);
-      done += range[1] - range[0];
+      const part = missed.length ? missed.pop() : take();
+      if (part === null) break;
+      await scorer.scorePart(part);
+      done += sizes[part];
       report();
     }
   };
   const helper = async (h) => {
     if (!(await h.ready)) return;
     used += 1;
-    for (let range = take(); range; range = take()) {
+    for (let part = take(); part !== null; part = take()) {
       try {
-        arrived.push([range[0], await callHelper(h, 'scoreChunk', { start: range[0], end: range[1] })]);
-        done += range[1] - range[0];
+        arrived.push(await callHelper(h, 'scorePart', { part }));
+        done += sizes[part];
         report();
       } catch {
         h.failed = true;
-        missed.push(range);
+        missed.push(part);
         return;
       }
     }
@@ -864,11 +868,11 @@ async function scoreAll(id, requestedWorkers) {
   const helping = Promise.all(pool.map(helper));
   await local();
   await helping;
-  // Chunks handed back after the local loop ended, and the last answers.
+  // Parts handed back after the local loop ended, and the last answers.
   while (missed.length && !cancelRequested) {
-    const range = missed.pop();
-    await scorer.scoreRange(range[0], range[1]);
-    done += range[1] - range[0];
+    const part = missed.pop();
+    await scorer.scorePart(part);
+    done += sizes[part];
   }
   store();
   if (cancelRequested) {
@@ -918,12 +922,12 @@ async function handle(msg) {
       return await loadCsv(msg);
     case 'score':
       return scoreAll(msg.id, msg.workers);
-    case 'scoreChunk': {
-      // A helper's job: score [start, end) and hand the scores back.
+    case 'scorePart': {
+      // A helper's job: score one part and hand its leads' indices and scores back.
       needScorer();
       needFile();
-      await scorer.scoreRange(msg.start, msg.end);
-      return scorer.scoresOf(msg.start, msg.end);
+      const indices = await scorer.scorePart(msg.part);
+      return { indices, scores: scorer.scoresAt(indices) };
     }
     case 'ranking':
       return ranking();

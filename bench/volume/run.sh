@@ -57,7 +57,6 @@ case "$mode" in
     n=${1:-10000}
     f=$(leads "$n")
     for rep in 1 2; do
-      rank "in-memory" "$n" "$AFTER" --input "$f" --in-memory
       rank "t1-k0" "$n" "$AFTER" --input "$f" --threads 1 --kernel-threads 0
       rank "t1-k1" "$n" "$AFTER" --input "$f" --threads 1 --kernel-threads 1
       rank "t2-k0" "$n" "$AFTER" --input "$f" --threads 2 --kernel-threads 0

@@ -279,14 +279,46 @@ export class Scorer {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
-     * Scores leads `[start, end)`; resolves when done.
-     * @param {number} start
-     * @param {number} end
+     * Scores part `part` of [`Scorer::score_parts`] and keeps the scores; resolves with the
+     * indices of the leads scored.
+     * @param {number} part
      * @returns {Promise<any>}
      */
-    scoreRange(start, end) {
-        const ret = wasm.scorer_scoreRange(this.__wbg_ptr, start, end);
+    scorePart(part) {
+        const ret = wasm.scorer_scorePart(this.__wbg_ptr, part);
         return ret;
+    }
+    /**
+     * The parts the loaded leads are scored in ([`ScorePolicy::parts`] of this device's
+     * policy): the number of leads in each, in order. See API.md.
+     * @returns {Uint32Array}
+     */
+    scoreParts() {
+        const ret = wasm.scorer_scoreParts(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v1 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * The scores of the loaded leads at `indices` (all scored) as a flat `Float32Array`, three
+     * numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores_at`],
+     * lets several workers that loaded the same file and bundle share one ranking.
+     * @param {Uint32Array | number[]} indices
+     * @returns {Float32Array}
+     */
+    scoresAt(indices) {
+        const ptr0 = passArray32ToWasm0(indices, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.scorer_scoresAt(this.__wbg_ptr, ptr0, len0);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v2 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v2;
     }
     /**
      * The scores of loaded leads `[start, end)` (all scored) as a flat `Float32Array`, three
@@ -304,6 +336,30 @@ export class Scorer {
         var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
         wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
         return v1;
+    }
+    /**
+     * Stores scores of the leads at `indices` computed by another worker
+     * ([`Scorer::scores_at`] on the same file and bundle): three numbers a lead. Non-finite
+     * scores are refused, naming the lead.
+     * @param {Uint32Array | number[]} indices
+     * @param {Float32Array | number[]} scores
+     */
+    setScoresAt(indices, scores) {
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passArray32ToWasm0(indices, wasm.__wbindgen_malloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passArrayF32ToWasm0(scores, wasm.__wbindgen_malloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 4, 4); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 4, 4); }
+            throw e;
+        }
+        const ret = wasm.scorer_setScoresAt(this.__wbg_ptr, ptr0, len0, ptr1, len1);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
     }
     /**
      * Stores scores of leads `start..` computed by another worker ([`Scorer::scores_of`] on the
@@ -615,6 +671,10 @@ function __wbg_get_imports() {
         },
         __wbg_new_cd4348290afae586: function() {
             const ret = new Object();
+            return ret;
+        },
+        __wbg_new_from_slice_3512352010266e02: function(arg0, arg1) {
+            const ret = new Uint32Array(getArrayU32FromWasm0(arg0, arg1));
             return ret;
         },
         __wbg_new_typed_e09da9dae6ee5935: function(arg0, arg1) {

@@ -86,15 +86,33 @@ export class Scorer {
      */
     rows(start: number, end: number): any;
     /**
-     * Scores leads `[start, end)`; resolves when done.
+     * Scores part `part` of [`Scorer::score_parts`] and keeps the scores; resolves with the
+     * indices of the leads scored.
      */
-    scoreRange(start: number, end: number): Promise<any>;
+    scorePart(part: number): Promise<any>;
+    /**
+     * The parts the loaded leads are scored in ([`ScorePolicy::parts`] of this device's
+     * policy): the number of leads in each, in order. See API.md.
+     */
+    scoreParts(): Uint32Array;
+    /**
+     * The scores of the loaded leads at `indices` (all scored) as a flat `Float32Array`, three
+     * numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores_at`],
+     * lets several workers that loaded the same file and bundle share one ranking.
+     */
+    scoresAt(indices: Uint32Array | number[]): Float32Array;
     /**
      * The scores of loaded leads `[start, end)` (all scored) as a flat `Float32Array`, three
      * numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores`], lets
      * several workers that loaded the same file and bundle share one ranking.
      */
     scoresOf(start: number, end: number): Float32Array;
+    /**
+     * Stores scores of the leads at `indices` computed by another worker
+     * ([`Scorer::scores_at`] on the same file and bundle): three numbers a lead. Non-finite
+     * scores are refused, naming the lead.
+     */
+    setScoresAt(indices: Uint32Array | number[], scores: Float32Array | number[]): void;
     /**
      * Stores scores of leads `start..` computed by another worker ([`Scorer::scores_of`] on the
      * same file and bundle): three numbers a lead. Non-finite scores are refused, naming the lead.
@@ -172,9 +190,12 @@ export interface InitOutput {
     readonly scorer_loadCsv: (a: number, b: number, c: number, d: any, e: number, f: number) => [number, number, number];
     readonly scorer_ranking: (a: number) => [number, number, number];
     readonly scorer_rows: (a: number, b: number, c: number) => [number, number, number];
-    readonly scorer_scoreRange: (a: number, b: number, c: number) => any;
+    readonly scorer_scorePart: (a: number, b: number) => any;
+    readonly scorer_scoreParts: (a: number) => [number, number, number, number];
+    readonly scorer_scoresAt: (a: number, b: number, c: number) => [number, number, number, number];
     readonly scorer_scoresOf: (a: number, b: number, c: number) => [number, number, number, number];
     readonly scorer_setScores: (a: number, b: number, c: number, d: number) => [number, number];
+    readonly scorer_setScoresAt: (a: number, b: number, c: number, d: number, e: number) => [number, number];
     readonly scorer_suggestMapping: (a: number, b: number, c: number) => [number, number, number];
     readonly scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly scorer_unloadCsv: (a: number) => void;
@@ -182,12 +203,12 @@ export interface InitOutput {
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;

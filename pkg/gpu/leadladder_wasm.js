@@ -279,14 +279,46 @@ export class Scorer {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
-     * Scores leads `[start, end)`; resolves when done.
-     * @param {number} start
-     * @param {number} end
+     * Scores part `part` of [`Scorer::score_parts`] and keeps the scores; resolves with the
+     * indices of the leads scored.
+     * @param {number} part
      * @returns {Promise<any>}
      */
-    scoreRange(start, end) {
-        const ret = wasm.scorer_scoreRange(this.__wbg_ptr, start, end);
+    scorePart(part) {
+        const ret = wasm.scorer_scorePart(this.__wbg_ptr, part);
         return ret;
+    }
+    /**
+     * The parts the loaded leads are scored in ([`ScorePolicy::parts`] of this device's
+     * policy): the number of leads in each, in order. See API.md.
+     * @returns {Uint32Array}
+     */
+    scoreParts() {
+        const ret = wasm.scorer_scoreParts(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v1 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free_command_export(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * The scores of the loaded leads at `indices` (all scored) as a flat `Float32Array`, three
+     * numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores_at`],
+     * lets several workers that loaded the same file and bundle share one ranking.
+     * @param {Uint32Array | number[]} indices
+     * @returns {Float32Array}
+     */
+    scoresAt(indices) {
+        const ptr0 = passArray32ToWasm0(indices, wasm.__wbindgen_malloc_command_export);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.scorer_scoresAt(this.__wbg_ptr, ptr0, len0);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v2 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free_command_export(ret[0], ret[1] * 4, 4);
+        return v2;
     }
     /**
      * The scores of loaded leads `[start, end)` (all scored) as a flat `Float32Array`, three
@@ -304,6 +336,30 @@ export class Scorer {
         var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
         wasm.__wbindgen_free_command_export(ret[0], ret[1] * 4, 4);
         return v1;
+    }
+    /**
+     * Stores scores of the leads at `indices` computed by another worker
+     * ([`Scorer::scores_at`] on the same file and bundle): three numbers a lead. Non-finite
+     * scores are refused, naming the lead.
+     * @param {Uint32Array | number[]} indices
+     * @param {Float32Array | number[]} scores
+     */
+    setScoresAt(indices, scores) {
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passArray32ToWasm0(indices, wasm.__wbindgen_malloc_command_export);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passArrayF32ToWasm0(scores, wasm.__wbindgen_malloc_command_export);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free_command_export(ptr1, len1 * 4, 4); }
+            if (ptr0) { wasm.__wbindgen_free_command_export(ptr0, len0 * 4, 4); }
+            throw e;
+        }
+        const ret = wasm.scorer_setScoresAt(this.__wbg_ptr, ptr0, len0, ptr1, len1);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
     }
     /**
      * Stores scores of leads `start..` computed by another worker ([`Scorer::scores_of`] on the
@@ -923,6 +979,10 @@ function __wbg_get_imports() {
             const ret = new Object();
             return ret;
         },
+        __wbg_new_from_slice_3512352010266e02: function(arg0, arg1) {
+            const ret = new Uint32Array(getArrayU32FromWasm0(arg0, arg1));
+            return ret;
+        },
         __wbg_new_typed_6b60b99917da27d6: function() {
             const ret = new Object();
             return ret;
@@ -1284,33 +1344,33 @@ function __wbg_get_imports() {
             arg0.writeBuffer(arg1, arg2, getArrayU8FromWasm0(arg3, arg4), arg5, arg6);
         }, arguments); },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 35628, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 35624, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a);
             return ret;
         },
         __wbindgen_generic_0000000000000002: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDevice")], shim_idx: 17260, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDevice")], shim_idx: 17257, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4);
             return ret;
         },
         __wbindgen_generic_0000000000000003: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDeviceLostInfo")], shim_idx: 17265, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDeviceLostInfo")], shim_idx: 17262, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0);
             return ret;
         },
         __wbindgen_generic_0000000000000004: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 17265, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 17262, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35);
             return ret;
         },
         __wbindgen_generic_0000000000000005: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 17260, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 17257, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36);
             return ret;
         },
         __wbindgen_generic_0000000000000006: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 17260, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 17257, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37);
             return ret;
         },
         __wbindgen_generic_0000000000000007: function(arg0) {
@@ -1357,8 +1417,8 @@ function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0(arg0, arg
     wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0(arg0, arg1, arg2);
 }
 
-function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32(arg0, arg1, arg2) {
-    wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_32(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35(arg0, arg1, arg2) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35(arg0, arg1, arg2);
 }
 
 function wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a(arg0, arg1, arg2) {
@@ -1375,15 +1435,15 @@ function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4(arg0, arg
     }
 }
 
-function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33(arg0, arg1, arg2) {
-    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_33(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36(arg0, arg1, arg2) {
+    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36(arg0, arg1, arg2);
     if (ret[1]) {
         throw takeFromExternrefTable0(ret[0]);
     }
 }
 
-function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34(arg0, arg1, arg2) {
-    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_34(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37(arg0, arg1, arg2) {
+    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37(arg0, arg1, arg2);
     if (ret[1]) {
         throw takeFromExternrefTable0(ret[0]);
     }

@@ -128,7 +128,7 @@ pub fn run(args: &Args) -> Result<()> {
     let bundle = args
         .model
         .as_deref()
-        .map(crate::rank::load_bundle)
+        .map(crate::load::load_bundle)
         .transpose()?;
     let profile = bundle.as_ref().and_then(|b| b.drift_profile());
     let bar = indicatif::ProgressBar::new_spinner();
@@ -136,7 +136,7 @@ pub fn run(args: &Args) -> Result<()> {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let said = |e: leadladder_core::Error| match (e, &args.model) {
         (e @ leadladder_core::Error::Drift(_), Some(model)) => {
-            crate::rank::drift_error(&args.input, model, e)
+            crate::load::drift_error(&args.input, model, e)
         }
         (e, _) => anyhow::Error::new(e).context(format!("reading {}", args.input.display())),
     };

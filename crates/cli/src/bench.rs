@@ -12,7 +12,8 @@ use leadladder_core::ingest::read_csv;
 use leadladder_model::{DeviceKind, Scorer};
 use serde::{Deserialize, Serialize};
 
-use crate::rank::{DeviceArg, load_scorer};
+use crate::load::load_scorer;
+use crate::rank::DeviceArg;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

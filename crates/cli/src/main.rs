@@ -1,19 +1,20 @@
 //! `leadladder`: rank a CRM lead queue by the funnel's own ladder.
 //!
 //! Owns the command line: arguments, progress bars, messages, exit codes, and reading and
-//! writing the user's files. Must not hold a pipeline step of its own: ingest, the ranked queue
-//! and audits are `leadladder-core`'s, scoring `leadladder-model`'s, training
+//! writing the user's files. Must not hold a pipeline step of its own: ingest, the ranking
+//! pipeline (`leadladder_core::pipeline`: blocks, batches, scoring threads, order, explain,
+//! write) and audits are `leadladder-core`'s, scoring `leadladder-model`'s, training
 //! `leadladder-trainer`'s, so `rank` and the page run the same code. Every file is written with
 //! `leadladder_core::fs::write_atomic`.
 
 mod audit;
 mod bench;
 mod drift;
+mod load;
 mod profile;
 mod progress;
 mod rank;
 mod serve;
-mod stream_rank;
 mod synth;
 mod train;
 

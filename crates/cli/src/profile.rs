@@ -65,7 +65,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let bundle = crate::rank::load_bundle(&args.model)?;
+    let bundle = crate::load::load_bundle(&args.model)?;
     let spec = &bundle.ladder;
     let opts = IngestOptions {
         policy: args.on_error.into(),
@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let read = |spec| {
         read_csv_path(&args.input, spec, &opts)
-            .map_err(|e| crate::rank::read_error(&args.input, spec, e))
+            .map_err(|e| crate::load::read_error(&args.input, spec, e))
     };
     let (data, fit): (_, Vec<usize>) = match args.fit {
         FitArg::All => {

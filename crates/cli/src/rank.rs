@@ -1,17 +1,22 @@
-//! `leadladder rank`: score a lead CSV with a model bundle and write the ranked queue. By
-//! default the file is streamed ([`crate::stream_rank`]); `--in-memory` runs core's [`Queue`]
-//! filled by the model's scorer, the pipeline the page runs. Both write the same bytes.
+//! `leadladder rank`: score a lead CSV with a model bundle and write the ranked queue. The
+//! pipeline is core's ([`leadladder_core::pipeline::file::rank_file`], the one the page runs a
+//! part at a time): this module turns the flags into its job, gives each scoring thread its
+//! model and kernel pool, and says what happened.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use leadladder_bundle::Bundle;
+use leadladder_core::pipeline::file::{self, RankError, RankFile, rank_file};
+use leadladder_core::pipeline::{LeadScorer, ScorePolicy};
 use leadladder_core::spec::Spec;
-use leadladder_core::{Error as CoreError, IngestOptions, Queue};
-use leadladder_model::{DeviceKind, Scorer};
+use leadladder_core::{IngestOptions, IngestReport, Lead, Schema, Score};
+use leadladder_model::{DeviceKind, Residency, Scorer};
 
 use crate::audit::OnError;
+use crate::load::{drift_error, load_bundle, read_error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -71,8 +76,10 @@ pub struct Args {
     /// Factors listed per explained lead.
     #[arg(long, default_value_t = 3)]
     reasons: usize,
-    /// Leads per forward pass.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    /// Leads per forward pass (a lead's score can change in its last digits with the leads
+    /// batched with it; the page uses the default).
+    #[arg(long, default_value_t = ScorePolicy::DEFAULT.batch as u64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
     batch: u64,
     /// What to do with bad rows.
     #[arg(long, value_enum, default_value_t = OnError::Strict)]
@@ -96,8 +103,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1024, hide = true, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     read_batch: u64,
-    /// Read the whole file into memory first, as the page does, instead of a batch at a time on
-    /// several threads (same output; for comparison).
+    /// No longer needed, and ignored: the page and `rank` run one pipeline, whose output is what
+    /// this flag used to give (a note on stderr says so).
     #[arg(long, hide = true)]
     in_memory: bool,
     /// Also write the drift check's numbers (per field: PSI, shares outside the fitted range,
@@ -106,121 +113,209 @@ pub struct Args {
     drift_json: Option<PathBuf>,
 }
 
-/// An ingest error of `path`, said as `leadladder rank` says it (a missing column is named with
-/// the model's spec).
-pub(crate) fn read_error(path: &Path, spec: &Spec, e: CoreError) -> anyhow::Error {
-    match e {
-        e @ CoreError::MissingColumns { .. } => anyhow::Error::new(e).context(format!(
-            "{} lacks column(s) that the model reads (ladder spec `{}` in the bundle)",
-            path.display(),
-            spec.name
-        )),
-        e => anyhow::Error::new(e).context(format!("reading {}", path.display())),
-    }
-}
-
-/// Reads and checks a bundle file; its tensors stay as stored in the file's bytes, which every
-/// scorer made from it shares.
-pub(crate) fn load_bundle(path: &Path) -> Result<Bundle> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading the model {}", path.display()))?;
-    Bundle::from_vec(bytes).with_context(|| format!("loading the model {}", path.display()))
-}
-
-/// Loads a bundle file onto a device.
-pub(crate) fn load_scorer(path: &Path, device: DeviceKind) -> Result<Scorer> {
-    Scorer::from_bundle(&load_bundle(path)?, device)
-        .with_context(|| format!("loading the model {}", path.display()))
-}
-
-/// A drift check's error, said with the files it concerns.
-pub(crate) fn drift_error(input: &Path, model: &Path, e: CoreError) -> anyhow::Error {
-    anyhow::Error::new(e).context(format!(
-        "checking {} against the training data of {}",
-        input.display(),
-        model.display()
-    ))
-}
+/// Said on stderr when the retired `--in-memory` flag is given.
+const IN_MEMORY_NOTE: &str = "note: --in-memory is no longer needed and is ignored: `leadladder rank` \
+     and the page run one pipeline, and its output is what --in-memory wrote";
 
 pub fn run(args: &Args) -> Result<()> {
     if args.in_memory {
-        run_in_memory(args)
-    } else {
-        crate::stream_rank::run(args)
+        eprintln!("{IN_MEMORY_NOTE}");
     }
-}
-
-/// The whole file in memory, scored on the calling thread: core's [`Queue`] filled by the
-/// model's scorer, as the page runs it.
-fn run_in_memory(args: &Args) -> Result<()> {
     let device = DeviceKind::from(args.device);
     let bundle = load_bundle(&args.model)?;
     let scorer = Scorer::from_bundle(&bundle, device)
         .with_context(|| format!("loading the model {}", args.model.display()))?;
-    let opts = IngestOptions {
-        policy: args.on_error.into(),
-        encoding: args.encoding.clone(),
-        ..IngestOptions::default()
+    let spec = scorer.spec();
+    let opts = args.ingest_options();
+    let input =
+        File::open(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+
+    // A model whose layers stay as stored (a real-size one) scores on one thread whose matrix
+    // products use every core: more scoring threads would each dequantize every matrix again,
+    // and a file shorter than a read batch would give one of them all its leads.
+    let one_wide_thread = device == DeviceKind::Cpu
+        && args.threads.is_none()
+        && Residency::cpu(&bundle.config).host_layers;
+    let (threads, kernel_threads) = if one_wide_thread {
+        (1, 0)
+    } else {
+        (args.threads(), args.kernel_threads)
     };
-    let bytes =
-        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let mut queue = Queue::read_checked(scorer.spec(), bytes, opts, bundle.drift_profile())
-        .map_err(|e| match e {
-            e @ CoreError::Drift(_) => drift_error(&args.input, &args.model, e),
-            e => read_error(&args.input, scorer.spec(), e),
-        })?;
-    let r = queue.report();
-    match r.issues.first().filter(|_| r.rows_skipped > 0) {
-        Some(first) => eprintln!("{}, first: {first}", crate::read_summary(&args.input, r)),
-        None => eprintln!("{}", crate::read_summary(&args.input, r)),
-    }
-
-    let n = queue.len();
-    let mut bar = crate::progress::Progress::new("ranking", n as u64, "leads");
-    let started = Instant::now();
-    let batch = usize::try_from(args.batch).unwrap_or(32);
-    scorer
-        .score_queue(&mut queue, 0..n, batch, &mut |done| {
-            bar.set(done as u64, "")
+    let pools = (0..threads)
+        .filter(|_| kernel_threads > 0)
+        .map(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(kernel_threads)
+                .build()
+                .context("starting a kernel thread pool")
         })
-        .context("scoring")?;
-    let seconds = started.elapsed().as_secs_f64();
-    bar.finish();
-    let ranking = queue.ranking()?;
+        .collect::<Result<Vec<_>>>()?;
+    let pools = Mutex::new(pools);
+    let shared = args.share_model.then_some(&scorer);
+    // Each scoring thread's model: its own copy (sharing the bundle's bytes) unless shared, and
+    // its own kernel pool unless they share Rayon's.
+    let make = || -> leadladder_model::Result<ThreadScorer<'_>> {
+        let model = match shared {
+            Some(s) => Model::Shared(s),
+            None => Model::Own(Box::new(Scorer::from_bundle(&bundle, device)?)),
+        };
+        let pool = pools.lock().ok().and_then(|mut p| p.pop());
+        Ok(ThreadScorer { model, pool })
+    };
+    let job = RankFile {
+        input,
+        spec,
+        opts: &opts,
+        profile: bundle.drift_profile(),
+        out: &args.out,
+        policy: ScorePolicy::DEFAULT.with_batch(args.batch()),
+        read_batch: usize::try_from(args.read_batch).unwrap_or(1024),
+        explain: args.explain,
+        reasons: args.reasons,
+        threads,
+    };
+    let mut bars = Bars::new(args);
+    let ranked = rank_file(job, make, &mut bars);
+    bars.finish();
+    let ranked = ranked.map_err(|e| said(args, spec, e))?;
 
-    let explain_n = args.explain.min(n);
-    if explain_n > 0 {
-        let mut bar = crate::progress::Progress::new("explaining", explain_n as u64, "leads");
-        for (k, lead) in ranking.iter().take(explain_n).enumerate() {
-            let row = queue.key(lead.index)?.row;
-            scorer
-                .explain_queue(&mut queue, lead.index, args.reasons)
-                .with_context(|| format!("explaining lead `{}` (row {row})", lead.id))?;
-            bar.set(k as u64 + 1, "");
-        }
-        bar.finish();
-    }
-
-    leadladder_core::fs::write_atomic(&args.out, |w| queue.write_csv(w))
-        .with_context(|| format!("writing {}", args.out.display()))?;
-
-    let info = scorer.device_info();
+    let n = ranked.leads;
+    let seconds = bars.seconds;
     println!(
-        "ranked {n} leads on {} ({}) in {seconds:.2}s: {:.1} leads/s; wrote {}",
+        "ranked {n} leads on {} ({}; {} scoring thread{}) in {seconds:.2}s: {:.1} leads/s; \
+         wrote {}",
         args.device.name(),
-        info.description,
+        scorer.device_info().description,
+        args.threads(),
+        if args.threads() == 1 { "" } else { "s" },
         n as f64 / seconds.max(1e-9),
         args.out.display()
     );
-    print_top(
-        n,
-        ranking
-            .iter()
-            .take(5)
-            .map(|l| (l.id.as_str(), l.score, l.p_convert)),
-    );
+    print_top(n, ranked.top.iter().map(|(id, s, p)| (id.as_str(), *s, *p)));
     crate::drift::warn_guard(bundle.guard());
-    crate::drift::report(queue.drift(), args.drift_json.as_deref())
+    crate::drift::report(ranked.drift.as_ref(), args.drift_json.as_deref())
+}
+
+/// A pipeline error, said with the file it concerns.
+fn said(args: &Args, spec: &Spec, e: RankError<leadladder_model::Error>) -> anyhow::Error {
+    let out = || format!("writing {}", args.out.display());
+    match e {
+        RankError::Read(e) => read_error(&args.input, spec, e),
+        RankError::Drift(e) => drift_error(&args.input, &args.model, e),
+        RankError::Write(e) => anyhow::Error::new(e).context(out()),
+        RankError::Start(e) => {
+            anyhow::Error::new(e).context(format!("loading the model {}", args.model.display()))
+        }
+        RankError::Score(e) => anyhow::Error::new(e).context("scoring"),
+        RankError::Explain { id, row, source } => {
+            anyhow::Error::new(source).context(format!("explaining lead `{id}` (row {row})"))
+        }
+        RankError::Queue(e) => anyhow::Error::new(e),
+        RankError::Threads(what) => anyhow::anyhow!(what),
+    }
+}
+
+/// A scoring thread's model: its own or the shared one, with its own kernel pool or Rayon's.
+struct ThreadScorer<'a> {
+    model: Model<'a>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+enum Model<'a> {
+    Own(Box<Scorer>),
+    Shared(&'a Scorer),
+}
+
+impl ThreadScorer<'_> {
+    fn run<R: Send>(&self, f: impl FnOnce(&Scorer) -> R + Send) -> R {
+        let scorer = match &self.model {
+            Model::Own(s) => s,
+            Model::Shared(s) => *s,
+        };
+        match &self.pool {
+            Some(pool) => pool.install(|| f(scorer)),
+            None => f(scorer),
+        }
+    }
+}
+
+impl LeadScorer for ThreadScorer<'_> {
+    type Error = leadladder_model::Error;
+
+    fn encode(&self, schema: &Schema, lead: &Lead) -> leadladder_model::Result<Vec<u32>> {
+        self.run(|s| s.encode(schema, lead))
+    }
+
+    fn score_ids(&self, batch: &[Vec<u32>]) -> leadladder_model::Result<Vec<Score>> {
+        self.run(|s| s.score_ids(batch))
+    }
+
+    fn explain(
+        &self,
+        schema: &Schema,
+        lead: &Lead,
+        top_n: usize,
+    ) -> leadladder_model::Result<String> {
+        self.run(|s| LeadScorer::explain(s, schema, lead, top_n))
+    }
+}
+
+/// The progress bars of a run: scoring, then explaining.
+struct Bars {
+    input: PathBuf,
+    started: Instant,
+    ranking: crate::progress::Progress,
+    explaining: Option<crate::progress::Progress>,
+    /// Seconds from the start to the last score.
+    seconds: f64,
+}
+
+impl Bars {
+    fn new(args: &Args) -> Self {
+        Self {
+            input: args.input.clone(),
+            started: Instant::now(),
+            ranking: crate::progress::Progress::new("ranking", 0, "leads"),
+            explaining: None,
+            seconds: 0.0,
+        }
+    }
+
+    fn finish(&mut self) {
+        self.ranking.finish();
+        if let Some(bar) = self.explaining.take() {
+            bar.finish();
+        }
+    }
+}
+
+impl file::Progress for Bars {
+    fn scoring(&mut self, scored: u64, total: u64) {
+        self.ranking.set_total(total);
+        self.ranking.set(scored, "");
+    }
+
+    fn read(&mut self, r: &IngestReport) {
+        match r.issues.first().filter(|_| r.rows_skipped > 0) {
+            Some(first) => self.ranking.println(&format!(
+                "{}, first: {first}",
+                crate::read_summary(&self.input, r)
+            )),
+            None => self.ranking.println(&crate::read_summary(&self.input, r)),
+        }
+    }
+
+    fn scored(&mut self) {
+        self.seconds = self.started.elapsed().as_secs_f64();
+        self.ranking.finish();
+    }
+
+    fn explaining(&mut self, done: u64, total: u64) {
+        let bar = self
+            .explaining
+            .get_or_insert_with(|| crate::progress::Progress::new("explaining", total, "leads"));
+        bar.set(done, "");
+    }
 }
 
 /// The `top 5:` lines: each lead's id, score and p_convert, best first, among `n` leads.
@@ -236,28 +331,10 @@ pub(crate) fn print_top<'a>(n: usize, top: impl Iterator<Item = (&'a str, f32, f
 }
 
 impl Args {
-    pub(crate) fn model(&self) -> &Path {
-        &self.model
+    fn batch(&self) -> usize {
+        usize::try_from(self.batch).unwrap_or(ScorePolicy::DEFAULT.batch)
     }
-    pub(crate) fn input(&self) -> &Path {
-        &self.input
-    }
-    pub(crate) fn out(&self) -> &Path {
-        &self.out
-    }
-    pub(crate) fn device(&self) -> DeviceArg {
-        self.device
-    }
-    pub(crate) fn explain(&self) -> usize {
-        self.explain
-    }
-    pub(crate) fn reasons(&self) -> usize {
-        self.reasons
-    }
-    pub(crate) fn batch(&self) -> usize {
-        usize::try_from(self.batch).unwrap_or(32)
-    }
-    pub(crate) fn ingest_options(&self) -> IngestOptions {
+    fn ingest_options(&self) -> IngestOptions {
         IngestOptions {
             policy: self.on_error.into(),
             encoding: self.encoding.clone(),
@@ -265,28 +342,12 @@ impl Args {
         }
     }
     /// Scoring threads: `--threads`, else the machine's cores on the cpu and 1 on wgpu.
-    pub(crate) fn threads(&self) -> usize {
+    fn threads(&self) -> usize {
         match (self.threads, self.device) {
             (Some(n), _) => usize::try_from(n).unwrap_or(1),
             (None, DeviceArg::Cpu) => std::thread::available_parallelism().map_or(1, |n| n.get()),
             (None, DeviceArg::Wgpu) => 1,
         }
-    }
-    /// True when `--threads` was given.
-    pub(crate) fn threads_given(&self) -> bool {
-        self.threads.is_some()
-    }
-    pub(crate) fn kernel_threads(&self) -> usize {
-        self.kernel_threads
-    }
-    pub(crate) fn share_model(&self) -> bool {
-        self.share_model
-    }
-    pub(crate) fn drift_json(&self) -> Option<&Path> {
-        self.drift_json.as_deref()
-    }
-    pub(crate) fn read_batch(&self) -> usize {
-        usize::try_from(self.read_batch).unwrap_or(1024)
     }
 }
 

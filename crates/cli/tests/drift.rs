@@ -163,13 +163,15 @@ fn rank_warns_about_a_shifted_file_naming_its_fields() {
     assert_eq!(field("channel")["top_unseen"][0]["value"], "tiktok");
     assert_eq!(field("calls_so_far")["above"], 1.0);
     assert!(field("calls_so_far")["psi"].as_f64().unwrap() > 1.0);
-    // The page's pipeline (the whole file in memory) says the same.
-    let mem = stderr(&run(&mut rank_cmd(
-        &f.model,
-        &f.shifted,
-        &f.dir.join("ranked-mem.csv"),
-        &["--explain", "0", "--in-memory"],
-    )));
+    // The page's read (the whole file in memory, core's Queue) finds the same drift.
+    let bundle = leadladder_bundle::Bundle::from_vec(std::fs::read(&f.model).unwrap()).unwrap();
+    let page = leadladder_core::Queue::read_checked(
+        &bundle.ladder,
+        std::fs::read(&f.shifted).unwrap(),
+        leadladder_core::IngestOptions::default(),
+        bundle.drift_profile(),
+    )
+    .unwrap();
     let tail = |s: &str| {
         s[s.find("drift check").unwrap()..]
             .lines()
@@ -177,7 +179,7 @@ fn rank_warns_about_a_shifted_file_naming_its_fields() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(tail(&mem), tail(&log));
+    assert_eq!(page.drift().unwrap().lines().join("\n"), tail(&log));
     // The ranking itself is what it was without a profile.
     let plain = f.dir.join("ranked-plain.csv");
     run(&mut rank_cmd(

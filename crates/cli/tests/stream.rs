@@ -1,6 +1,8 @@
-//! `leadladder rank` and `leadladder audit` read a file a batch at a time: the same bytes as the
-//! in-memory pipeline (`--in-memory`, what the page runs), and memory that does not grow with
-//! the file beyond a few dozen bytes per lead.
+//! `leadladder rank` and `leadladder audit` read a file a batch at a time: the same bytes
+//! whatever the reads and the scoring threads, and memory that does not grow with the file
+//! beyond a few dozen bytes per lead. (That the page's in-memory queue, scored a part at a
+//! time, writes these bytes too is tested in leadladder-model's `tests/pipeline.rs` and, in a
+//! browser, by tests/browser/run.mjs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -28,24 +30,21 @@ fn synth(dir: &Path, name: &str, leads: usize, seed: u64, lang: &str) -> (PathBu
     (csv, spec)
 }
 
-/// Ranks `input` streamed (batches of 1,000 rows, two scoring threads) and in memory with the
-/// same options; both outputs must be the same bytes. Returns the output.
+/// Ranks `input` in batches of 1,000 rows on two scoring threads, and in batches of 4,096 on
+/// one, with the same options; both outputs must be the same bytes. Returns the output.
 fn same_both_ways(dir: &Path, input: &Path, extra: &[&str]) -> Vec<u8> {
-    let (streamed, in_memory) = (dir.join("streamed.csv"), dir.join("in-memory.csv"));
+    let (two, one) = (dir.join("two-threads.csv"), dir.join("one-thread.csv"));
     let mut args = vec!["--read-batch", "1000", "--threads", "2"];
     args.extend_from_slice(extra);
-    let o = run(&mut rank_cmd(&demo_model(), input, &streamed, &args));
+    let o = run(&mut rank_cmd(&demo_model(), input, &two, &args));
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut args = vec!["--in-memory"];
+    let mut args = vec!["--read-batch", "4096", "--threads", "1"];
     args.extend_from_slice(extra);
-    run(&mut rank_cmd(&demo_model(), input, &in_memory, &args));
-    let (a, b) = (
-        std::fs::read(&streamed).unwrap(),
-        std::fs::read(&in_memory).unwrap(),
-    );
+    run(&mut rank_cmd(&demo_model(), input, &one, &args));
+    let (a, b) = (std::fs::read(&two).unwrap(), std::fs::read(&one).unwrap());
     assert!(
         a == b,
-        "{}: streamed and in-memory outputs differ ({} vs {} bytes)\n{stdout}",
+        "{}: the outputs of two threads and one differ ({} vs {} bytes)\n{stdout}",
         input.display(),
         a.len(),
         b.len()
@@ -70,11 +69,25 @@ fn records(bytes: &[u8]) -> Vec<csv::StringRecord> {
 }
 
 #[test]
-fn streamed_rank_writes_the_in_memory_bytes() {
+fn streamed_rank_writes_the_same_bytes_whatever_the_reads_and_threads() {
     let dir = tmp("stream-same");
     // 5,000 leads: two scoring blocks (4,096 leads each at most), five reads of 1,000 rows.
     let (csv, _) = synth(&dir, "leads", 5000, 21, "en");
     let out = same_both_ways(&dir, &csv, &["--explain", "6"]);
+    // The retired --in-memory flag is accepted, said to be ignored, and changes nothing.
+    let again = dir.join("in-memory.csv");
+    let o = run(&mut rank_cmd(
+        &demo_model(),
+        &csv,
+        &again,
+        &["--explain", "6", "--in-memory"],
+    ));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--in-memory is no longer needed and is ignored"),
+        "{stderr}"
+    );
+    assert!(std::fs::read(&again).unwrap() == out);
     let rows = records(&out);
     assert_eq!(rows.len(), 5001);
     let reasons = rows[0].len() - 1;
@@ -83,7 +96,7 @@ fn streamed_rank_writes_the_in_memory_bytes() {
 }
 
 #[test]
-fn streamed_rank_breaks_ties_and_skips_bad_rows_like_the_in_memory_one() {
+fn streamed_rank_breaks_ties_and_skips_bad_rows() {
     let dir = tmp("stream-ties");
     let (csv, _) = synth(&dir, "leads", 1500, 22, "en");
     let mut rows = records(&std::fs::read(&csv).unwrap());
@@ -144,7 +157,7 @@ fn streamed_rank_breaks_ties_and_skips_bad_rows_like_the_in_memory_one() {
     }
     assert!(ties >= 3, "only {ties} ties");
 
-    // Strict: the first bad row stops both, with the same message.
+    // Strict: the first bad row stops every run, with the same message.
     let fail = |extra: &[&str]| {
         let o = rank_cmd(&demo_model(), &path, &dir.join("x.csv"), extra)
             .output()
@@ -157,7 +170,7 @@ fn streamed_rank_breaks_ties_and_skips_bad_rows_like_the_in_memory_one() {
     };
     let a = fail(&["--read-batch", "7"]);
     assert!(a.contains("row 40"), "{a}");
-    assert_eq!(a, fail(&["--in-memory"]));
+    assert_eq!(a, fail(&["--threads", "1"]));
 }
 
 #[test]

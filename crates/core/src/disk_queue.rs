@@ -3,11 +3,12 @@
 //! memory per lead only what the order needs (its two scores, created_at and, through
 //! [`LeadIds`], its id) and where its cells are in a scratch file.
 //!
-//! A run pushes each batch of leads as it is read ([`DiskQueue::push`]: their cells go to the
-//! scratch file), stores their scores as they come ([`DiskQueue::set_scores`], in any order),
-//! hands over the ids when the read is over ([`DiskQueue::finish_read`]), then orders, explains
-//! the top leads (their cells are read back: [`DiskQueue::cells`]) and writes
-//! ([`DiskQueue::write_csv`]: the rows are read back in rank order).
+//! One of the two [`RankedStore`]s of the ranking pipeline ([`crate::pipeline::file`] drives
+//! it). A run pushes each batch of leads as it is read ([`DiskQueue::push`]: their cells go to
+//! the scratch file), stores their scores as they come ([`RankedStore::set_scores`], in any
+//! order), hands over the ids when the read is over ([`DiskQueue::finish_read`]), then orders,
+//! explains the top leads (their cells are read back: [`DiskQueue::cells`]) and writes
+//! ([`RankedStore::write_csv`]: the rows are read back in rank order).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -18,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::export::{RankedExtra, RankedWriter, grade_for_rank};
 use crate::fs::ScratchFile;
 use crate::ingest::{LeadIds, RawRows};
-use crate::queue::{Score, queue_cmp};
+use crate::pipeline::{RankedStore, Score};
+use crate::queue::queue_cmp;
 
 /// Leads per base offset of [`DiskQueue`]'s 32-bit row offsets.
 const BASE_EVERY: usize = 1 << 12;
@@ -148,34 +150,6 @@ impl DiskQueue {
         Ok(())
     }
 
-    /// Stores the scores of leads `start..start + scores.len()` (`leads` are those leads, for
-    /// messages), checked finite as [`crate::Queue::set_scores`] checks them.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NonFiniteScore`] naming the first lead with a NaN or infinite score (nothing of
-    /// that call is stored after it), [`Error::LeadRange`] for leads not pushed,
-    /// [`Error::InvalidArgument`] when the two lists differ in length.
-    pub fn set_scores(&mut self, start: usize, leads: &[Lead], scores: &[Score]) -> Result<()> {
-        if leads.len() != scores.len() {
-            return Err(Error::InvalidArgument(format!(
-                "{} scores for {} leads",
-                scores.len(),
-                leads.len()
-            )));
-        }
-        let len = self.len();
-        let end = start.saturating_add(scores.len());
-        let Some(slots) = self.scores.get_mut(start..end) else {
-            return Err(Error::LeadRange { start, end, len });
-        };
-        for ((slot, lead), s) in slots.iter_mut().zip(leads).zip(scores) {
-            s.check(lead)?;
-            *slot = [s.rank, s.p_convert];
-        }
-        Ok(())
-    }
-
     /// Ends the read: flushes the scratch file and takes the ids of the pushed leads.
     ///
     /// # Errors
@@ -210,41 +184,6 @@ impl DiskQueue {
     /// The k-th lead's rank score and p_convert (NaN until scored).
     pub fn score(&self, k: usize) -> Option<(f32, f32)> {
         self.scores.get(k).map(|&[s, p]| (s, p))
-    }
-
-    /// The queue order ([`crate::queue::queue_order`]'s, by [`queue_cmp`]): indices of the
-    /// leads, best first.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotScored`] naming the first lead without a score; [`Error::InvalidArgument`]
-    /// before [`DiskQueue::finish_read`].
-    pub fn order(&self) -> Result<Vec<u32>> {
-        if self.writer.is_some() {
-            return Err(Error::InvalidArgument(
-                "the queue is ordered once the read is finished".into(),
-            ));
-        }
-        if let Some(index) = self.scores.iter().position(|s| s[0].is_nan()) {
-            return Err(Error::NotScored {
-                index,
-                row: self.row(index).unwrap_or(0),
-            });
-        }
-        // At most u32::MAX - 1 leads: LeadIds refuses more.
-        let mut order: Vec<u32> = (0..self.len() as u32).collect();
-        let key = |i: u32| {
-            let i = i as usize;
-            (
-                self.scores.get(i).map_or(f32::NAN, |s| s[0]),
-                self.created_at.get(i).copied().unwrap_or(i64::MIN),
-                self.ids.get(i).unwrap_or(""),
-            )
-        };
-        // Ids are unique, so no two leads compare equal and an unstable sort (which needs no
-        // buffer) gives queue_order's order.
-        order.sort_unstable_by(|&a, &b| queue_cmp(key(a), key(b)));
-        Ok(order)
     }
 
     /// The k-th lead's cells as read, from the scratch file.
@@ -314,15 +253,77 @@ impl DiskQueue {
         self.reasons.insert(k, reasons);
         Ok(())
     }
+}
 
-    /// Writes the ranked CSV in `order` (from [`DiskQueue::order`]): the bytes
-    /// [`crate::Queue::write_csv`] writes for the same file and scores. Returns the rows written.
+impl RankedStore for DiskQueue {
+    fn len(&self) -> usize {
+        DiskQueue::len(self)
+    }
+
+    /// Scores may arrive in any order, before the read is over. The pipeline's scoring step
+    /// has already refused a non-finite score naming the lead ([`crate::pipeline::score_block`]);
+    /// the queue, which learns ids only at the end of the read, names it by index.
+    fn set_scores(&mut self, start: usize, scores: &[Score]) -> Result<()> {
+        let len = self.len();
+        let end = start.saturating_add(scores.len());
+        let ids = &self.ids;
+        let Some(slots) = self.scores.get_mut(start..end) else {
+            return Err(Error::LeadRange { start, end, len });
+        };
+        for (k, (slot, s)) in slots.iter_mut().zip(scores).enumerate() {
+            let index = start + k;
+            match ids.get(index) {
+                Some(id) => s.check_for(id, ids.row(index).unwrap_or(0))?,
+                None if !(s.rank.is_finite() && s.p_convert.is_finite()) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "lead {index} got a non-finite score ({}, p {})",
+                        s.rank, s.p_convert
+                    )));
+                }
+                None => {}
+            }
+            *slot = [s.rank, s.p_convert];
+        }
+        Ok(())
+    }
+
+    /// [`crate::queue::queue_order`]'s order, by [`queue_cmp`].
     ///
-    /// # Errors
-    ///
-    /// As [`crate::export::write_ranked_csv`]; [`Error::Io`] when the scratch file cannot be
-    /// read.
-    pub fn write_csv(&self, w: impl Write, order: &[u32]) -> Result<u64> {
+    /// Also [`Error::InvalidArgument`] before [`DiskQueue::finish_read`].
+    fn order(&self) -> Result<Vec<u32>> {
+        if self.writer.is_some() {
+            return Err(Error::InvalidArgument(
+                "the queue is ordered once the read is finished".into(),
+            ));
+        }
+        if let Some(index) = self.scores.iter().position(|s| s[0].is_nan()) {
+            return Err(Error::NotScored {
+                index,
+                row: self.row(index).unwrap_or(0),
+            });
+        }
+        // At most u32::MAX - 1 leads: LeadIds refuses more.
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        let key = |i: u32| {
+            let i = i as usize;
+            (
+                self.scores.get(i).map_or(f32::NAN, |s| s[0]),
+                self.created_at.get(i).copied().unwrap_or(i64::MIN),
+                self.ids.get(i).unwrap_or(""),
+            )
+        };
+        // Ids are unique, so no two leads compare equal and an unstable sort (which needs no
+        // buffer) gives queue_order's order.
+        order.sort_unstable_by(|&a, &b| queue_cmp(key(a), key(b)));
+        Ok(order)
+    }
+
+    fn set_reasons(&mut self, index: usize, reasons: String) -> Result<()> {
+        DiskQueue::set_reasons(self, index, reasons)
+    }
+
+    /// The rows are read back from the scratch file in rank order.
+    fn write_csv(&self, w: &mut dyn Write, order: &[u32]) -> Result<u64> {
         let n = order.len();
         let mut out = RankedWriter::new(w, &self.header)?;
         let (mut buf, mut record) = (Vec::new(), csv::StringRecord::new());
@@ -383,8 +384,8 @@ mod tests {
         let mut q = Queue::read(&spec, bytes.clone(), opts.clone()).unwrap();
         let idx: Vec<usize> = (0..n).collect();
         let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
-        q.set_scores(&idx, &scores).unwrap();
-        let top = q.order().unwrap()[0];
+        q.set_scores_at(&idx, &scores).unwrap();
+        let top = q.order().unwrap()[0] as usize;
         q.set_reasons(top, "channel (+0.50)".into()).unwrap();
         let want = q.export_csv().unwrap();
 
@@ -398,7 +399,7 @@ mod tests {
             dq.push(&leads, &raw).unwrap();
             // Scores arrive in any order; the first batch's last.
             if start > 0 {
-                dq.set_scores(start, &leads, &scores[start..start + leads.len()])
+                dq.set_scores(start, &scores[start..start + leads.len()])
                     .unwrap();
             }
             leads.clear();
@@ -410,8 +411,7 @@ mod tests {
             dq.order(),
             Err(Error::NotScored { index: 0, row: 1 })
         ));
-        let first: Vec<Lead> = q.leads(0..7).unwrap().to_vec();
-        dq.set_scores(0, &first, &scores[..7]).unwrap();
+        dq.set_scores(0, &scores[..7]).unwrap();
         let order = dq.order().unwrap();
         assert_eq!(order[0] as usize, top);
         assert_eq!(dq.cells(3).unwrap().get(0), Some("L003"));
@@ -424,9 +424,9 @@ mod tests {
             rank: f32::NAN,
             ..fake(0)
         };
-        let err = dq.set_scores(4, &first[4..5], &[nan]).unwrap_err();
+        let err = dq.set_scores(4, &[nan]).unwrap_err();
         assert!(err.to_string().contains("`L004` (row 5)"), "{err}");
-        assert!(dq.set_scores(299, &first[..2], &scores[..2]).is_err());
+        assert!(dq.set_scores(299, &scores[..2]).is_err());
         assert!(dq.cells(n).is_err() && dq.set_reasons(n, String::new()).is_err());
         drop(dq);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);

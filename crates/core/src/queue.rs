@@ -1,12 +1,14 @@
-//! The ranked queue: a lead file read for scoring, the model's scores, the queue order, the
-//! reasons of the explained leads, the ranked CSV and the audit of the model against the
-//! baselines.
+//! The ranked queue in memory: a lead file read for scoring, the model's scores, the queue
+//! order, the reasons of the explained leads, the ranked CSV and the audit of the model against
+//! the baselines.
 //!
-//! This is the one pipeline behind `leadladder rank` and the page (read → score → non-finite
-//! check → order → explain → export), so both write the same bytes by construction. The model is
-//! not here: `leadladder-model`'s scorer fills a [`Queue`] (synchronously natively,
-//! asynchronously in a browser) through [`Queue::leads`], [`Queue::set_scores`] and
-//! [`Queue::set_reasons`]; everything else lives in this module and is tested without a model.
+//! What the page holds. It is one of the two [`RankedStore`]s of the ranking pipeline
+//! ([`crate::pipeline`]); `leadladder rank` keeps its rows on disk in the other
+//! ([`crate::disk_queue::DiskQueue`]), and both give the same order and bytes for the same
+//! scores. The model is not here: the pipeline's scoring steps fill a [`Queue`] through
+//! [`Queue::leads`], [`RankedStore::set_scores`] (or [`Queue::set_scores_at`] a part at a time)
+//! and [`Queue::set_reasons`]; everything else lives in this module and is tested without a
+//! model.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,51 +25,9 @@ use crate::export::{grade_for_rank, write_queue_csv_part};
 use crate::ingest::{LeadKey, LeadParser, RawRows, read_csv, read_csv_keeping_text_checked};
 use crate::mapping::renamed_header;
 use crate::metrics::EvalConfig;
+pub use crate::pipeline::Score;
+use crate::pipeline::{LeadScorer, RankedStore, ScorePolicy, score_block};
 use crate::spec::{Spec, normalize_name};
-
-/// A model's scores for one lead.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Score {
-    /// Ranking-head score: higher ranks first.
-    pub rank: f32,
-    /// Pointwise-head logit before calibration.
-    pub logit: f32,
-    /// Calibrated probability of conversion.
-    pub p_convert: f32,
-}
-
-impl Score {
-    fn is_finite(&self) -> bool {
-        self.rank.is_finite() && self.p_convert.is_finite()
-    }
-
-    /// The score of `lead`, refused when NaN or infinite.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NonFiniteScore`] naming the lead.
-    pub fn check(&self, lead: &Lead) -> Result<()> {
-        self.check_for(&lead.id, lead.row)
-    }
-
-    /// [`Score::check`] for the lead with this id and row.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NonFiniteScore`] naming the lead.
-    pub fn check_for(&self, id: &str, row: u64) -> Result<()> {
-        if self.is_finite() {
-            Ok(())
-        } else {
-            Err(Error::NonFiniteScore {
-                id: id.to_string(),
-                row,
-                rank: self.rank,
-                p_convert: self.p_convert,
-            })
-        }
-    }
-}
 
 /// Queue order (indices into `leads`): rank score descending, then created_at descending (newer
 /// first), then id ascending.
@@ -454,14 +414,15 @@ impl Queue {
             .collect()
     }
 
-    /// Stores the scores of the leads at `indices`.
+    /// Stores the scores of the leads at `indices` (the leads of one of the page's parts:
+    /// [`crate::pipeline::ScorePolicy::parts`]); [`RankedStore::set_scores`] stores a range.
     ///
     /// # Errors
     ///
     /// [`Error::NonFiniteScore`] naming the lead when a score is NaN or infinite (nothing of that
     /// call is stored after it), [`Error::NoLead`] for a bad index, [`Error::InvalidArgument`]
     /// when the two lists differ in length.
-    pub fn set_scores(&mut self, indices: &[usize], scores: &[Score]) -> Result<()> {
+    pub fn set_scores_at(&mut self, indices: &[usize], scores: &[Score]) -> Result<()> {
         if indices.len() != scores.len() {
             return Err(Error::InvalidArgument(format!(
                 "{} scores for {} leads",
@@ -469,12 +430,43 @@ impl Queue {
                 indices.len()
             )));
         }
-        for (&i, s) in indices.iter().zip(scores) {
-            let key = self.key(i)?;
-            s.check_for(&key.id, key.row)?;
-            self.scores[i] = Some(*s);
-        }
         self.ranked = OnceLock::new();
+        for (&i, s) in indices.iter().zip(scores) {
+            self.store(i, s)?;
+        }
+        Ok(())
+    }
+
+    /// Scores every lead by `policy` with `scorer`, a block at a time ([`score_block`]: what
+    /// the page's parts add up to) and stores the scores. `progress` gets the number of leads
+    /// scored so far.
+    ///
+    /// # Errors
+    ///
+    /// As [`score_block`]; the queue's.
+    pub fn score_with<S: LeadScorer>(
+        &mut self,
+        scorer: &S,
+        policy: &ScorePolicy,
+        progress: &mut dyn FnMut(usize),
+    ) -> std::result::Result<(), S::Error> {
+        let mut done = 0;
+        for block in policy.blocks(self.len()) {
+            let leads = self.leads(block.clone())?;
+            let scores = score_block(scorer, policy, self.schema(), &leads, &mut |n| {
+                progress(done + n);
+            })?;
+            RankedStore::set_scores(self, block.start, &scores)?;
+            done += block.len();
+        }
+        Ok(())
+    }
+
+    /// Stores lead `i`'s score, checked finite.
+    fn store(&mut self, i: usize, s: &Score) -> Result<()> {
+        let key = self.key(i)?;
+        s.check_for(&key.id, key.row)?;
+        self.scores[i] = Some(*s);
         Ok(())
     }
 
@@ -496,6 +488,19 @@ impl Queue {
             .collect()
     }
 
+    /// The score of the lead at `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoLead`] past the end, [`Error::NotScored`] before it is scored.
+    pub fn score(&self, index: usize) -> Result<Score> {
+        let key = self.key(index)?;
+        self.scores[index].ok_or(Error::NotScored {
+            index,
+            row: key.row,
+        })
+    }
+
     /// Every lead's score.
     ///
     /// # Errors
@@ -512,15 +517,6 @@ impl Queue {
                 })
             })
             .collect()
-    }
-
-    /// The queue order ([`queue_order`]): indices of the leads, best first.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotScored`] until every lead is scored.
-    pub fn order(&self) -> Result<Vec<usize>> {
-        Ok(self.ranked()?.order.clone())
     }
 
     /// The queue order and the scores, computed once after the last score arrived.
@@ -569,23 +565,14 @@ impl Queue {
         Ok(())
     }
 
-    /// Writes the ranked CSV: every column of the file, then rank, score, p_convert, grade and
-    /// reasons (for the explained leads), in queue order. Returns the rows written.
+    /// Part of the ranked CSV ([`RankedStore::write_csv`] in the queue's own order): the header
+    /// line when `part` starts at 0, then the leads at queue positions `part` (0-based, clamped
+    /// to the queue). Parts written one after another give the whole export
+    /// ([`Queue::export_csv`]), so an export can stream a part at a time.
     ///
     /// # Errors
     ///
-    /// [`Error::NotScored`] until every lead is scored; as [`write_queue_csv`].
-    pub fn write_csv(&self, w: impl Write) -> Result<u64> {
-        self.write_csv_part(w, 0..self.len())
-    }
-
-    /// Part of [`Queue::write_csv`]: the header line when `part` starts at 0, then the leads at
-    /// queue positions `part` (0-based, clamped to the queue). Parts written one after another
-    /// give the bytes of [`Queue::write_csv`], so an export can stream a part at a time.
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::write_csv`].
+    /// [`Error::NotScored`] until every lead is scored; as [`write_queue_csv_part`].
     pub fn write_csv_part(&self, w: impl Write, part: Range<usize>) -> Result<u64> {
         let Ranked { order, scores } = self.ranked()?;
         write_queue_csv_part(w, &self.raw.header, &self.raw, order, part, |i| {
@@ -593,10 +580,14 @@ impl Queue {
         })
     }
 
-    /// [`Queue::write_csv`] into a string.
+    /// The whole ranked CSV as a string.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::write_csv_part`].
     pub fn export_csv(&self) -> Result<String> {
         let mut out = Vec::new();
-        self.write_csv(&mut out)?;
+        self.write_csv_part(&mut out, 0..self.len())?;
         String::from_utf8(out).map_err(|e| Error::InvalidArgument(format!("export: {e}")))
     }
 
@@ -715,6 +706,44 @@ impl Queue {
     }
 }
 
+impl RankedStore for Queue {
+    fn len(&self) -> usize {
+        Queue::len(self)
+    }
+
+    fn set_scores(&mut self, start: usize, scores: &[Score]) -> Result<()> {
+        let end = start.saturating_add(scores.len());
+        self.check_range(&(start..end))?;
+        self.ranked = OnceLock::new();
+        for (i, s) in (start..end).zip(scores) {
+            self.store(i, s)?;
+        }
+        Ok(())
+    }
+
+    fn order(&self) -> Result<Vec<u32>> {
+        // At most u32::MAX leads: the page's filter and parts count them in u32 too.
+        Ok(self.ranked()?.order.iter().map(|&i| i as u32).collect())
+    }
+
+    fn set_reasons(&mut self, index: usize, reasons: String) -> Result<()> {
+        Queue::set_reasons(self, index, reasons)
+    }
+
+    fn write_csv(&self, w: &mut dyn Write, order: &[u32]) -> Result<u64> {
+        let scores = &self.ranked()?.scores;
+        let order: Vec<usize> = order.iter().map(|&i| i as usize).collect();
+        write_queue_csv_part(
+            w,
+            &self.raw.header,
+            &self.raw,
+            &order,
+            0..order.len(),
+            |i| (scores[i].rank, scores[i].p_convert, self.reasons[i].clone()),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -737,7 +766,7 @@ mod tests {
         assert!(q.has_outcomes());
         let idx: Vec<usize> = (0..q.len()).collect();
         let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
-        q.set_scores(&idx, &scores).unwrap();
+        q.set_scores_at(&idx, &scores).unwrap();
         q
     }
 
@@ -757,7 +786,7 @@ mod tests {
         let mut seen: Vec<usize> = ranked.iter().map(|r| r.index).collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..120).collect::<Vec<_>>());
-        assert_eq!(q.order().unwrap()[0], ranked[0].index);
+        assert_eq!(q.order().unwrap()[0] as usize, ranked[0].index);
     }
 
     #[test]
@@ -776,7 +805,7 @@ mod tests {
     #[test]
     fn unscored_and_non_finite_leads_are_refused() {
         let mut q = Queue::read(&spec(), csv(30), IngestOptions::default()).unwrap();
-        q.set_scores(&[0, 1], &[fake(0), fake(1)]).unwrap();
+        q.set_scores_at(&[0, 1], &[fake(0), fake(1)]).unwrap();
         let err = q.ranking().unwrap_err().to_string();
         assert!(
             err.contains("lead 2") && err.contains("not scored"),
@@ -787,13 +816,13 @@ mod tests {
         assert_eq!(q.rows(28, 99).rows.len(), 2);
         let (start, end) = (3, 2);
         assert!(q.leads(start..end).is_err() && q.leads(0..31).is_err());
-        assert!(q.set_scores(&[0], &[]).is_err());
-        assert!(q.set_scores(&[30], &[fake(0)]).is_err());
+        assert!(q.set_scores_at(&[0], &[]).is_err());
+        assert!(q.set_scores_at(&[30], &[fake(0)]).is_err());
         let nan = Score {
             rank: f32::NAN,
             ..fake(0)
         };
-        let err = q.set_scores(&[4], &[nan]).unwrap_err().to_string();
+        let err = q.set_scores_at(&[4], &[nan]).unwrap_err().to_string();
         assert!(err.contains("`L004`") && err.contains("row 5"), "{err}");
     }
 
@@ -873,7 +902,7 @@ mod tests {
         assert_eq!(summary[0], vec!["L0…", "we…", ""]);
         let idx: Vec<usize> = (0..20).collect();
         let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
-        q.set_scores(&idx, &scores).unwrap();
+        q.set_scores_at(&idx, &scores).unwrap();
         assert!(
             q.export_csv()
                 .unwrap()
@@ -944,7 +973,7 @@ mod tests {
             assert_eq!(q.header(), plain.header(), "{name}");
             let idx: Vec<usize> = (0..40).collect();
             let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
-            q.set_scores(&idx, &scores).unwrap();
+            q.set_scores_at(&idx, &scores).unwrap();
             let export = q.export_csv().unwrap();
             assert!(export.contains("你好 CAFÉ"), "{name}");
             let audit = q.audit(&spec(), &[10.0]).unwrap();
@@ -967,7 +996,7 @@ mod tests {
         assert_eq!((q.len(), q.report().rows_skipped), (29, 1));
         let idx: Vec<usize> = (0..29).collect();
         let scores: Vec<Score> = idx.iter().map(|&i| fake(i)).collect();
-        q.set_scores(&idx, &scores).unwrap();
+        q.set_scores_at(&idx, &scores).unwrap();
         assert_eq!(q.audit(&spec(), &[10.0]).unwrap().n, 29);
     }
 }

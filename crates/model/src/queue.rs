@@ -1,70 +1,76 @@
-//! The model's part of the ranked queue ([`Queue`], in `leadladder-core`): scoring its leads
-//! and explaining them. `leadladder rank` uses the synchronous methods, the page the
-//! asynchronous ones; both leave the rest of the pipeline (non-finite check, order, export,
-//! audit) to the queue.
+//! The model's side of the ranking pipeline ([`leadladder_core::pipeline`]): the scorer is the
+//! pipeline's [`LeadScorer`], and fills an in-memory [`Queue`] by the pipeline's
+//! [`ScorePolicy`], all at once ([`Scorer::score_queue`]) or a part at a time with
+//! asynchronous reads ([`Scorer::score_part_async`], the page). The rest of the pipeline
+//! (blocks, batches, the non-finite check, order, export, audit) is core's.
 
-use std::ops::Range;
+use leadladder_core::pipeline::{BlockPlan, LeadScorer, ScorePolicy};
+use leadladder_core::{Lead, Queue, Schema, Score};
 
-use leadladder_core::Queue;
-
-use crate::Result;
 use crate::explain::{Factor, format_factors};
 use crate::scorer::Scorer;
+use crate::{Error, Result};
 
-/// Leads encoded and scored together by [`Scorer::score_queue`]: bounds the token ids held,
-/// whatever the file size. A lead's score can differ in the last bits with the leads batched
-/// with it, so whoever must give the same scores scores the same blocks.
-pub const SCORE_BLOCK: usize = 4096;
+impl LeadScorer for Scorer {
+    type Error = Error;
 
-impl Scorer {
-    fn encode_leads(&self, queue: &Queue, range: Range<usize>) -> Result<Vec<Vec<u32>>> {
-        let schema = queue.schema();
-        queue
-            .leads(range)?
-            .iter()
-            .map(|lead| self.encode(schema, lead))
-            .collect()
+    fn encode(&self, schema: &Schema, lead: &Lead) -> Result<Vec<u32>> {
+        Scorer::encode(self, schema, lead)
     }
 
-    /// Scores leads `range` of `queue` and stores the scores (checked finite by the queue).
-    /// Leads are scored [`SCORE_BLOCK`] at a time, each block with [`Scorer::score_leads`]
-    /// (length-sorted batches of `batch`); a reader that streams a file gets the same scores by
-    /// scoring the same blocks. `progress` gets the number of leads of `range` scored so far.
+    fn score_ids(&self, batch: &[Vec<u32>]) -> Result<Vec<Score>> {
+        Scorer::score_ids(self, batch)
+    }
+
+    fn explain(&self, schema: &Schema, lead: &Lead, top_n: usize) -> Result<String> {
+        Ok(format_factors(&Scorer::explain(self, schema, lead, top_n)?))
+    }
+}
+
+impl Scorer {
+    /// Scores every lead of `queue` by `policy` and stores the scores (checked finite).
+    /// `progress` gets the number of leads scored so far.
     pub fn score_queue(
         &self,
         queue: &mut Queue,
-        range: Range<usize>,
-        batch: usize,
+        policy: &ScorePolicy,
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
-        queue.check_range(&range)?;
-        let mut done = 0;
-        for start in range.clone().step_by(SCORE_BLOCK) {
-            let block = start..(start + SCORE_BLOCK).min(range.end);
-            let scores = self.score_leads(
-                queue.schema(),
-                &queue.leads(block.clone())?,
-                batch,
-                &mut |n| progress(done + n),
-            )?;
-            queue.set_scores(&block.clone().collect::<Vec<_>>(), &scores)?;
-            done += block.len();
-        }
-        Ok(())
+        queue.score_with(self, policy, progress)
     }
 
-    /// [`Scorer::score_queue`] with asynchronous reads (for the browser, which scores a file a
-    /// small range at a time so it can show progress and cancel between ranges).
-    pub async fn score_queue_async(
+    /// The plan of the block of `queue` that `block` names (a [`leadladder_core::pipeline::Part`]'s
+    /// block): its leads encoded and cut into `policy`'s batches.
+    pub fn plan_block(
+        &self,
+        queue: &Queue,
+        policy: &ScorePolicy,
+        block: std::ops::Range<usize>,
+    ) -> Result<BlockPlan> {
+        let leads = queue.leads(block.clone())?;
+        BlockPlan::new(self, policy, queue.schema(), block, &leads)
+    }
+
+    /// Scores batch `batch` of a block `plan` with an asynchronous read (for the browser, which
+    /// scores a part at a time so it can show progress and stop between parts) and stores the
+    /// scores (checked finite, naming the lead). Returns the indices of the leads scored.
+    pub async fn score_part_async(
         &self,
         queue: &mut Queue,
-        range: Range<usize>,
+        plan: &BlockPlan,
         batch: usize,
-    ) -> Result<()> {
-        let ids = self.encode_leads(queue, range.clone())?;
-        let scores = self.score_many_async(&ids, batch).await?;
-        queue.set_scores(&range.collect::<Vec<_>>(), &scores)?;
-        Ok(())
+    ) -> Result<Vec<usize>> {
+        let (indices, ids) = plan.batch(batch).ok_or_else(|| {
+            Error::Input(format!(
+                "block {:?} has {} batches, not {}",
+                plan.block(),
+                plan.batches(),
+                batch + 1
+            ))
+        })?;
+        let scores = self.score_ids_async(&ids).await?;
+        queue.set_scores_at(&indices, &scores)?;
+        Ok(indices)
     }
 
     /// The top `top_n` factors of lead `index` ([`Scorer::explain`]); the queue keeps them as

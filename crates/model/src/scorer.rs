@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use burn::tensor::{Device, Tensor};
 use leadladder_bundle::{Bundle, BundleConfig, BundleInfo, LeadEncoder, LeadTokenizer};
 use leadladder_core::dataset::{Lead, Schema};
+use leadladder_core::pipeline::ScorePolicy;
 pub use leadladder_core::queue::Score;
 use leadladder_core::spec::Spec;
 use serde::Serialize;
@@ -476,15 +477,13 @@ const UNSCORED: Score = Score {
     p_convert: 0.0,
 };
 
-/// Indices of `ids` in batches of at most `batch_size`, shortest sequences first (less padding
-/// per batch; the sort is stable, so equal lengths keep their order).
+/// Indices of `ids` in the pipeline's batches of at most `batch_size`, shortest sequences
+/// first ([`ScorePolicy::batches`]).
 fn length_sorted_batches(ids: &[Vec<u32>], batch_size: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by_key(|&i| ids[i].len());
-    order
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect()
+    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+    ScorePolicy::DEFAULT
+        .with_batch(batch_size)
+        .batches(&lengths)
 }
 
 fn gather(ids: &[Vec<u32>], chunk: &[usize]) -> Vec<Vec<u32>> {

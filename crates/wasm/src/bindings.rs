@@ -8,6 +8,7 @@ use js_sys::{Function, Promise, Reflect};
 use leadladder_bundle::Bundle;
 use leadladder_core::drift::{DriftProfile, check_json};
 use leadladder_core::ingest::sniff_header as sniff;
+use leadladder_core::pipeline::{BlockPlan, Part, RankedStore, ScorePolicy};
 use leadladder_core::{IngestOptions, Policy, Queue, Score, mapping};
 use leadladder_model::{DeviceKind, Explanation, Residency, Scorer as ModelScorer, gpu_limits_fit};
 use serde::Serialize;
@@ -16,8 +17,9 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::Error;
 
-/// Leads per forward pass of the page (small, to stay inside a GPU's buffer limits).
-const BATCH: usize = 16;
+/// Block plans kept for the page's parts: the block being scored and its neighbours (helpers'
+/// parts cross a block's end a little before this worker does).
+const PLANS_KEPT: usize = 3;
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -181,7 +183,9 @@ async fn try_gpu(
     // One buffer must hold the largest tensor a forward pass uses. The embedding table is the
     // largest by far in a real-size model; when it does not fit it stays on the host and only
     // the rows a batch needs are uploaded.
-    let needed = bundle.config.gpu_bytes_needed_without_embedding(BATCH);
+    let needed = bundle
+        .config
+        .gpu_bytes_needed_without_embedding(ScorePolicy::WEBGPU.batch);
     limits.insert("neededStorageBufferBindingSize".into(), needed as f64);
     let limit_bytes = gpu_limits_fit(&limits, needed)?;
     let residency = Residency::gpu(&bundle.config, limit_bytes);
@@ -290,9 +294,68 @@ fn wasm_memory_bytes() -> f64 {
 pub struct Scorer {
     model: Rc<ModelScorer>,
     queue: Rc<RefCell<Option<Queue>>>,
+    /// How the pipeline groups leads on this device.
+    policy: ScorePolicy,
+    /// Plans of the blocks of the loaded file that parts were scored from lately, newest last.
+    plans: Rc<RefCell<Vec<Rc<BlockPlan>>>>,
     device: DeviceInfo,
     /// The bundle's drift profile: every loaded file is checked against it while it is read.
     profile: Option<DriftProfile>,
+}
+
+/// Scores handed over from JavaScript, three numbers a lead.
+fn three_a_lead(call: &str, scores: &[f32]) -> Result<Vec<Score>, Error> {
+    if scores.len() % 3 != 0 {
+        return Err(Error::Argument(format!(
+            "{call} needs three numbers a lead, got {}",
+            scores.len()
+        )));
+    }
+    Ok(scores
+        .chunks_exact(3)
+        .map(|c| Score {
+            rank: c[0],
+            logit: c[1],
+            p_convert: c[2],
+        })
+        .collect())
+}
+
+/// Part `k` of the loaded queue's parts.
+fn part_of(policy: &ScorePolicy, queue: &Queue, k: usize) -> Result<Part, JsValue> {
+    let mut parts = policy.parts(queue.len());
+    if k >= parts.len() {
+        return Err(js(Error::Argument(format!(
+            "part {k} of {} parts",
+            parts.len()
+        ))));
+    }
+    Ok(parts.swap_remove(k))
+}
+
+/// The plan of `part`'s block: kept from an earlier part, or made (the block's leads encoded and
+/// length-sorted) and kept.
+fn plan_for(
+    plans: &RefCell<Vec<Rc<BlockPlan>>>,
+    model: &ModelScorer,
+    queue: &Queue,
+    policy: &ScorePolicy,
+    part: &Part,
+) -> Result<Rc<BlockPlan>, JsValue> {
+    if let Some(plan) = plans.borrow().iter().find(|p| p.block() == part.block) {
+        return Ok(Rc::clone(plan));
+    }
+    let plan = Rc::new(
+        model
+            .plan_block(queue, policy, part.block.clone())
+            .map_err(js)?,
+    );
+    let mut kept = plans.borrow_mut();
+    if kept.len() >= PLANS_KEPT {
+        kept.remove(0);
+    }
+    kept.push(Rc::clone(&plan));
+    Ok(plan)
 }
 
 /// The loaded queue, taken out of its cell while an asynchronous call works on it (so no
@@ -310,12 +373,25 @@ fn restore(cell: &RefCell<Option<Queue>>, queue: Queue) {
 
 impl Scorer {
     fn new(model: ModelScorer, device: DeviceInfo, profile: Option<DriftProfile>) -> Self {
+        let policy = if device.backend == "webgpu" {
+            ScorePolicy::WEBGPU
+        } else {
+            ScorePolicy::DEFAULT
+        };
         Self {
             model: Rc::new(model),
             queue: Rc::new(RefCell::new(None)),
+            policy,
+            plans: Rc::new(RefCell::new(Vec::new())),
             device,
             profile,
         }
+    }
+
+    /// Drops the loaded file and the plans made from it.
+    fn drop_file(&self) {
+        *self.queue.borrow_mut() = None;
+        self.plans.borrow_mut().clear();
     }
 
     fn with_queue<T: Serialize>(&self, f: impl FnOnce(&Queue) -> T) -> Result<JsValue, JsError> {
@@ -435,7 +511,7 @@ impl Scorer {
         })?;
         // The file lands in wasm memory once (this Vec) and the queue keeps that buffer as its
         // text; the previous file is dropped first, so two are never held.
-        *self.queue.borrow_mut() = None;
+        self.drop_file();
         let opts = IngestOptions {
             policy,
             rename,
@@ -458,7 +534,7 @@ impl Scorer {
     /// so two files are never held at once.
     #[wasm_bindgen(js_name = unloadCsv)]
     pub fn unload_csv(&self) {
-        *self.queue.borrow_mut() = None;
+        self.drop_file();
     }
 
     /// Raw cells of loaded rows `[start, end)`, with the file's header.
@@ -477,18 +553,72 @@ impl Scorer {
         Ok(q.as_ref().ok_or(Error::NoFile)?.filter(query))
     }
 
-    /// Scores leads `[start, end)`; resolves when done.
-    #[wasm_bindgen(js_name = scoreRange)]
-    pub fn score_range(&self, start: usize, end: usize) -> Promise {
+    /// The parts the loaded leads are scored in ([`ScorePolicy::parts`] of this device's
+    /// policy): the number of leads in each, in order. See API.md.
+    #[wasm_bindgen(js_name = scoreParts)]
+    pub fn score_parts(&self) -> Result<Vec<u32>, JsError> {
+        let q = self.queue.borrow();
+        let n = q.as_ref().ok_or(Error::NoFile)?.len();
+        Ok(self
+            .policy
+            .parts(n)
+            .iter()
+            .map(|p| p.leads as u32)
+            .collect())
+    }
+
+    /// Scores part `part` of [`Scorer::score_parts`] and keeps the scores; resolves with the
+    /// indices of the leads scored.
+    #[wasm_bindgen(js_name = scorePart)]
+    pub fn score_part(&self, part: usize) -> Promise {
         let model = Rc::clone(&self.model);
         let cell = Rc::clone(&self.queue);
+        let plans = Rc::clone(&self.plans);
+        let policy = self.policy;
         future_to_promise(async move {
             let mut queue = take(&cell)?;
-            let done = model.score_queue_async(&mut queue, start..end, BATCH).await;
+            let scored = async {
+                let part = part_of(&policy, &queue, part)?;
+                let plan = plan_for(&plans, &model, &queue, &policy, &part)?;
+                model
+                    .score_part_async(&mut queue, &plan, part.batch)
+                    .await
+                    .map_err(js)
+            }
+            .await;
             restore(&cell, queue);
-            done.map_err(js)?;
-            Ok(JsValue::UNDEFINED)
+            let indices: Vec<u32> = scored?.into_iter().map(|i| i as u32).collect();
+            Ok(js_sys::Uint32Array::from(indices.as_slice()).into())
         })
+    }
+
+    /// The scores of the loaded leads at `indices` (all scored) as a flat `Float32Array`, three
+    /// numbers a lead: rank score, pointwise logit, p_convert. With [`Scorer::set_scores_at`],
+    /// lets several workers that loaded the same file and bundle share one ranking.
+    #[wasm_bindgen(js_name = scoresAt)]
+    pub fn scores_at(&self, indices: Vec<u32>) -> Result<Vec<f32>, JsError> {
+        let q = self.queue.borrow();
+        let q = q.as_ref().ok_or(Error::NoFile)?;
+        let mut out = Vec::with_capacity(3 * indices.len());
+        for i in indices {
+            let s = q.score(i as usize)?;
+            out.extend([s.rank, s.logit, s.p_convert]);
+        }
+        Ok(out)
+    }
+
+    /// Stores scores of the leads at `indices` computed by another worker
+    /// ([`Scorer::scores_at`] on the same file and bundle): three numbers a lead. Non-finite
+    /// scores are refused, naming the lead.
+    #[wasm_bindgen(js_name = setScoresAt)]
+    pub fn set_scores_at(&self, indices: Vec<u32>, scores: &[f32]) -> Result<(), JsError> {
+        let scores = three_a_lead("setScoresAt", scores)?;
+        let indices: Vec<usize> = indices.into_iter().map(|i| i as usize).collect();
+        let mut q = self.queue.borrow_mut();
+        q.as_mut()
+            .ok_or(Error::NoFile)?
+            .set_scores_at(&indices, &scores)?;
+        Ok(())
     }
 
     /// The scores of loaded leads `[start, end)` (all scored) as a flat `Float32Array`, three
@@ -508,26 +638,11 @@ impl Scorer {
     /// same file and bundle): three numbers a lead. Non-finite scores are refused, naming the lead.
     #[wasm_bindgen(js_name = setScores)]
     pub fn set_scores(&self, start: usize, scores: &[f32]) -> Result<(), JsError> {
-        if scores.len() % 3 != 0 {
-            return Err(Error::Argument(format!(
-                "setScores needs three numbers a lead, got {}",
-                scores.len()
-            ))
-            .into());
-        }
-        let scores: Vec<Score> = scores
-            .chunks_exact(3)
-            .map(|c| Score {
-                rank: c[0],
-                logit: c[1],
-                p_convert: c[2],
-            })
-            .collect();
-        let indices: Vec<usize> = (start..start + scores.len()).collect();
+        let scores = three_a_lead("setScores", scores)?;
         let mut q = self.queue.borrow_mut();
         q.as_mut()
             .ok_or(Error::NoFile)?
-            .set_scores(&indices, &scores)?;
+            .set_scores(start, &scores)?;
         Ok(())
     }
 
