@@ -511,6 +511,67 @@ async function main() {
       if (!info) throw new Error('the spec check gave no label');
     });
 
+    await check('the panel: ladder editor to TOML the CLI reads, leakage refused in the form, train, report, use now, kept for the next visit', async () => {
+      await page.setInputFiles('#csv-input', f.leads);
+      await page.waitForFunction(() => !document.querySelector('#rank-button').disabled, null, { timeout: 60_000 });
+      await page.click('#train-open');
+      await page.waitForSelector('#train-roles select', { timeout: 120_000 });
+      // The editor: roles, the outcome and one rung.
+      const role = (name, value) => page.selectOption(`#train-roles select[data-column="${name}"]`, value);
+      for (const [name, value] of [['lead_id', 'id'], ['created_at', 'created_at'], ['crm_score', 'score'], ['latent_intent', 'ignore'],
+        ['outcome', 'outcome'], ['test_drive', 'outcome'], ['long_call', 'ignore'], ['store_visit', 'ignore']]) await role(name, value);
+      await page.selectOption('#train-label-column', 'outcome');
+      await page.selectOption('#train-label-value', 'locked_in');
+      await page.selectOption('#train-rung-column', 'test_drive');
+      await page.selectOption('#train-rung-test', 'equals');
+      await page.fill('#train-rung-value', 'true');
+      await page.fill('#train-rung-margin', '0.5');
+      await page.click('#train-add-rung');
+      await page.click('#train-build-spec');
+      await page.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent) || !document.querySelector('#train-error').hidden, null, { timeout: 60_000 });
+      const err = await page.locator('#train-error').isVisible() ? await page.locator('#train-error').textContent() : null;
+      if (err) throw new Error(`the editor refused its own spec: ${err}`);
+      const toml = await page.inputValue('#train-spec');
+      writeFileSync(join(WORK, 'editor.toml'), toml);
+      const audit = runStatus(['audit', '--input', f.leads, '--ladder', join(WORK, 'editor.toml'), '--bootstrap', '0', '--json']);
+      if (audit.status !== 0) throw new Error(`leadladder audit refused the editor's spec: ${audit.stderr}\n${toml}`);
+      // Leakage from the form: the outcome marked as an input gets the CLI's message.
+      await role('outcome', 'categorical');
+      await page.click('#train-build-spec');
+      await page.waitForSelector('#train-error:not([hidden])', { timeout: 60_000 });
+      const leak = await page.locator('#train-error').textContent();
+      if (!leak.includes('leaks the answer')) throw new Error(`marking the outcome as an input gave: ${leak}`);
+      await role('outcome', 'outcome');
+      // A spec file dropped in: the synth spec; then train tiny and use the model.
+      await page.setInputFiles('#train-spec-input', f.spec);
+      await page.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent), null, { timeout: 60_000 });
+      await page.selectOption('#train-preset', 'tiny');
+      await page.fill('#train-seed', String(SEED));
+      await page.click('#train-start');
+      await page.waitForFunction(() => /step \d+ of \d+/.test(document.querySelector('#train-progress-text').textContent), null, { timeout: 300_000 });
+      await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#train-card').dataset.training), null, { timeout: 900_000 });
+      if (await page.locator('#train-error').isVisible()) throw new Error(`training failed: ${await page.locator('#train-error').textContent()}`);
+      const report = await page.locator('#train-report').textContent();
+      if (!/recency/i.test(report)) throw new Error('the report shows no recency line');
+      const epochLines = await page.locator('#train-epochs li').count();
+      if (epochLines < 1) throw new Error('no epoch line with its validation AUC');
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#train-download')]);
+      const saved = join(WORK, 'panel.safetensors');
+      await dl.saveAs(saved);
+      const same = compareBundles(readFileSync(saved), readFileSync(join(WORK, 'native.safetensors')));
+      if (same.metadata.length || !(same.maxAbsDiff <= 1e-4)) throw new Error(`the panel's model is not native's: ${same.metadata.join('; ')} ${same.maxAbsDiff}`);
+      await page.waitForFunction(() => /Kept in this browser/.test(document.querySelector('#train-kept').textContent), null, { timeout: 30_000 });
+      await page.click('#train-use');
+      await page.waitForFunction(() => /\.tiny\.safetensors/.test(document.querySelector('#model-status').textContent), null, { timeout: 120_000 });
+      await page.click('#rank-button');
+      await page.waitForFunction(() => document.body.dataset.ranked || !document.querySelector('#banner').hidden, null, { timeout: 300_000 });
+      if (await page.locator('#banner').isVisible()) throw new Error(`ranking with the trained model failed: ${await page.locator('#banner-text').textContent()}`);
+      await page.locator('#train-card').screenshot({ path: join(WORK, 'panel.png') });
+      // The next visit offers the kept model.
+      await page.reload();
+      await page.waitForSelector('#trained-offer:not([hidden])', { timeout: 60_000 });
+    });
+
     await check('nothing but the allow-listed files of the page was fetched while training', async () => {
       const problems = auditNetwork(records, server.log, server.origin);
       const fetched = new Set(records.map((r) => new URL(r.url).pathname));
