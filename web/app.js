@@ -910,4 +910,5 @@ if ('serviceWorker' in navigator && params.get('sw') !== 'off') {
   });
 }
 guard(startup)();
-guard(offerTrainedModel)();
+// An offer only: a browser without the Cache API (or refusing it) just shows none.
+offerTrainedModel().catch(() => undefined);

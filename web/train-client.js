@@ -65,23 +65,42 @@ function call(worker, op, args = {}, onProgress = null) {
   });
 }
 
-/** What a progress event adds up to: tokens/s since the first step and the time left. */
+/**
+ * What progress events add up to: tokens/s since the first step and the time left, over every
+ * member of an ensemble (the trainer announces "ensemble member k of n" and counts steps per
+ * member).
+ */
 export class ProgressMeter {
   constructor() {
+    this.members = 1;
+    this.member = 0;
     this.first = null;
     this.last = null;
+    this.before = { steps: 0, tokens: 0 };
   }
 
-  /** Feeds a step event; returns { tokensPerS, etaSeconds } (null until two steps). */
-  step(event) {
+  /** Feeds any event; returns { tokensPerS, etaSeconds, member, members } (nulls until known). */
+  feed(event) {
+    if (event.kind === 'stage') {
+      const m = /ensemble member (\d+) of (\d+)/.exec(event.text);
+      if (m) this.members = Number(m[2]);
+    }
+    if (event.kind !== 'step') return null;
+    if (this.last && event.step < this.last.step) {
+      // The next member starts counting from its first step again.
+      this.member += 1;
+      this.before.steps += this.last.step;
+      this.before.tokens += this.last.tokens;
+    }
     if (!this.first) this.first = event;
     this.last = event;
+    const steps = this.before.steps + event.step - this.first.step;
+    const tokens = this.before.tokens + event.tokens - this.first.tokens;
     const dt = (event.t - this.first.t) / 1000;
-    if (!(dt > 0)) return { tokensPerS: null, etaSeconds: null };
-    const tokensPerS = (event.tokens - this.first.tokens) / dt;
-    const perStep = dt / Math.max(1, event.step - this.first.step);
-    const etaSeconds = Math.max(0, (event.total - event.step) * perStep);
-    return { tokensPerS, etaSeconds };
+    const out = { tokensPerS: null, etaSeconds: null, member: this.member, members: this.members };
+    if (!(dt > 0) || steps <= 0) return out;
+    const left = event.total - event.step + Math.max(0, this.members - this.member - 1) * event.total;
+    return { ...out, tokensPerS: tokens / dt, etaSeconds: left * (dt / steps) };
   }
 }
 

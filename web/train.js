@@ -10,6 +10,13 @@
 import { TrainerClient, TrainCancelled, ProgressMeter } from './train-client.js';
 
 export const TRAINED_CACHE = 'leadladder-trained-v1';
+// The largest CSV the page trains on. The trainer holds the file, its leads, the BPE training
+// texts and the encoded examples in wasm memory (at most 4 GiB in a browser tab): measured at
+// about 3.5 MiB per MiB of CSV over the model's working set (bench/browser/train.md), so 256 MiB
+// of CSV stays near 1 GiB; such a file would also train for hours in a tab.
+// `?trainLimit=BYTES` lowers it (for tests).
+const LIMIT_PARAM = Number(new URLSearchParams(location.search).get('trainLimit') || '');
+export const MAX_TRAIN_BYTES = Number.isSafeInteger(LIMIT_PARAM) && LIMIT_PARAM > 0 ? LIMIT_PARAM : 256 * 2 ** 20;
 export const TRAINED_KEY = 'trained/latest.safetensors';
 const ROLES = ['categorical', 'numeric', 'boolean', 'text', 'score', 'ignore', 'id', 'created_at', 'outcome'];
 const ROLE_LABELS = {
@@ -30,7 +37,7 @@ function el(tag, props = {}, ...children) {
 }
 
 const fmtSeconds = (s) => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
-const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const mib = (b) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : `${Math.max(1, Math.round(b / 1024))} KiB`);
 
 function download(name, blob) {
   const url = URL.createObjectURL(blob);
@@ -263,6 +270,10 @@ export function openTraining({ host, csvFile, useBundle }) {
   start.addEventListener('click', act(async () => {
     const file = csvFile();
     if (!file) throw new Error('Load a CSV first.');
+    if (file.size > MAX_TRAIN_BYTES) {
+      host.dataset.training = 'refused';
+      throw new Error(`${file.name} is ${mib(file.size)}: the page trains on files up to ${mib(MAX_TRAIN_BYTES)} (the trainer keeps the leads and their tokens in this tab's memory). Train on it with \`leadladder train --input ${file.name} --ladder spec.toml --out model.safetensors\` (the spec can be downloaded here), then drop the model on this page.`);
+    }
     await checkSpec(specText.value);
     const abort = new AbortController();
     state.running = abort;
@@ -273,24 +284,24 @@ export function openTraining({ host, csvFile, useBundle }) {
     bar.value = 0;
     host.dataset.training = 'running';
     const meter = new ProgressMeter();
-    const members = { seen: new Set() };
     try {
       const r = await trainer.train(file, specText.value, { preset: preset.value, seed: Number(seed.value) || 0 }, {
         signal: abort.signal,
         onProgress: (e) => {
+          const m = meter.feed(e);
           if (e.kind === 'stage') progressText.textContent = e.text;
           else if (e.kind === 'step') {
-            const { tokensPerS, etaSeconds } = meter.step(e);
             bar.max = e.total;
             bar.value = e.step;
-            progressText.textContent = `step ${e.step} of ${e.total}, loss ${e.loss.toFixed(4)}${tokensPerS ? `, ${Math.round(tokensPerS).toLocaleString('en-US')} tokens/s` : ''}${etaSeconds != null ? `, about ${fmtSeconds(etaSeconds)} left${members.seen.size ? ' for this model' : ''}` : ''}; memory ${mib(e.memoryBytes)}`;
+            const model = m.members > 1 ? `model ${m.member + 1} of ${m.members}, ` : '';
+            progressText.textContent = `${model}step ${e.step} of ${e.total}, loss ${e.loss.toFixed(4)}${m.tokensPerS ? `, ${Math.round(m.tokensPerS).toLocaleString('en-US')} tokens/s` : ''}${m.etaSeconds != null ? `, about ${fmtSeconds(m.etaSeconds)} left` : ''}; memory ${mib(e.memoryBytes)}`;
           } else if (e.kind === 'epoch') {
-            members.seen.add(e.member);
             epochs.append(el('li', { text: `${e.member ? `model ${e.member + 1}, ` : ''}epoch ${e.epoch + 1}: loss ${e.train_loss.toFixed(4)}, validation AUC ${e.val_auc.toFixed(3)}, ${Math.round(e.tokens_per_s).toLocaleString('en-US')} tokens/s, ${Math.round(e.seconds)} s` }));
           }
         },
       });
       state.result = r;
+      progressText.textContent = `Done: ${r.leads.toLocaleString('en-US')} leads in ${fmtSeconds(r.seconds)}.`;
       showResult(r);
       host.dataset.training = 'done';
     } catch (e) {

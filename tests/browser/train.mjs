@@ -30,6 +30,10 @@ const ONLY = ONLY_ARG ? new RegExp(ONLY_ARG) : null;
 const BENCH = process.argv.includes('--bench');
 const BENCH_LEADS = Number((process.argv.find((a) => a.startsWith('--bench-leads=')) || '--bench-leads=4000').split('=')[1]);
 const BENCH_PRESET = (process.argv.find((a) => a.startsWith('--bench-preset=')) || '--bench-preset=tiny').split('=')[1];
+// `--bench-no-native`: the page's run only (for a file too long to train twice here).
+const BENCH_NO_NATIVE = process.argv.includes('--bench-no-native');
+// The native side of the benchmark: a release build (LEADLADDER_BENCH_BIN), else LEADLADDER_BIN.
+const BENCH_BIN = process.env.LEADLADDER_BENCH_BIN || process.env.LEADLADDER_BIN || join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'debug', 'leadladder');
 const SEED = 5;
 // Scores of the page's bundle and the native one, ranked by the same native scorer, may differ
 // by at most this much when the bundles' bytes differ (float rounding: see web/README.md).
@@ -66,9 +70,9 @@ function run(args, opts = {}) {
 }
 
 /** Runs the binary and returns { status, stdout, stderr } whatever its exit status. */
-function runStatus(args, env = {}) {
+function runStatus(args, env = {}, bin = BIN) {
   try {
-    const stdout = execFileSync(BIN, args, { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const stdout = execFileSync(bin, args, { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     return { status: 0, stdout, stderr: '' };
   } catch (e) {
     return { status: e.status, stdout: String(e.stdout || ''), stderr: String(e.stderr || '') };
@@ -238,9 +242,9 @@ function makeFixtures() {
 }
 
 /** Native `leadladder train` with one thread (the parity reference). */
-function nativeTrain(f, out, preset = 'tiny', input = f.leads, spec = f.spec) {
+function nativeTrain(f, out, preset = 'tiny', input = f.leads, spec = f.spec, bin = BIN) {
   const started = Date.now();
-  const r = runStatus(['train', '--input', input, '--ladder', spec, '--out', out, '--preset', preset, '--seed', String(SEED)], { RAYON_NUM_THREADS: '1' });
+  const r = runStatus(['train', '--input', input, '--ladder', spec, '--out', out, '--preset', preset, '--seed', String(SEED)], { RAYON_NUM_THREADS: '1' }, bin);
   if (r.status !== 0) throw new Error(`native leadladder train failed: ${r.stderr}`);
   return { seconds: (Date.now() - started) / 1000, stdout: r.stdout, stderr: r.stderr };
 }
@@ -320,7 +324,7 @@ function auditNetwork(records, serverLog, origin) {
     if (rec.method !== 'GET' && rec.method !== 'HEAD') problems.push(`${what}: method ${rec.method}`);
     if (rec.body && rec.body.length) problems.push(`${what}: a request body`);
     if (!ALLOWED_PATHS.has(url.pathname)) problems.push(`${what}: not a file of the page`);
-    if (url.search && !(rec.navigation && ['?device=cpu', '?sw=off&device=cpu'].includes(url.search))) problems.push(`${what}: a query string`);
+    if (url.search && !(rec.navigation && ['?device=cpu', '?sw=off&device=cpu', '?sw=off&device=cpu&trainLimit=100000'].includes(url.search))) problems.push(`${what}: a query string`);
   }
   for (const line of serverLog) {
     const [method, target = ''] = line.split(' ');
@@ -408,6 +412,14 @@ async function main() {
       await bench(page, f);
       return;
     }
+
+    await check('the training build imports no network API', async () => {
+      const mod = await WebAssembly.compile(readFileSync(join(REPO, 'pkg', 'train', 'leadladder_train_wasm_bg.wasm')));
+      const imports = WebAssembly.Module.imports(mod).map((i) => i.name);
+      if (imports.length < 5) throw new Error(`only ${imports.length} imports`);
+      const network = imports.filter((n) => /fetch|xmlhttp|websocket|sendbeacon|eventsource|rtc|importscripts|open|location/i.test(n));
+      if (network.length) throw new Error(`pkg/train imports ${network.join(', ')}`);
+    });
 
     let pageRun = null;
     await check('tiny trained in the page = native leadladder train (one thread), same file, spec and seed', async () => {
@@ -572,6 +584,28 @@ async function main() {
       await page.waitForSelector('#trained-offer:not([hidden])', { timeout: 60_000 });
     });
 
+    await check('a file over the page\'s training limit is refused before training starts', async () => {
+      const small = await context.newPage();
+      small.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+      await small.goto(`${server.url}?sw=off&device=cpu&trainLimit=100000`);
+      await small.waitForSelector('body[data-engine]', { timeout: 120_000 });
+      await small.setInputFiles('#csv-input', f.leads);
+      await small.waitForFunction(() => !document.querySelector('#rank-button').disabled, null, { timeout: 60_000 });
+      await small.click('#train-open');
+      await small.waitForSelector('#train-roles select', { timeout: 120_000 });
+      await small.setInputFiles('#train-spec-input', f.spec);
+      await small.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent), null, { timeout: 60_000 });
+      const workers = small.workers().length;
+      await small.click('#train-start');
+      await small.waitForSelector('#train-error:not([hidden])', { timeout: 30_000 });
+      const said = await small.locator('#train-error').textContent();
+      if (!/trains on files up to/.test(said) || !/leadladder train/.test(said)) throw new Error(`the page said: ${said}`);
+      if ((await small.locator('#train-card').getAttribute('data-training')) !== 'refused') throw new Error('the run was not refused');
+      if (small.workers().length > workers) throw new Error('a training worker was started for a refused file');
+      log(`      ${said}`);
+      await small.close();
+    });
+
     await check('nothing but the allow-listed files of the page was fetched while training', async () => {
       const problems = auditNetwork(records, server.log, server.origin);
       const fetched = new Set(records.map((r) => new URL(r.url).pathname));
@@ -596,23 +630,34 @@ async function bench(page, f) {
   const spec = join(WORK, `bench-${BENCH_LEADS}.toml`);
   run(['synth', '--leads', String(BENCH_LEADS), '--seed', '41', '--out', input, '--spec', spec]);
   const nativeOut = join(WORK, 'bench-native.safetensors');
-  const native = nativeTrain(f, nativeOut, BENCH_PRESET, input, spec);
-  const nativeTps = [...native.stderr.matchAll(/([\d.]+) tokens\/s, [\d.]+ s/g)].map((m) => Number(m[1]));
-  const nativeReport = JSON.parse(readFileSync(nativeOut).subarray(8, 8 + Number(readFileSync(nativeOut).readBigUInt64LE(0))).toString('utf8')).__metadata__;
-  const nativeMetrics = JSON.parse(nativeReport.metrics);
+  const size = readFileSync(input).length;
+  // The page first, then native, back to back on the same machine.
   const r = await trainInPage(page, readFileSync(input, 'utf8'), readFileSync(spec, 'utf8'), { preset: BENCH_PRESET, seed: SEED });
   if (!r.ok) throw new Error(`training in the page failed: ${r.error.message}`);
   const peak = Math.max(...r.events.map((e) => e.memoryBytes || 0), r.result.memoryBytes);
-  const ratio = r.result.tokensPerS / nativeMetrics.tokens_per_s;
-  const cmp = compareBundles(r.bundle, readFileSync(nativeOut));
-  const lines = [
-    `| leads | preset | native s (1 thread) | page s | native tokens/s | page tokens/s | page / native | wasm memory peak | tensors |`,
-    `|---|---|---|---|---|---|---|---|---|`,
-    `| ${BENCH_LEADS} | ${BENCH_PRESET} | ${native.seconds.toFixed(1)} | ${r.result.seconds.toFixed(1)} | ${Math.round(nativeMetrics.tokens_per_s)} | ${Math.round(r.result.tokensPerS)} | ${ratio.toFixed(2)}x | ${(peak / 2 ** 20).toFixed(0)} MiB | ${cmp.tensorsEqual ? 'byte-identical' : `max abs diff ${cmp.maxAbsDiff}`} |`,
-  ];
-  log(lines.join('\n'));
-  log(`native per-epoch tokens/s: ${nativeTps.join(', ')}; cores: ${cpus().length}`);
-  writeFileSync(join(WORK, `bench-${BENCH_PRESET}-${BENCH_LEADS}.md`), `${lines.join('\n')}\n`);
+  let row;
+  if (BENCH_NO_NATIVE) {
+    row = `| ${BENCH_LEADS.toLocaleString('en-US')} (${(size / 2 ** 20).toFixed(1)} MiB) | ${BENCH_PRESET} | not run | ${r.result.seconds.toFixed(0)} | not run | ${Math.round(r.result.tokensPerS).toLocaleString('en-US')} | | ${(peak / 2 ** 20).toFixed(0)} MiB | |`;
+  } else {
+    const native = nativeTrain(f, nativeOut, BENCH_PRESET, input, spec, BENCH_BIN);
+    const nativeMetrics = JSON.parse(readSafetensors(readFileSync(nativeOut)).header.__metadata__.metrics);
+    const ratio = r.result.tokensPerS / nativeMetrics.tokens_per_s;
+    const cmp = compareBundles(r.bundle, readFileSync(nativeOut));
+    row = `| ${BENCH_LEADS.toLocaleString('en-US')} (${(size / 2 ** 20).toFixed(1)} MiB) | ${BENCH_PRESET} | ${native.seconds.toFixed(0)} | ${r.result.seconds.toFixed(0)} | ${Math.round(nativeMetrics.tokens_per_s).toLocaleString('en-US')} | ${Math.round(r.result.tokensPerS).toLocaleString('en-US')} | ${ratio.toFixed(2)}x | ${(peak / 2 ** 20).toFixed(0)} MiB | ${cmp.tensorsEqual ? 'byte-identical' : `max abs diff ${cmp.maxAbsDiff.toExponential(1)}`} |`;
+  }
+  log(row);
+  const md = join(REPO, 'bench', 'browser', 'train.md');
+  const header = `| leads (CSV) | preset | native s | page s | native tokens/s | page tokens/s | page / native | wasm memory | weights page vs native | when, command |\n|---|---|---|---|---|---|---|---|---|---|\n`;
+  let text = '';
+  try {
+    text = readFileSync(md, 'utf8');
+  } catch {
+    text = '';
+  }
+  const line = `${new Date().toISOString().slice(0, 16)}, ${cpus().length} cores: \`node tests/browser/train.mjs --bench --bench-leads=${BENCH_LEADS} --bench-preset=${BENCH_PRESET}${BENCH_NO_NATIVE ? ' --bench-no-native' : ''}\` |`;
+  if (!text.includes('| leads (CSV) |')) text = `${text}${text ? '\n' : ''}${header}`;
+  writeFileSync(md, `${text.replace(/\n*$/, '\n')}${row} ${line}\n`);
+  log(`appended to ${md}`);
 }
 
 main().catch((e) => {
