@@ -429,9 +429,13 @@ fn check_train_pkg(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Both checks, each reported, so a stale scoring build does not hide the training build's state.
 fn check_pkg(root: &Path) -> Result<()> {
-    check_scoring_pkg(root)?;
-    check_train_pkg(root)
+    match (check_scoring_pkg(root), check_train_pkg(root)) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(a), Err(b)) => bail!("{a:#}\n{b:#}"),
+    }
 }
 
 fn check_scoring_pkg(root: &Path) -> Result<()> {
