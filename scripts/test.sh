@@ -66,7 +66,7 @@ bash scripts/check-cuda.sh
 step "wasm32 build of leadladder-core and leadladder-bundle (what the browser will link)"
 cargo build -p leadladder-core -p leadladder-bundle --target wasm32-unknown-unknown --locked
 
-step "pkg/ (the committed browser builds) matches the sources"
+step "pkg/ (the committed browser builds: gpu, cpu and train) matches the sources"
 cargo xtask check-pkg
 
 step "headless Chromium, Node and playwright-core for the browser tests"
@@ -88,6 +88,9 @@ if [ ! -x "$bin" ]; then
 fi
 mkdir -p target
 LEADLADDER_BIN="$bin" node tests/browser/run.mjs
+
+step "browser tests: training in the page (pkg/train) against native leadladder train"
+LEADLADDER_BIN="$bin" node tests/browser/train.mjs
 
 step "the npm package in a Vite app: packed, installed, type-checked (tsc), built; ranks like leadladder rank"
 LEADLADDER_BIN="$bin" node tests/browser/widget-package.mjs

@@ -770,6 +770,46 @@ function drawChart() {
     : 'Precision: the share of buyers among the top K% of each ordering.';
 }
 
+// ---------------------------------------------------------------- training (web/train.js)
+
+// The panel and the trainer's wasm load only when asked for: the ranking page loads as before.
+// A model trained here is kept in the Cache API (train.js); the model card offers it again.
+const TRAINED_CACHE = 'leadladder-trained-v1';
+const TRAINED_URL = new URL('trained/latest.safetensors', import.meta.url).href;
+let training = null;
+
+async function useTrainedBundle(file) {
+  await onBundleFile(file);
+  await usePendingBundle();
+}
+
+async function openTrainingPanel() {
+  if (!training) {
+    const { openTraining } = await import('./train.js');
+    training = openTraining({ host: $('train-card'), csvFile: () => (state.csv ? state.csv.file : null), useBundle: useTrainedBundle });
+    await training.ready;
+  } else if (state.csv) {
+    await training.load(state.csv.file);
+  }
+  $('train-card').hidden = false;
+  $('train-card').scrollIntoView({ block: 'start' });
+}
+
+async function offerTrainedModel() {
+  if (typeof caches === 'undefined' || !(await caches.has(TRAINED_CACHE))) return;
+  const hit = await (await caches.open(TRAINED_CACHE)).match(TRAINED_URL);
+  if (!hit) return;
+  const name = hit.headers.get('x-leadladder-name') || 'trained.safetensors';
+  const saved = hit.headers.get('x-leadladder-saved');
+  $('trained-note').textContent = `${name}${saved ? `, trained ${saved.slice(0, 10)}` : ''}`;
+  $('trained-offer').hidden = false;
+  $('trained-use').onclick = guard(async () => {
+    const again = await (await caches.open(TRAINED_CACHE)).match(TRAINED_URL);
+    if (!again) throw new Error('The trained model is no longer kept in this browser.');
+    await useTrainedBundle(new File([await again.arrayBuffer()], name, { type: 'application/octet-stream' }));
+  });
+}
+
 // ---------------------------------------------------------------- wiring
 
 function isBundle(file) {
@@ -827,6 +867,7 @@ function wire() {
     await client.discardPrepared();
   }));
   $('rank-button').addEventListener('click', guard(rank));
+  $('train-open').addEventListener('click', guard(openTrainingPanel));
   $('cancel-button').addEventListener('click', () => client.cancel());
   $('capacity').addEventListener('input', () => {
     renderHotSummary();
@@ -869,3 +910,5 @@ if ('serviceWorker' in navigator && params.get('sw') !== 'off') {
   });
 }
 guard(startup)();
+// An offer only: a browser without the Cache API (or refusing it) just shows none.
+offerTrainedModel().catch(() => undefined);

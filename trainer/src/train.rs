@@ -7,7 +7,7 @@
 //! so both ablations rank by the same head.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use web_time::Instant;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
@@ -1901,8 +1901,8 @@ impl Trained {
             code_version: env!("CARGO_PKG_VERSION").to_string(),
             preset: self.options.preset.clone(),
             created: leadladder_core::value::format_rfc3339(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
+                web_time::SystemTime::now()
+                    .duration_since(web_time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64),
             ),
         };

@@ -3,7 +3,11 @@
 //! - `build-web`: builds `crates/wasm` for wasm32 twice (WebGPU+CPU into `pkg/gpu`, CPU-only
 //!   into `pkg/cpu`), runs wasm-bindgen (the version pinned by the crate, installed under the
 //!   target directory when missing) without the name section, and records `pkg/SOURCE_HASH`.
-//! - `check-pkg`: fails when `pkg/` is missing or was built from other sources (CI runs it).
+//!   Then `build-train`.
+//! - `build-train`: builds `crates/train-wasm` (the trainer, for the page's training panel) into
+//!   `pkg/train` the same way and records `pkg/train/SOURCE_HASH`.
+//! - `check-pkg`: fails when `pkg/` (the three builds) is missing or was built from other
+//!   sources (CI runs it).
 //! - `serve [ARGS]`: `build-web` when `pkg/` is missing or stale, then `leadladder serve ARGS`.
 //! - `pack-widget`: the npm package `leadladder` (`packages/widget/` with `web/`'s client, worker
 //!   and widget, both wasm builds from `pkg/` and the demo model), staged under
@@ -40,6 +44,20 @@ const SOURCE_DIRS: [&str; 4] = [
 /// No wasm-opt: Debian's binaryen (108) rewrites wasm-bindgen's externref table into a module
 /// the browser rejects ("WebAssembly.Table.set(): Argument 1 is invalid for table").
 const BUILD_SETTINGS: &str = "wasm-bindgen 0.2.130 --target web --remove-name-section; profile wasm-release; builds gpu=webgpu cpu=";
+
+/// The training build (`pkg/train/`): the trainer's from-scratch presets for the page's
+/// training panel, loaded only when the panel opens. Its own hash file, so that the scoring
+/// builds and this one are rebuilt only when their own sources change.
+const TRAIN_OUT: &str = "train";
+const TRAIN_PACKAGE: &str = "leadladder-train-wasm";
+const TRAIN_NAME: &str = "leadladder_train_wasm";
+const TRAIN_SOURCE_DIRS: [&str; 4] = [
+    "crates/core",
+    "crates/bundle",
+    "trainer",
+    "crates/train-wasm",
+];
+const TRAIN_SETTINGS: &str = "wasm-bindgen 0.2.130 --target web --remove-name-section; profile wasm-release; build train=leadladder-train-wasm";
 
 /// The workspace this command was run in, found from the current directory at run time (not
 /// from where this binary was compiled: a target directory shared by several checkouts may hand
@@ -108,7 +126,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// The resolved dependency graph of `leadladder-wasm` for wasm32 (names, versions, sources,
 /// features), from `cargo metadata`, so an unrelated change to Cargo.lock does not count.
-fn dependency_fingerprint(root: &Path) -> Result<String> {
+fn dependency_fingerprint(root: &Path, package: &str) -> Result<String> {
     let text = output(Command::new(env!("CARGO")).current_dir(root).args([
         "metadata",
         "--format-version",
@@ -123,12 +141,8 @@ fn dependency_fingerprint(root: &Path) -> Result<String> {
         .context("cargo metadata has no resolve graph")?;
     let start = nodes
         .iter()
-        .find(|n| {
-            n["id"]
-                .as_str()
-                .is_some_and(|id| id.contains("crates/wasm#leadladder-wasm@"))
-        })
-        .context("leadladder-wasm is not in the workspace graph")?;
+        .find(|n| n["id"].as_str().is_some_and(|id| id.contains(package)))
+        .with_context(|| format!("{package} is not in the workspace graph"))?;
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([start]);
     let mut lines = BTreeSet::new();
@@ -160,10 +174,45 @@ fn dependency_fingerprint(root: &Path) -> Result<String> {
     Ok(lines.into_iter().collect::<Vec<_>>().join("\n"))
 }
 
-/// Hash of everything that shapes the wasm builds.
+/// The root manifest as it shapes a build: without the `[workspace] members` list, so adding a
+/// workspace member (another crate, another build) does not make the other builds stale. What a
+/// member changes in a build's dependencies shows in the dependency fingerprint.
+fn root_manifest_for_hash(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_members = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if !in_members && t.starts_with("members") && t.contains('[') {
+            in_members = !t.contains(']');
+            out.push_str("members = <not hashed>\n");
+            continue;
+        }
+        if in_members {
+            in_members = !t.starts_with(']');
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Hash of everything that shapes the scoring builds (`pkg/gpu`, `pkg/cpu`).
 fn source_hash(root: &Path) -> Result<String> {
+    hash_sources(
+        root,
+        &SOURCE_DIRS,
+        BUILD_SETTINGS,
+        "crates/wasm#leadladder-wasm@",
+    )
+}
+
+/// Hash of the source folders `dirs` (Rust files and manifests), the root manifest (less its
+/// members list), `.cargo/config.toml`, the build settings and the resolved dependencies of the
+/// package whose id contains `package`.
+fn hash_sources(root: &Path, dirs: &[&str], settings: &str, package: &str) -> Result<String> {
     let mut files = Vec::new();
-    for dir in SOURCE_DIRS {
+    for dir in dirs {
         collect_files(&root.join(dir), &mut files)?;
     }
     for extra in ["Cargo.toml", ".cargo/config.toml"] {
@@ -171,20 +220,33 @@ fn source_hash(root: &Path) -> Result<String> {
     }
     files.sort();
     let mut h = Sha256::new();
-    h.update(BUILD_SETTINGS.as_bytes());
+    h.update(settings.as_bytes());
     for f in &files {
         let rel = f
             .strip_prefix(root)
             .unwrap_or(f)
             .to_string_lossy()
             .replace('\\', "/");
-        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let mut bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        if rel == "Cargo.toml" {
+            bytes = root_manifest_for_hash(&String::from_utf8_lossy(&bytes)).into_bytes();
+        }
         h.update(rel.as_bytes());
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(&bytes);
     }
-    h.update(dependency_fingerprint(root)?.as_bytes());
+    h.update(dependency_fingerprint(root, package)?.as_bytes());
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Hash of everything that shapes the training build (`pkg/train`).
+fn train_source_hash(root: &Path) -> Result<String> {
+    hash_sources(
+        root,
+        &TRAIN_SOURCE_DIRS,
+        TRAIN_SETTINGS,
+        "crates/train-wasm#leadladder-train-wasm@",
+    )
 }
 
 fn wasm_bindgen(root: &Path) -> Result<PathBuf> {
@@ -296,7 +358,87 @@ fn build_web(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Builds `pkg/train/` and records `pkg/train/SOURCE_HASH`.
+fn build_train(root: &Path) -> Result<()> {
+    ensure_target()?;
+    let bindgen = wasm_bindgen(root)?;
+    let hash = train_source_hash(root)?;
+    let started = std::time::Instant::now();
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--locked",
+        "-p",
+        TRAIN_PACKAGE,
+        "--target",
+        TARGET,
+        "--profile",
+        PROFILE,
+    ]))?;
+    let wasm = target_dir(root)
+        .join(TARGET)
+        .join(PROFILE)
+        .join(format!("{TRAIN_NAME}.wasm"));
+    let out = root.join("pkg").join(TRAIN_OUT);
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    run(Command::new(&bindgen)
+        .arg(&wasm)
+        .args([
+            "--target",
+            "web",
+            "--remove-name-section",
+            "--out-name",
+            TRAIN_NAME,
+            "--out-dir",
+        ])
+        .arg(&out))?;
+    let size = std::fs::metadata(out.join(format!("{TRAIN_NAME}_bg.wasm")))?.len();
+    eprintln!(
+        "pkg/{TRAIN_OUT}: {:.1} MB wasm, built in {:.0} s",
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    if train_source_hash(root)? != hash {
+        bail!("the sources changed during the build: run `cargo xtask build-train` again");
+    }
+    std::fs::write(out.join("SOURCE_HASH"), hash + "\n")?;
+    eprintln!("wrote pkg/{TRAIN_OUT}/SOURCE_HASH");
+    Ok(())
+}
+
+fn check_train_pkg(root: &Path) -> Result<()> {
+    let dir = root.join("pkg").join(TRAIN_OUT);
+    let recorded = std::fs::read_to_string(dir.join("SOURCE_HASH")).with_context(|| {
+        format!("pkg/{TRAIN_OUT}/SOURCE_HASH is missing: run `cargo xtask build-train`")
+    })?;
+    for file in [format!("{TRAIN_NAME}.js"), format!("{TRAIN_NAME}_bg.wasm")] {
+        let p = dir.join(file);
+        if !p.is_file() {
+            bail!("{} is missing: run `cargo xtask build-train`", p.display());
+        }
+    }
+    let now = train_source_hash(root)?;
+    if recorded.trim() != now {
+        bail!(
+            "pkg/{TRAIN_OUT}/ was built from other sources than these (recorded {}, now {now}): run `cargo xtask build-train` and commit pkg/{TRAIN_OUT}/",
+            recorded.trim()
+        );
+    }
+    eprintln!("pkg/{TRAIN_OUT}/ matches the sources ({now})");
+    Ok(())
+}
+
+/// Both checks, each reported, so a stale scoring build does not hide the training build's state.
 fn check_pkg(root: &Path) -> Result<()> {
+    match (check_scoring_pkg(root), check_train_pkg(root)) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(a), Err(b)) => bail!("{a:#}\n{b:#}"),
+    }
+}
+
+fn check_scoring_pkg(root: &Path) -> Result<()> {
     let recorded = std::fs::read_to_string(root.join("pkg/SOURCE_HASH"))
         .context("pkg/SOURCE_HASH is missing: run `cargo xtask build-web`")?;
     for (name, _) in BUILDS {
@@ -443,18 +585,27 @@ fn main() -> Result<()> {
     let root = root()?;
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        Some("build-web") => build_web(&root),
+        Some("build-web") => {
+            build_web(&root)?;
+            build_train(&root)
+        }
+        Some("build-train") => build_train(&root),
         Some("check-pkg") => check_pkg(&root),
         Some("qwen-fixture") => qwen_fixture::run(&root, args),
         Some("pack-widget") => pack_widget(&root),
         Some("source-hash") => {
             println!("{}", source_hash(&root)?);
+            println!("{} (pkg/{TRAIN_OUT})", train_source_hash(&root)?);
             Ok(())
         }
         Some("serve") => {
-            if let Err(e) = check_pkg(&root) {
+            if let Err(e) = check_scoring_pkg(&root) {
                 eprintln!("{e:#}; building it");
                 build_web(&root)?;
+            }
+            if let Err(e) = check_train_pkg(&root) {
+                eprintln!("{e:#}; building it");
+                build_train(&root)?;
             }
             run(Command::new(env!("CARGO"))
                 .current_dir(&root)
@@ -472,7 +623,7 @@ fn main() -> Result<()> {
                 .args(args))
         }
         _ => bail!(
-            "usage: cargo xtask build-web | check-pkg | source-hash | pack-widget | serve [leadladder serve args] | qwen-fixture [--out DIR] [--layers N]"
+            "usage: cargo xtask build-web | build-train | check-pkg | source-hash | pack-widget | serve [leadladder serve args] | qwen-fixture [--out DIR] [--layers N]"
         ),
     }
 }
