@@ -14,7 +14,7 @@
 // only with LEADLADDER_REAL_SIZE_GPU=1, on LEADLADDER_REAL_SIZE_GPU_LEADS leads, default 2). Writes its files, the
 // screenshot included, to target/browser/.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
+import { startServer as serveRepo } from './serve.mjs';
 import { TOL, compareRankedCsv, parseCsv, writeCsv } from './csv.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -167,34 +168,8 @@ function makeFixtures() {
 
 // ------------------------------------------------------------------ server and browser
 
-/** `leadladder serve` on a free port; `log` collects its request lines (`GET /app.js 200`). */
-async function startServer() {
-  const child = spawn(BIN, ['serve', '--port', '0', '--root', REPO, '--log-requests'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const log = [];
-  let partial = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop();
-    log.push(...lines.filter((l) => l.trim()));
-  });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`leadladder serve printed no URL; stderr: ${stderr}`)), 20_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/[^\s/]+\//);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl(m[0]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`leadladder serve exited (${code}): ${stderr}`)));
-  });
-  return { child, url, origin: new URL(url).origin, log };
-}
+/** `leadladder serve` of the repository ([`startServer`](./serve.mjs)). */
+const startServer = () => serveRepo(BIN, REPO);
 
 /**
  * A static host that sends no security headers at all (as many do): web/ at `/`, pkg/ at

@@ -11,13 +11,14 @@
 // Environment: LEADLADDER_BIN (default $CARGO_TARGET_DIR/debug/leadladder or
 // target/debug/leadladder), CHROMIUM (default /usr/bin/chromium). Files go to target/browser/train/.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { startServer as serveRepo } from './serve.mjs';
 import { parseCsv, writeCsv } from './csv.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -251,33 +252,8 @@ function nativeTrain(f, out, preset = 'tiny', input = f.leads, spec = f.spec, bi
 
 // ------------------------------------------------------------------ server and browser
 
-async function startServer() {
-  const child = spawn(BIN, ['serve', '--port', '0', '--root', REPO, '--log-requests'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const lines = [];
-  let partial = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    partial += d;
-    const parts = partial.split('\n');
-    partial = parts.pop();
-    lines.push(...parts.filter((l) => l.trim()));
-  });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`leadladder serve printed no URL; stderr: ${stderr}`)), 20_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/[^\s/]+\//);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl(m[0]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`leadladder serve exited (${code}): ${stderr}`)));
-  });
-  return { child, url, origin: new URL(url).origin, log: lines };
-}
+/** `leadladder serve` of the repository ([`startServer`](./serve.mjs)). */
+const startServer = () => serveRepo(BIN, REPO);
 
 async function launch() {
   const profile = mkdtempSync(join(tmpdir(), 'leadladder-chromium-'));
