@@ -454,6 +454,8 @@ pub struct Model {
     pub norm: RmsNorm,
     /// `None` when tied.
     pub lm_head: Option<LoraLinear>,
+    /// Ordinal blocks of the embedding (see [`Model::set_ordinal_blocks`]): `(first id, len)`.
+    ordinal: Vec<(usize, usize)>,
     device: Device,
 }
 
@@ -494,8 +496,57 @@ impl Model {
             layers,
             norm,
             lm_head,
+            ordinal: Vec::new(),
             device: device.clone(),
         })
+    }
+
+    /// Reads the rows `first..first + len` of `embed_tokens` as an ordinal block, for each
+    /// `(first, len)` of `blocks`: the embedding the model uses for id `first + i` is the sum of
+    /// rows `first..=first + i` (a thermometer code times the rows, as in piecewise-linear
+    /// numeric embeddings), so neighbouring quantile bins of a number share all but one term
+    /// and what the model learns for one bin carries to the bins above it. Weight decay on the
+    /// rows then pulls neighbouring bins together. Training-time only: [`Model::hf_tensors`]
+    /// exports the summed table, so a bundle reads like any other.
+    ///
+    /// Blocks must lie inside the vocabulary, in increasing order, and not overlap.
+    pub fn set_ordinal_blocks(&mut self, blocks: Vec<(usize, usize)>) -> Result<()> {
+        let v = self.cfg.model.vocab_size;
+        let mut at = 0;
+        for &(first, len) in &blocks {
+            if first < at || first + len > v {
+                return Err(Error::Config(format!(
+                    "ordinal embedding block {first}..{} overlaps another or lies outside the \
+                     vocabulary of {v}",
+                    first + len
+                )));
+            }
+            at = first + len;
+        }
+        self.ordinal = blocks.into_iter().filter(|&(_, len)| len > 1).collect();
+        Ok(())
+    }
+
+    /// The embedding table the model reads: `embed_tokens`, with its ordinal blocks summed
+    /// ([`Model::set_ordinal_blocks`]).
+    pub fn embedding(&self) -> Result<Tensor> {
+        if self.ordinal.is_empty() {
+            return Ok(self.embed_tokens.clone());
+        }
+        let v = self.cfg.model.vocab_size;
+        let mut parts = Vec::with_capacity(2 * self.ordinal.len() + 1);
+        let mut at = 0;
+        for &(first, len) in &self.ordinal {
+            if first > at {
+                parts.push(self.embed_tokens.narrow(0, at, first - at)?);
+            }
+            parts.push(self.embed_tokens.narrow(0, first, len)?.cumsum(0)?);
+            at = first + len;
+        }
+        if at < v {
+            parts.push(self.embed_tokens.narrow(0, at, v - at)?);
+        }
+        Ok(Tensor::cat(&parts, 0)?)
     }
 
     /// A fresh model with seeded HF-style init (normal(0, `initializer_range`) weights, zero
@@ -703,7 +754,7 @@ impl Model {
         let lengths = mask_lengths(attention_mask)?;
         let h = self.cfg.model.hidden_size;
         let mut x = self
-            .embed_tokens
+            .embedding()?
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, h))?;
         let (cos, sin) = rope_tables(
@@ -733,7 +784,7 @@ impl Model {
                     return Err(Error::Input("hidden must have rank >= 1".into()));
                 };
                 let n: usize = lead.iter().product();
-                let logits = hidden.reshape((n, h))?.matmul(&self.embed_tokens.t()?)?;
+                let logits = hidden.reshape((n, h))?.matmul(&self.embedding()?.t()?)?;
                 let mut shape = lead.to_vec();
                 shape.push(self.cfg.model.vocab_size);
                 Ok(logits.reshape(shape)?)
@@ -746,7 +797,7 @@ impl Model {
     pub fn hf_tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out = vec![(
             "model.embed_tokens.weight".to_string(),
-            self.embed_tokens.detach(),
+            self.embedding()?.detach(),
         )];
         for (i, l) in self.layers.iter().enumerate() {
             for lin in [

@@ -160,6 +160,12 @@ pub struct TrainOptions {
     /// (member 0 with `seed` itself), whose rank scores are averaged. 1: a single model.
     #[serde(default = "one")]
     pub ensemble: usize,
+    /// How a numeric field's quantile bins are embedded while training ([`Encoding::Fields`]
+    /// only): independent rows, or ordinal (each bin's embedding the running sum of the rows up
+    /// to it, see [`Model::set_ordinal_blocks`]). The bundle stores the resulting table either
+    /// way, so ranking is unchanged.
+    #[serde(default, skip_serializing_if = "NumericEmbedding::is_bins")]
+    pub numeric_embedding: NumericEmbedding,
     /// Data parallelism: this process's rank and its link to the others (see
     /// [`crate::parallel`]); one process by default. Not part of the options' JSON: `world`
     /// ranks with `grad_accum = a` train exactly like one process with `grad_accum = world·a`,
@@ -170,6 +176,65 @@ pub struct TrainOptions {
 
 fn one() -> usize {
     1
+}
+
+/// How the trainer parameterises a numeric field's bin embeddings ([`TrainOptions::numeric_embedding`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumericEmbedding {
+    /// One free row per bin.
+    #[default]
+    Bins,
+    /// Bin `i`'s embedding is the sum of rows `0..=i` of its field's bins.
+    Ordinal,
+}
+
+impl NumericEmbedding {
+    fn is_bins(&self) -> bool {
+        *self == Self::Bins
+    }
+}
+
+/// The ordinal blocks of the vocabulary: per numeric field with two or more bins, `(id of its
+/// first bin, number of bins)` (the field tokens follow the tokenizer's `base` ids).
+pub fn ordinal_blocks(codec: &FieldCodec, base: usize) -> Vec<(usize, usize)> {
+    codec
+        .fields
+        .iter()
+        .zip(codec.offsets())
+        .filter_map(|(f, off)| match &f.kind {
+            FieldKind::Numeric { edges, .. } if !edges.is_empty() => {
+                Some((base + off + f.first_bin(), edges.len() + 1))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Scales rows `1..` of each ordinal block of a fresh embedding by `1/sqrt(len)`, so the summed
+/// embedding of a block's last bin starts at the spread of any other token's.
+fn scale_ordinal_init(varmap: &VarMap, blocks: &[(usize, usize)]) -> Result<()> {
+    let data = varmap.data().lock().map_err(|_| {
+        Error::Config("the parameter map's lock was poisoned by a failed step".into())
+    })?;
+    let Some(var) = data.get("model.embed_tokens.weight") else {
+        return Err(Error::Config(
+            "ordinal numeric embeddings need a trainable model.embed_tokens.weight".into(),
+        ));
+    };
+    let t = var.as_tensor();
+    let mut rows: Vec<Vec<f32>> = t.to_vec2()?;
+    for &(first, len) in blocks {
+        let s = 1.0 / (len as f32).sqrt();
+        for row in &mut rows[first + 1..first + len] {
+            for x in row.iter_mut() {
+                *x *= s;
+            }
+        }
+    }
+    let flat: Vec<f32> = rows.into_iter().flatten().collect();
+    var.set(&Tensor::from_vec(flat, t.dims(), t.device())?)?;
+    Ok(())
 }
 
 /// What the caller sees while training runs.
@@ -861,7 +926,23 @@ impl<'a> Run<'a> {
                 model.enable_lora(&lora, &varmap)?;
                 model
             }
-            None => Model::new(config, &varmap, seed, &device)?,
+            None => {
+                let mut model = Model::new(config, &varmap, seed, &device)?;
+                if opts.numeric_embedding == NumericEmbedding::Ordinal {
+                    let Some(codec) = prepared.encoder.fields() else {
+                        return Err(Error::Config(
+                            "ordinal numeric embeddings need the field-token encoding (a \
+                             from-scratch preset)"
+                                .into(),
+                        ));
+                    };
+                    let base = prepared.encoder.tokenizer().vocab_size();
+                    let blocks = ordinal_blocks(codec, base);
+                    scale_ordinal_init(&varmap, &blocks)?;
+                    model.set_ordinal_blocks(blocks)?;
+                }
+                model
+            }
         };
         let heads = ScoreHeads::new(
             config.model.hidden_size,

@@ -161,3 +161,71 @@ fn prepared_data_is_shared_only_by_runs_with_the_same_data_options() {
         assert!(err.to_string().contains("prepared data"), "{err}");
     }
 }
+
+#[test]
+fn ordinal_numeric_embeddings_train_and_export_the_summed_table() {
+    use leadladder_trainer::train::{NumericEmbedding, ordinal_blocks};
+    let (spec, data) = funnel(1500, 5);
+    let mut o = common::tiny(1, 400, 64, 400);
+    o.numeric_embedding = NumericEmbedding::Ordinal;
+    let trained = run(&spec, &data, &o);
+    let codec = trained.encoder.fields().expect("tiny reads field tokens");
+    let base = trained.encoder.tokenizer().vocab_size();
+    let blocks = ordinal_blocks(codec, base);
+    assert!(
+        blocks.iter().any(|&(_, len)| len > 2),
+        "the funnel has numeric fields with several bins: {blocks:?}"
+    );
+
+    // The bundle stores the summed table: a model built from it (no ordinal blocks) scores
+    // exactly as the trained one, and its block rows are running sums of the raw rows.
+    let (test, want_r, _) = score_test_period(&trained, &spec, &data, o.train_fraction, 100);
+    let bundle = Bundle::from_bytes(&trained.export(&spec, StoreDtype::F32, "h").unwrap()).unwrap();
+    let cfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
+    let dev = Device::Cpu;
+    let (mut trunk, mut head) = (HashMap::new(), HashMap::new());
+    for (name, (shape, values)) in &bundle.tensors.to_f32() {
+        let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
+        if name.starts_with("score.") {
+            head.insert(name.clone(), t);
+        } else {
+            trunk.insert(name.clone(), t);
+        }
+    }
+    let table: Vec<Vec<f32>> = trunk["model.embed_tokens.weight"].to_vec2().unwrap();
+    let raw: Vec<Vec<f32>> = trained.model.embed_tokens.to_vec2().unwrap();
+    for &(first, len) in &blocks {
+        let mut sum = vec![0f32; raw[0].len()];
+        for i in 0..len {
+            for (s, x) in sum.iter_mut().zip(&raw[first + i]) {
+                *s += x;
+            }
+            for (a, b) in table[first + i].iter().zip(&sum) {
+                assert!(
+                    (a - b).abs() <= 1e-5,
+                    "row {} is the running sum",
+                    first + i
+                );
+            }
+        }
+    }
+    let model = Model::from_tensors(&cfg, trunk, &dev, None).unwrap();
+    let heads = ScoreHeads::from_tensors(cfg.model.hidden_size, head, &dev, None).unwrap();
+    let pad = trained.encoder.pad_id();
+    let (r, _) = score(&model, &heads, &test, pad, 32, bundle.config.pool_position).unwrap();
+    for (a, b) in r.iter().zip(&want_r) {
+        assert!((a - b).abs() <= 1e-5, "bundle {a} vs trained {b}");
+    }
+
+    // The option changes training (same seed, free rows per bin, other scores).
+    let mut bins = o.clone();
+    bins.numeric_embedding = NumericEmbedding::Bins;
+    let plain = run(&spec, &data, &bins);
+    let (_, plain_r, _) = score_test_period(&plain, &spec, &data, o.train_fraction, 100);
+    assert!(
+        plain_r
+            .iter()
+            .zip(&want_r)
+            .any(|(a, b)| (a - b).abs() > 1e-3)
+    );
+}

@@ -11,8 +11,8 @@ use leadladder_core::{IngestOptions, Spec};
 use leadladder_trainer::parallel::{Launch, Parallel};
 use leadladder_trainer::preset::{LORA_PRESET, qwen2_lora};
 use leadladder_trainer::train::{
-    Objective, Prepared, Progress, TrainOptions, Trained, ablation, combine_reports,
-    objective_label, prepare, train_prepared,
+    NumericEmbedding, Objective, Prepared, Progress, TrainOptions, Trained, ablation,
+    combine_reports, objective_label, prepare, train_prepared,
 };
 use leadladder_trainer::{DeviceSpec, LoraConfig, Precision};
 
@@ -35,6 +35,12 @@ pub enum PrecisionArg {
 pub enum PoolArg {
     Last,
     Fields,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NumericArg {
+    Bins,
+    Ordinal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -179,6 +185,11 @@ pub struct Args {
     /// (overrides the preset).
     #[arg(long, value_name = "K")]
     ensemble: Option<usize>,
+    /// How numeric bins are embedded while training: `bins` (a free row per bin) or `ordinal`
+    /// (each bin the running sum of the rows up to it, so neighbouring bins share what they
+    /// learn) (overrides the preset; the bundle reads the same either way).
+    #[arg(long, value_enum, value_name = "bins|ordinal")]
+    numeric: Option<NumericArg>,
     /// Do not read the spec's text columns (the model reads the structured fields only; the
     /// bundle's spec lists them as ignored).
     #[arg(long)]
@@ -319,6 +330,12 @@ pub fn run(args: &Args) -> Result<()> {
         opts.recency_half_life = (h > 0.0).then_some(h);
     }
     opts.ensemble = args.ensemble.unwrap_or(opts.ensemble);
+    if let Some(n) = args.numeric {
+        opts.numeric_embedding = match n {
+            NumericArg::Bins => NumericEmbedding::Bins,
+            NumericArg::Ordinal => NumericEmbedding::Ordinal,
+        };
+    }
     let dtype = match args.dtype {
         DtypeArg::F32 => StoreDtype::F32,
         DtypeArg::F16 => StoreDtype::F16,
