@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import csv
+import hashlib
 import json
 import math
 import os
@@ -137,7 +138,8 @@ def datasets(args) -> list[Dataset]:
     if not have:
         log(f"{args.data} is absent: the public funnels are skipped")
     else:
-        run([sys.executable, os.path.join(HERE, "prepare.py"), "--data", args.data, "--out", data_dir])
+        # The peers' Python: it has openpyxl, which p4g's annotated rung needs.
+        run([args.python, os.path.join(HERE, "prepare.py"), "--data", args.data, "--out", data_dir])
     for name, note in notes.items():
         path = os.path.join(data_dir, f"{name}.csv")
         if have and os.path.exists(path):
@@ -223,9 +225,9 @@ OBJECTIVES = {
 }
 
 
-def reused(args, stem: str, cmd: list[str], outputs: list[str]) -> float | None:
+def reused(args, stem: str, cmd: list[str], outputs: list[str], inputs: list[str]) -> float | None:
     """With --reuse: the seconds of a finished run of exactly `cmd` (same binary file, same
-    arguments) whose outputs are all there; otherwise None."""
+    arguments) on the same input files (by content) whose outputs are all there; otherwise None."""
     if not args.reuse:
         return None
     try:
@@ -233,7 +235,8 @@ def reused(args, stem: str, cmd: list[str], outputs: list[str]) -> float | None:
             done = json.load(f)
     except (OSError, ValueError):
         return None
-    same = done.get("command") == shlex.join(cmd) and done.get("bin_mtime") == bin_mtime(cmd[0])
+    same = (done.get("command") == shlex.join(cmd) and done.get("bin_mtime") == bin_mtime(cmd[0])
+            and done.get("inputs") == digests(inputs))
     if same and all(os.path.exists(o) for o in outputs):
         return float(done["seconds"])
     return None
@@ -243,10 +246,24 @@ def bin_mtime(path: str) -> float:
     return os.stat(path).st_mtime
 
 
-def finished(stem: str, cmd: list[str], secs: float) -> None:
+def digests(paths: list[str]) -> dict[str, str]:
+    """SHA-256 of each input file: a prepared dataset rewritten with other contents (another
+    prepare.py, a missing optional column) is not mistaken for the one a run used."""
+    out = {}
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out[p] = h.hexdigest()
+    return out
+
+
+def finished(stem: str, cmd: list[str], secs: float, inputs: list[str]) -> None:
     """Marks a run finished, for --reuse."""
     with open(stem + ".done", "w") as f:
-        json.dump({"command": shlex.join(cmd), "seconds": secs, "bin_mtime": bin_mtime(cmd[0])}, f)
+        json.dump({"command": shlex.join(cmd), "seconds": secs, "bin_mtime": bin_mtime(cmd[0]),
+                   "inputs": digests(inputs)}, f)
 
 
 def train_job(args, ds: Dataset, objective: str, seed: int, spec: str | None = None) -> dict:
@@ -261,14 +278,15 @@ def train_job(args, ds: Dataset, objective: str, seed: int, spec: str | None = N
     cmd += args.train_args
     env = dict(os.environ, RAYON_NUM_THREADS="1")
     what = objective + (", fields only" if spec else "")
-    done = reused(args, stem, cmd, [scores])
+    inputs = [ds.csv, spec or ds.spec]
+    done = reused(args, stem, cmd, [scores], inputs)
     if done is not None:
         secs = done
         log(f"{ds.name}: leadladder {what} seed {seed}: reused the finished run ({secs:.0f} s)")
     else:
         with open(stem + ".log", "w") as out:
             secs = run(cmd, env=env, stdout=out, stderr_to=out)
-        finished(stem, cmd, secs)
+        finished(stem, cmd, secs, inputs)
         log(f"{ds.name}: leadladder {what} seed {seed} trained in {secs:.0f} s")
     return {"objective": objective, "fields_only": bool(spec), "tag": tag, "seed": seed,
             "scores": scores, "seconds": secs, "command": shlex.join(cmd),
@@ -281,14 +299,15 @@ def peer_job(args, ds: Dataset, rungs: str, group: str, variants: list[str], see
     cmd = [args.python, PEER, "--input", ds.csv, "--ladder", ds.spec, "--rungs", rungs,
            "--seed", str(seed), "--bag", str(args.bag), "--variants", ",".join(variants),
            "--scores-out", stem + ".scores.csv", "--json", stem + ".json"]
-    done = reused(args, stem, cmd, [stem + ".scores.csv", stem + ".json"])
+    inputs = [ds.csv, ds.spec, rungs]
+    done = reused(args, stem, cmd, [stem + ".scores.csv", stem + ".json"], inputs)
     if done is not None:
         secs = done
         log(f"{ds.name}: peers {group} seed {seed}: reused the finished run ({secs:.0f} s)")
     else:
         with open(stem + ".log", "w") as out:
             secs = run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=out, stderr_to=out)
-        finished(stem, cmd, secs)
+        finished(stem, cmd, secs, inputs)
         log(f"{ds.name}: peers {group} seed {seed} in {secs:.0f} s")
     with open(stem + ".json") as f:
         res = json.load(f)

@@ -160,8 +160,10 @@ def p4g(src: str, out: str) -> None:
                 stated = rec.get("B5") is not None and float(rec["B5"]) > 0
                 intended[str(rec["B2"]).strip()] = "yes" if stated else "no"
     except ImportError:
-        print("prepare: openpyxl is not installed: the `intended` rung of p4g stays empty",
-              file=sys.stderr)
+        # Without it every lead's `intended` would be blank: the spec's second rung would form
+        # no pair, and HPRO and lambdarank would silently train on another ladder.
+        sys.exit("prepare: p4g needs openpyxl to read the annotated intended donations "
+                 f"({xlsx}); pip install openpyxl (bench/quality/run.sh installs it)")
     traits = [k for k in info[0] if k.endswith(".x")]
     categorical = {"sex.x", "race.x", "edu.x", "marital.x", "employment.x", "religion.x", "ideology.x"}
     header = (["dialogue_id", "created_at"] + [k[:-2] for k in traits]
