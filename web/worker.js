@@ -622,6 +622,23 @@ async function csvBytes({ file, bytes }) {
   throw new Error('No CSV file was given.');
 }
 
+// The first read of a file's header: its first 64 KiB, then four times as much each time Rust
+// says the header runs past the bytes it was given.
+const SNIFF_FIRST = 64 * 1024;
+
+/** A CSV's header, encoding and delimiter from its first bytes (Rust decides; only as many
+ * bytes as the header needs are read). */
+async function sniffFirstBytes({ file, bytes }) {
+  const size = file ? file.size : bytes ? bytes.byteLength : 0;
+  if (!file && !(bytes instanceof Uint8Array)) throw new Error('No CSV file was given.');
+  for (let n = Math.min(SNIFF_FIRST, size); ; n = Math.min(n * 4, size)) {
+    const part = file ? new Uint8Array(await file.slice(0, n).arrayBuffer()) : bytes.subarray(0, n);
+    const found = wasm.sniffHeaderPrefix(part, n >= size);
+    if (found) return found;
+    if (n >= size) throw new Error('The file has no header row.');
+  }
+}
+
 async function loadCsv({ file, bytes, mapping, onError }) {
   needScorer();
   loaded = null;
@@ -914,7 +931,7 @@ async function handle(msg) {
     case 'sniffHeader':
       // Ingest's own sniffing, so the mapping form agrees with what loadCsv will read.
       await ensureInit(msg.device, msg.allowNoPolicy);
-      return wasm.sniffHeader(await csvBytes(msg));
+      return sniffFirstBytes(msg);
     case 'suggestMapping':
       needScorer();
       return scorer.suggestMapping(msg.header);

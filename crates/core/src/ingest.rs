@@ -599,25 +599,85 @@ pub struct HeaderSniff {
 /// [`Error::Encoding`], [`Error::Empty`] (with no expected columns), [`Error::Header`] for a header
 /// cell over `opts.max_field_bytes`, [`Error::InvalidArgument`] for an unusable forced delimiter.
 pub fn sniff_header(bytes: &[u8], opts: &IngestOptions) -> Result<HeaderSniff> {
+    sniff_decoded(bytes, opts, true)?.ok_or(Error::Empty {
+        expected: Vec::new(),
+    })
+}
+
+/// As [`sniff_header`], from the first bytes of a file, so a page need not read a whole file to
+/// show its columns. `complete` says whether `prefix` is the whole file. A partial prefix is cut
+/// back to its last whole line (a character or a row split by the cut is not read) and the
+/// delimiter vote runs on the lines it holds.
+///
+/// `Ok(None)` when the prefix does not yet hold the whole header row (no line break, or a
+/// header that runs to the cut): read more bytes and ask again.
+///
+/// # Errors
+///
+/// As [`sniff_header`].
+pub fn sniff_header_prefix(
+    prefix: &[u8],
+    complete: bool,
+    opts: &IngestOptions,
+) -> Result<Option<HeaderSniff>> {
+    if complete {
+        return sniff_header(prefix, opts).map(Some);
+    }
+    let wide = match Encoding::for_bom(prefix) {
+        Some((enc, _)) => Some(enc),
+        None => match opts.encoding.as_deref() {
+            Some(label) => Encoding::for_label(label.trim().as_bytes()),
+            None => sniff_utf16(prefix),
+        },
+    };
+    // The end of the last line feed, aligned to whole code units in UTF-16.
+    let cut = if wide == Some(UTF_16LE) {
+        (0..prefix.len().saturating_sub(1))
+            .rev()
+            .find(|&i| i % 2 == 0 && prefix[i] == b'\n' && prefix[i + 1] == 0)
+            .map(|i| i + 2)
+    } else if wide == Some(UTF_16BE) {
+        (0..prefix.len().saturating_sub(1))
+            .rev()
+            .find(|&i| i % 2 == 0 && prefix[i] == 0 && prefix[i + 1] == b'\n')
+            .map(|i| i + 2)
+    } else {
+        prefix.iter().rposition(|&b| b == b'\n').map(|i| i + 1)
+    };
+    match cut {
+        Some(cut) => sniff_decoded(&prefix[..cut], opts, false),
+        None => Ok(None),
+    }
+}
+
+/// The header of `bytes`; `None` for a file with no record, or, when `bytes` is a cut prefix
+/// (`complete` false), for a header that runs to the cut.
+fn sniff_decoded(bytes: &[u8], opts: &IngestOptions, complete: bool) -> Result<Option<HeaderSniff>> {
     let (text, encoding) = decode(bytes, opts.encoding.as_deref())?;
     if is_blank(&text) {
-        return Err(Error::Empty {
-            expected: Vec::new(),
-        });
+        return if complete {
+            Err(Error::Empty {
+                expected: Vec::new(),
+            })
+        } else {
+            Ok(None)
+        };
     }
     let delimiter = choose_delimiter(text.as_bytes(), opts)?;
     let mut reader = csv_reader(MemText::new(text.as_bytes()), delimiter);
     let mut record = csv::StringRecord::new();
-    let header = read_header_record(&mut reader, &mut record, opts.max_field_bytes)?.ok_or(
-        Error::Empty {
-            expected: Vec::new(),
-        },
-    )?;
-    Ok(HeaderSniff {
+    let Some(header) = read_header_record(&mut reader, &mut record, opts.max_field_bytes)? else {
+        return Ok(None);
+    };
+    if !complete && reader.position().byte() >= text.len() as u64 {
+        // The header may go on past the cut (a quoted name with a line break in it).
+        return Ok(None);
+    }
+    Ok(Some(HeaderSniff {
         header,
         encoding,
         delimiter: char::from(delimiter),
-    })
+    }))
 }
 
 /// Decodes a file's bytes to text and names the encoding used.
@@ -1594,5 +1654,41 @@ equals = "won"
         assert_eq!(s.header, vec!["客户", "渠道"]);
         assert_eq!(s.encoding, "GB18030");
         assert!(matches!(sniff_header(b"", &opts), Err(Error::Empty { .. })));
+    }
+
+    #[test]
+    fn a_header_sniffed_from_any_cut_of_a_file_is_the_whole_files() {
+        let opts = IngestOptions::default();
+        let mut text = String::from("客户;渠道;\"备注\"\n");
+        for i in 0..40 {
+            text.push_str(&format!("{i};网站;\"第{i}行\"\n"));
+        }
+        let utf16le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let utf16be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        for bytes in [text.as_bytes(), &utf16le[..], &utf16be[..], &gbk[..]] {
+            let whole = sniff_header(bytes, &opts).unwrap();
+            assert_eq!(whole.header, vec!["客户", "渠道", "备注"]);
+            let header_end = (1..bytes.len())
+                .find(|&n| sniff_header_prefix(&bytes[..n], false, &opts).unwrap().is_some())
+                .unwrap();
+            // Every cut past the header's line (mid-character and mid-code-unit included)
+            // gives the whole file's answer; no shorter cut gives an answer at all.
+            for n in header_end..bytes.len() {
+                let got = sniff_header_prefix(&bytes[..n], false, &opts).unwrap();
+                assert_eq!(got.as_ref(), Some(&whole), "cut at {n} of {}", bytes.len());
+            }
+            assert!(header_end > bytes.len() / 50, "the header needs its own line");
+            assert_eq!(sniff_header_prefix(bytes, true, &opts).unwrap(), Some(whole));
+        }
+        // A quoted header name with a line break: a cut inside it asks for more.
+        let quoted = b"\"a\nb\",c\n1,2\n";
+        assert_eq!(sniff_header_prefix(&quoted[..4], false, &opts).unwrap(), None);
+        let s = sniff_header_prefix(&quoted[..12], false, &opts).unwrap().unwrap();
+        assert_eq!(s.header, vec!["a\nb", "c"]);
+        assert_eq!(sniff_header_prefix(b"id,name", false, &opts).unwrap(), None);
     }
 }

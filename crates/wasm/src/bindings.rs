@@ -7,7 +7,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise, Reflect};
 use leadladder_bundle::Bundle;
 use leadladder_core::drift::{DriftProfile, check_json};
-use leadladder_core::ingest::sniff_header as sniff;
+use leadladder_core::ingest::{sniff_header as sniff, sniff_header_prefix};
 use leadladder_core::pipeline::{BlockPlan, Part, RankedStore, ScorePolicy};
 use leadladder_core::{IngestOptions, Policy, Queue, Score, mapping};
 use leadladder_model::{DeviceKind, Explanation, Residency, Scorer as ModelScorer, gpu_limits_fit};
@@ -73,6 +73,16 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = sniffHeader)]
 pub fn sniff_header(bytes: &[u8]) -> Result<JsValue, JsError> {
     to_js(&sniff(bytes, &IngestOptions::default())?)
+}
+
+/// As [`sniff_header`], from the first bytes of a file (`complete`: they are the whole file):
+/// `null` while the bytes do not yet hold the whole header row, so the caller reads more.
+#[wasm_bindgen(js_name = sniffHeaderPrefix)]
+pub fn sniff_header_prefix_js(bytes: &[u8], complete: bool) -> Result<JsValue, JsError> {
+    match sniff_header_prefix(bytes, complete, &IngestOptions::default())? {
+        Some(s) => to_js(&s),
+        None => Ok(JsValue::NULL),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
