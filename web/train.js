@@ -74,7 +74,7 @@ function scalar(column, text) {
  */
 export function openTraining({ host, csvFile, useBundle }) {
   const trainer = new TrainerClient();
-  const state = { columns: null, file: null, toml: null, running: null, result: null, rungs: [] };
+  const state = { columns: null, file: null, toml: null, running: null, result: null, rungs: [], tiers: [], label: null, adopted: null };
   host.replaceChildren();
   host.hidden = false;
 
@@ -89,6 +89,11 @@ export function openTraining({ host, csvFile, useBundle }) {
   const rungValue = el('input', { id: 'train-rung-value', type: 'text', placeholder: 'value or threshold' });
   const rungMargin = el('input', { id: 'train-rung-margin', type: 'number', step: '0.05', min: '0', value: '0.5' });
   const addRung = el('button', { type: 'button', id: 'train-add-rung', text: 'Add rung' });
+  const tierList = el('ol', { id: 'train-tiers', class: 'train-rungs' });
+  const tierColumn = el('select', { id: 'train-tier-column' });
+  const tierTest = el('select', { id: 'train-tier-test' }, el('option', { value: 'equals', text: 'equals' }), el('option', { value: 'gte', text: 'is at least' }));
+  const tierValue = el('input', { id: 'train-tier-value', type: 'text', placeholder: 'value or threshold' });
+  const addTier = el('button', { type: 'button', id: 'train-add-tier', text: 'Add tier' });
   const buildButton = el('button', { type: 'button', id: 'train-build-spec', text: 'Write the spec' });
   const specText = el('textarea', { id: 'train-spec', rows: 12, spellcheck: false, 'aria-label': 'Ladder spec (TOML)' });
   const specInput = el('input', { type: 'file', id: 'train-spec-input', accept: '.toml,text/plain' });
@@ -133,6 +138,9 @@ export function openTraining({ host, csvFile, useBundle }) {
       rungList,
       el('div', { class: 'row' }, el('label', { for: 'train-rung-column', text: 'Rung: leads whose' }), rungColumn, rungTest, rungValue,
         el('label', { for: 'train-rung-margin', text: 'margin' }), rungMargin, addRung),
+      el('p', { class: 'muted', text: 'Hand tiers (optional, highest first): the rule a team sorts by today. The report puts the model beside this sort, and the guard warns when the model does worse than it.' }),
+      tierList,
+      el('div', { class: 'row' }, el('label', { for: 'train-tier-column', text: 'Tier: leads whose' }), tierColumn, tierTest, tierValue, addTier),
       el('div', { class: 'actions' }, buildButton)),
     el('fieldset', {},
       el('legend', { text: '3. The spec (`leadladder train --ladder` reads the same file)' }),
@@ -168,9 +176,64 @@ export function openTraining({ host, csvFile, useBundle }) {
         state.rungs.splice(i, 1);
         renderRungs();
       });
-      const test = r.test === 'gte' ? `≥ ${r.value}` : `= ${r.value}`;
-      return el('li', { 'data-rung': r.name }, `${r.name}: ${r.column} ${test} above the rest (margin ${r.margin}) `, remove);
+      return el('li', { 'data-rung': r.name }, `${r.name}: ${r.text} (margin ${r.margin}) `, remove);
     }));
+  }
+
+  function renderTiers() {
+    tierList.replaceChildren(...state.tiers.map((t, i) => {
+      const remove = el('button', { type: 'button', class: 'link-button', text: 'remove' });
+      remove.addEventListener('click', () => {
+        state.tiers.splice(i, 1);
+        renderTiers();
+      });
+      return el('li', { 'data-tier': t.name }, `${t.name}: ${t.text} `, remove);
+    }));
+  }
+
+  /** One condition of the form (`equals` a value or `gte` a number) in the spec's shape. */
+  function condition(what, r) {
+    if (r.test === 'gte') {
+      const t = Number(r.value);
+      if (!Number.isFinite(t)) throw new Error(`${what}: “${r.value}” is not a number.`);
+      return { column: r.column, gte: t };
+    }
+    return { column: r.column, equals: scalar(columnByName(r.column), r.value) };
+  }
+
+  /** Takes a checked spec's rungs and tiers into the form as they are written (their conditions
+   * kept verbatim, shown in Rust's words), and its column roles and label into the selects. */
+  function fillFromSpec(spec, info) {
+    if (!state.columns) return;
+    const role = new Map();
+    const cols = spec.columns || {};
+    for (const r of ['categorical', 'numeric', 'boolean', 'text', 'score', 'ignore']) for (const n of cols[r] || []) role.set(n, r);
+    if (cols.id) role.set(cols.id, 'id');
+    if (cols.created_at) role.set(cols.created_at, 'created_at');
+    for (const sel of roleGrid.querySelectorAll('select[data-column]')) {
+      sel.value = role.get(sel.dataset.column) || (info.outcomeColumns.includes(sel.dataset.column) ? 'outcome' : 'ignore');
+    }
+    const label = spec.label || {};
+    if (typeof label.column === 'string' && columnByName(label.column) && label.equals !== undefined && Object.keys(label).length === 2) {
+      labelColumn.value = label.column;
+      fillValues(labelValue, columnByName(label.column));
+      const v = String(label.equals);
+      if (![...labelValue.options].some((o) => o.value === v)) labelValue.append(el('option', { value: v, text: v }));
+      labelValue.value = v;
+      state.label = null;
+    } else {
+      // A label the two selects cannot show (a range, a list, a combination) is kept as written.
+      state.label = label;
+      labelColumn.value = info.outcomeColumns[0] || labelColumn.value;
+    }
+    state.rungs = (spec.rung || []).map((r, i) => ({
+      name: r.name, margin: r.margin, better: r.better, worse: r.worse,
+      text: `${info.rungs[i].better} above ${info.rungs[i].worse}`,
+    }));
+    state.tiers = (spec.tier || []).map((t, i) => ({ name: t.name, when: t.when, text: info.tierRules[i] }));
+    state.adopted = { name: spec.name, parse: spec.parse, columns: spec.columns };
+    renderRungs();
+    renderTiers();
   }
 
   function renderColumns() {
@@ -185,6 +248,7 @@ export function openTraining({ host, csvFile, useBundle }) {
     const options = () => cols.map((c) => el('option', { value: c.name, text: c.name }));
     labelColumn.replaceChildren(...options());
     rungColumn.replaceChildren(...options());
+    tierColumn.replaceChildren(...options());
     // A first guess at the outcome: a column named like one, else the last short categorical one.
     const guess = cols.find((c) => /outcome|result|status|won|stage/i.test(c.name)) || cols[cols.length - 1];
     labelColumn.value = guess.name;
@@ -192,7 +256,11 @@ export function openTraining({ host, csvFile, useBundle }) {
     const win = guess.top.find(([v]) => /won|win|locked|closed|yes|true|bought|sold/i.test(v));
     if (win) labelValue.value = win[0];
     state.rungs = [];
+    state.tiers = [];
+    state.label = null;
+    state.adopted = null;
     renderRungs();
+    renderTiers();
   }
 
   /** The spec in its serde shape, from the form. */
@@ -207,24 +275,26 @@ export function openTraining({ host, csvFile, useBundle }) {
         columns[role] = c.name;
       } else if (role !== 'outcome') columns[role].push(c.name);
     }
-    if (!columns.id) throw new Error('Mark the column that identifies a lead (Lead id).');
-    if (!columns.created_at) throw new Error('Mark the column with the lead’s creation time (Created at): training splits by time.');
-    const labelCol = columnByName(label);
-    const win = scalar(labelCol, labelValue.value);
-    const cond = { column: label, equals: win };
-    const rung = [{ name: 'won', margin: 1.0, better: cond, worse: { not: cond } }];
-    for (const r of state.rungs) {
-      const c = columnByName(r.column);
-      if (r.test === 'gte') {
-        const t = Number(r.value);
-        if (!Number.isFinite(t)) throw new Error(`Rung ${r.name}: “${r.value}” is not a number.`);
-        rung.push({ name: r.name, margin: r.margin, better: { column: r.column, gte: t }, worse: { column: r.column, lt: t } });
-      } else {
-        const v = scalar(c, r.value);
-        rung.push({ name: r.name, margin: r.margin, better: { column: r.column, equals: v }, worse: { not: { column: r.column, equals: v } } });
+    if (state.adopted) {
+      // A spec taken in keeps its column order (the order of the model's field tokens).
+      for (const [r, list] of Object.entries(columns)) {
+        if (!Array.isArray(list)) continue;
+        const order = state.adopted.columns[r] || [];
+        const at = (n) => (order.includes(n) ? order.indexOf(n) : order.length);
+        list.sort((a, b) => at(a) - at(b));
       }
     }
-    return { name: state.file ? state.file.name.replace(/\.[^.]*$/, '') : 'leads', columns, label: cond, rung, tier: [], parse: { date_order: 'mdy', turn_separator: '\n' } };
+    if (!columns.id) throw new Error('Mark the column that identifies a lead (Lead id).');
+    if (!columns.created_at) throw new Error('Mark the column with the lead’s creation time (Created at): training splits by time.');
+    const cond = state.label || { column: label, equals: scalar(columnByName(label), labelValue.value) };
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const rung = state.rungs.map(({ name, margin, better, worse }) => ({ name, margin, better, worse }));
+    // The label's own rung comes first unless the rungs already hold it (a spec taken in).
+    if (!rung.some((r) => same(r.better, cond))) rung.unshift({ name: 'won', margin: 1.0, better: cond, worse: { not: cond } });
+    const tier = state.tiers.map(({ name, when }) => ({ name, when }));
+    const name = state.adopted ? state.adopted.name : state.file ? state.file.name.replace(/\.[^.]*$/, '') : 'leads';
+    const parse = state.adopted ? state.adopted.parse : { date_order: 'mdy', turn_separator: '\n' };
+    return { name, columns, label: cond, rung, tier, parse };
   }
 
   async function checkSpec(text) {
@@ -234,7 +304,20 @@ export function openTraining({ host, csvFile, useBundle }) {
     return checked;
   }
 
-  labelColumn.addEventListener('change', () => fillValues(labelValue, columnByName(labelColumn.value)));
+  /** Checks a spec someone brought (a file, or text typed in the box) and shows it in the form. */
+  async function adoptSpec(text) {
+    const checked = await checkSpec(text);
+    fillFromSpec(JSON.parse(checked.json), checked.info);
+    return checked;
+  }
+
+  labelColumn.addEventListener('change', () => {
+    state.label = null;
+    fillValues(labelValue, columnByName(labelColumn.value));
+  });
+  labelValue.addEventListener('change', () => {
+    state.label = null;
+  });
   rungColumn.addEventListener('change', () => {
     const c = columnByName(rungColumn.value);
     rungTest.value = c && c.numeric && !c.boolean ? 'gte' : 'equals';
@@ -245,8 +328,23 @@ export function openTraining({ host, csvFile, useBundle }) {
     if (!rungValue.value.trim()) throw new Error('Give the rung a value or a threshold.');
     if (!(margin >= 0)) throw new Error('A rung’s margin is a number ≥ 0.');
     const name = `${rungColumn.value}_${rungTest.value === 'gte' ? 'at_least' : 'is'}_${rungValue.value.trim()}`.replace(/[^\w.-]+/g, '_');
-    state.rungs.push({ name, column: rungColumn.value, test: rungTest.value, value: rungValue.value.trim(), margin });
+    const better = condition(`Rung ${name}`, { column: rungColumn.value, test: rungTest.value, value: rungValue.value.trim() });
+    const worse = rungTest.value === 'gte' ? { column: rungColumn.value, lt: better.gte } : { not: better };
+    const test = rungTest.value === 'gte' ? `≥ ${better.gte}` : `= ${rungValue.value.trim()}`;
+    state.rungs.push({ name, margin, better, worse, text: `${rungColumn.value} ${test} above the rest` });
     renderRungs();
+  }));
+  tierColumn.addEventListener('change', () => {
+    const c = columnByName(tierColumn.value);
+    tierTest.value = c && c.numeric && !c.boolean ? 'gte' : 'equals';
+    tierValue.value = c && c.top.length ? c.top[0][0] : '';
+  });
+  addTier.addEventListener('click', act(async () => {
+    if (!tierValue.value.trim()) throw new Error('Give the tier a value or a threshold.');
+    const name = `${tierColumn.value}_${tierTest.value === 'gte' ? 'at_least' : 'is'}_${tierValue.value.trim()}`.replace(/[^\w.-]+/g, '_');
+    const when = condition(`Tier ${name}`, { column: tierColumn.value, test: tierTest.value, value: tierValue.value.trim() });
+    state.tiers.push({ name, when, text: `${tierColumn.value} ${tierTest.value === 'gte' ? `≥ ${when.gte}` : `= ${tierValue.value.trim()}`}` });
+    renderTiers();
   }));
   buildButton.addEventListener('click', act(async () => {
     specText.value = await trainer.specToToml(specFromForm());
@@ -257,7 +355,7 @@ export function openTraining({ host, csvFile, useBundle }) {
     specInput.value = '';
     if (!f) return;
     specText.value = await f.text();
-    await checkSpec(specText.value);
+    await adoptSpec(specText.value);
   }));
   specText.addEventListener('input', () => {
     state.toml = null;

@@ -170,6 +170,10 @@ export interface BundleInfo {
     outcomeColumns: string[];
     label: string;
     tiers: string[];
+    /** Each tier's rule in words, in the order of `tiers`. */
+    tierRules: string[];
+    /** The ladder's rungs, highest first, their conditions in words. */
+    rungs: { name: string; margin: number; better: string; worse: string }[];
   };
   metrics: unknown;
   provenance: unknown;

@@ -499,7 +499,7 @@ async function main() {
       if (!info) throw new Error('the spec check gave no label');
     });
 
-    await check('the panel: ladder editor to TOML the CLI reads, leakage refused in the form, train, report, use now, kept for the next visit', async () => {
+    await check('the panel: ladder editor (rungs and tiers) to TOML the CLI reads, leakage refused in the form, a dropped spec fills the form and survives it, train, report, use now, kept for the next visit', async () => {
       await page.setInputFiles('#csv-input', f.leads);
       await page.waitForFunction(() => !document.querySelector('#rank-button').disabled, null, { timeout: 60_000 });
       await page.click('#train-open');
@@ -515,11 +515,17 @@ async function main() {
       await page.fill('#train-rung-value', 'true');
       await page.fill('#train-rung-margin', '0.5');
       await page.click('#train-add-rung');
+      // A hand tier: the report's tier sort and the guard read it.
+      await page.selectOption('#train-tier-column', 'visit_booked');
+      await page.selectOption('#train-tier-test', 'equals');
+      await page.fill('#train-tier-value', 'true');
+      await page.click('#train-add-tier');
       await page.click('#train-build-spec');
       await page.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent) || !document.querySelector('#train-error').hidden, null, { timeout: 60_000 });
       const err = await page.locator('#train-error').isVisible() ? await page.locator('#train-error').textContent() : null;
       if (err) throw new Error(`the editor refused its own spec: ${err}`);
       const toml = await page.inputValue('#train-spec');
+      if (!/\[\[tier\]\]/.test(toml) || !/visit_booked/.test(toml)) throw new Error(`the editor's tier is not in the spec:\n${toml}`);
       writeFileSync(join(WORK, 'editor.toml'), toml);
       const audit = runStatus(['audit', '--input', f.leads, '--ladder', join(WORK, 'editor.toml'), '--bootstrap', '0', '--json']);
       if (audit.status !== 0) throw new Error(`leadladder audit refused the editor's spec: ${audit.stderr}\n${toml}`);
@@ -533,6 +539,26 @@ async function main() {
       // A spec file dropped in: the synth spec; then train tiny and use the model.
       await page.setInputFiles('#train-spec-input', f.spec);
       await page.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent), null, { timeout: 60_000 });
+      // The dropped spec fills the form: roles, outcome, every rung and tier as written; writing
+      // the spec from the form gives the same spec back.
+      const form = await page.evaluate(() => ({
+        rungs: [...document.querySelectorAll('#train-rungs li')].map((li) => li.dataset.rung),
+        tiers: [...document.querySelectorAll('#train-tiers li')].map((li) => li.dataset.tier),
+        roles: Object.fromEntries([...document.querySelectorAll('#train-roles select')].map((s) => [s.dataset.column, s.value])),
+        label: [document.querySelector('#train-label-column').value, document.querySelector('#train-label-value').value],
+      }));
+      const want = await page.evaluate(async (toml) => JSON.parse((await window.__trainer.readSpec(toml)).json), f.specText);
+      if (JSON.stringify(form.rungs) !== JSON.stringify(want.rung.map((r) => r.name))) throw new Error(`rungs in the form: ${form.rungs}`);
+      if (JSON.stringify(form.tiers) !== JSON.stringify(want.tier.map((t) => t.name))) throw new Error(`tiers in the form: ${form.tiers}`);
+      for (const [col, role] of [[want.columns.id, 'id'], [want.columns.created_at, 'created_at'], [want.columns.score[0], 'score'], [want.columns.text[0], 'text'], [want.label.column, 'outcome']]) {
+        if (form.roles[col] !== role) throw new Error(`${col} shows as ${form.roles[col]}, not ${role}`);
+      }
+      if (form.label.join('=') !== `${want.label.column}=${want.label.equals}`) throw new Error(`the outcome shows as ${form.label}`);
+      await page.click('#train-build-spec');
+      await page.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent) || !document.querySelector('#train-error').hidden, null, { timeout: 60_000 });
+      if (await page.locator('#train-error').isVisible()) throw new Error(`the form refused the spec it took in: ${await page.locator('#train-error').textContent()}`);
+      const rewritten = await page.evaluate(async (toml) => JSON.parse((await window.__trainer.readSpec(toml)).json), await page.inputValue('#train-spec'));
+      if (JSON.stringify(rewritten) !== JSON.stringify(want)) throw new Error(`the form changed the spec it took in:\n${JSON.stringify(rewritten)}\n${JSON.stringify(want)}`);
       await page.selectOption('#train-preset', 'tiny');
       await page.fill('#train-seed', String(SEED));
       await page.click('#train-start');

@@ -753,6 +753,19 @@ pub struct SpecInfo {
     pub label: String,
     /// Hand tier names, best first.
     pub tiers: Vec<String>,
+    /// Each tier's rule in words, in the order of `tiers`.
+    pub tier_rules: Vec<String>,
+    /// The ladder's rungs, highest first, their conditions in words.
+    pub rungs: Vec<RungInfo>,
+}
+
+/// A rung as a page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RungInfo {
+    pub name: String,
+    pub margin: f64,
+    pub better: String,
+    pub worse: String,
 }
 
 impl SpecInfo {
@@ -771,6 +784,17 @@ impl SpecInfo {
             outcome_columns: spec.outcome_columns(),
             label: spec.label.to_string(),
             tiers: spec.tiers.iter().map(|t| t.name.clone()).collect(),
+            tier_rules: spec.tiers.iter().map(|t| t.when.to_string()).collect(),
+            rungs: spec
+                .rungs
+                .iter()
+                .map(|r| RungInfo {
+                    name: r.name.clone(),
+                    margin: r.margin,
+                    better: r.better.to_string(),
+                    worse: r.worse.to_string(),
+                })
+                .collect(),
         }
     }
 }
