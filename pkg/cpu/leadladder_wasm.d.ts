@@ -155,6 +155,12 @@ export function lastPanic(): string | undefined;
 export function sniffHeader(bytes: Uint8Array | number[]): any;
 
 /**
+ * As [`sniff_header`], from the first bytes of a file (`complete`: they are the whole file):
+ * `null` while the bytes do not yet hold the whole header row, so the caller reads more.
+ */
+export function sniffHeaderPrefix(bytes: Uint8Array | number[], complete: boolean): any;
+
+/**
  * Installs the panic hook: a panic is logged and kept for `lastPanic()`, and the call that
  * panicked throws in JavaScript instead of failing silently.
  */
@@ -200,6 +206,7 @@ export interface InitOutput {
     readonly scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly scorer_unloadCsv: (a: number) => void;
     readonly sniffHeader: (a: number, b: number) => [number, number, number];
+    readonly sniffHeaderPrefix: (a: number, b: number, c: number) => [number, number, number];
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h23b171fcd5e81394: (a: number, b: number, c: any, d: any) => void;

@@ -471,6 +471,24 @@ export function sniffHeader(bytes) {
 }
 
 /**
+ * As [`sniff_header`], from the first bytes of a file (`complete`: they are the whole file):
+ * `null` while the bytes do not yet hold the whole header row, so the caller reads more.
+ * @param {Uint8Array | number[]} bytes
+ * @param {boolean} complete
+ * @returns {any}
+ */
+export function sniffHeaderPrefix(bytes, complete) {
+    const val2 = +complete;
+    const ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.sniffHeaderPrefix(ptr0, len0, val2);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
  * Installs the panic hook: a panic is logged and kept for `lastPanic()`, and the call that
  * panicked throws in JavaScript instead of failing silently.
  */

@@ -32,6 +32,7 @@ export const scorer_suggestMapping: (a: number, b: number, c: number) => [number
 export const scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
 export const scorer_unloadCsv: (a: number) => void;
 export const sniffHeader: (a: number, b: number) => [number, number, number];
+export const sniffHeaderPrefix: (a: number, b: number, c: number) => [number, number, number];
 export const start: () => void;
 export const version: () => [number, number];
 export const wasm_bindgen__convert__closures_____invoke__h23b171fcd5e81394: (a: number, b: number, c: any, d: any) => void;

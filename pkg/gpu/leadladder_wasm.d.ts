@@ -155,6 +155,12 @@ export function lastPanic(): string | undefined;
 export function sniffHeader(bytes: Uint8Array | number[]): any;
 
 /**
+ * As [`sniff_header`], from the first bytes of a file (`complete`: they are the whole file):
+ * `null` while the bytes do not yet hold the whole header row, so the caller reads more.
+ */
+export function sniffHeaderPrefix(bytes: Uint8Array | number[], complete: boolean): any;
+
+/**
  * Installs the panic hook: a panic is logged and kept for `lastPanic()`, and the call that
  * panicked throws in JavaScript instead of failing silently.
  */
@@ -200,15 +206,16 @@ export interface InitOutput {
     readonly scorer_summary: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly scorer_unloadCsv: (a: number) => void;
     readonly sniffHeader: (a: number, b: number) => [number, number, number];
+    readonly sniffHeaderPrefix: (a: number, b: number, c: number) => [number, number, number];
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_38: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_36: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;

@@ -471,6 +471,24 @@ export function sniffHeader(bytes) {
 }
 
 /**
+ * As [`sniff_header`], from the first bytes of a file (`complete`: they are the whole file):
+ * `null` while the bytes do not yet hold the whole header row, so the caller reads more.
+ * @param {Uint8Array | number[]} bytes
+ * @param {boolean} complete
+ * @returns {any}
+ */
+export function sniffHeaderPrefix(bytes, complete) {
+    const val2 = +complete;
+    const ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc_command_export);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.sniffHeaderPrefix(ptr0, len0, val2);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
  * Installs the panic hook: a panic is logged and kept for `lastPanic()`, and the call that
  * panicked throws in JavaScript instead of failing silently.
  */
@@ -1344,33 +1362,33 @@ function __wbg_get_imports() {
             arg0.writeBuffer(arg1, arg2, getArrayU8FromWasm0(arg3, arg4), arg5, arg6);
         }, arguments); },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 35625, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 35624, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a);
             return ret;
         },
         __wbindgen_generic_0000000000000002: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDevice")], shim_idx: 17257, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDevice")], shim_idx: 17256, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4);
             return ret;
         },
         __wbindgen_generic_0000000000000003: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDeviceLostInfo")], shim_idx: 17262, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDeviceLostInfo")], shim_idx: 17261, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0);
             return ret;
         },
         __wbindgen_generic_0000000000000004: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 17262, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 17261, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_36);
             return ret;
         },
         __wbindgen_generic_0000000000000005: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 17257, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 17256, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37);
             return ret;
         },
         __wbindgen_generic_0000000000000006: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 17257, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 17256, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_38);
             return ret;
         },
         __wbindgen_generic_0000000000000007: function(arg0) {
@@ -1417,8 +1435,8 @@ function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0(arg0, arg
     wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0(arg0, arg1, arg2);
 }
 
-function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35(arg0, arg1, arg2) {
-    wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_35(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_36(arg0, arg1, arg2) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_36(arg0, arg1, arg2);
 }
 
 function wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a(arg0, arg1, arg2) {
@@ -1435,15 +1453,15 @@ function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4(arg0, arg
     }
 }
 
-function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36(arg0, arg1, arg2) {
-    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_36(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37(arg0, arg1, arg2) {
+    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37(arg0, arg1, arg2);
     if (ret[1]) {
         throw takeFromExternrefTable0(ret[0]);
     }
 }
 
-function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37(arg0, arg1, arg2) {
-    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_38(arg0, arg1, arg2) {
+    const ret = wasm.wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_38(arg0, arg1, arg2);
     if (ret[1]) {
         throw takeFromExternrefTable0(ret[0]);
     }
