@@ -18,12 +18,11 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '../..');
 const OUT = join(REPO, 'target', 'browser', 'nginx');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MIME_TYPES = process.env.NGINX_MIME_TYPES || '/etc/nginx/mime.types';
 
 function findNginx() {
@@ -199,13 +198,7 @@ async function main() {
 
     // The page in Chromium: it loads, its worker starts under an enforced policy, and the sample
     // file ranks (which loads the demo model).
-    const profile = mkdtempSync(join(tmpdir(), 'leadladder-chromium-'));
-    browser = { profile };
-    browser.context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
+    browser = await launch();
     browser.context.on('response', (r) => seen.push({ url: r.url(), status: r.status(), type: (r.headers()['content-type'] || '') }));
     const page = await browser.context.newPage();
     page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));

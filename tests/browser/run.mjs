@@ -17,12 +17,11 @@
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launch as launchChromium, recordNetwork } from './chromium.mjs';
 import { startServer as serveRepo } from './serve.mjs';
 import { TOL, compareRankedCsv, parseCsv, writeCsv } from './csv.mjs';
 
@@ -31,7 +30,6 @@ const REPO = resolve(HERE, '../..');
 const OUT = join(REPO, 'target', 'browser');
 const WORK = join(OUT, 'work');
 const BIN = process.env.LEADLADDER_BIN || join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'debug', 'leadladder');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL = join(REPO, 'web', 'models', 'demo.int8.safetensors');
 const K_PERCENTS = [1, 5, 10, 20, 30, 50]; // the page's audit columns
 const BENCH = process.argv.some((a) => a === '--bench' || a === '--bench=cpu' || a === '--bench=50k');
@@ -221,79 +219,8 @@ async function startSink() {
   return { server, origin, hits };
 }
 
-async function launch({ webgpu = true } = {}) {
-  const profile = mkdtempSync(join(tmpdir(), 'leadladder-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
-    ],
-  });
-  return { context, profile };
-}
-
-/**
- * Records what the browser context sends: every request of its pages, their dedicated workers and
- * the service worker (Playwright reports service-worker requests too), every WebSocket a page
- * opens with its frames, and every RTCPeerConnection constructed in any frame (WebRTC reaches the
- * network without a request and outside the policy's reach, so constructing one is the event).
- */
-async function recordNetwork(context) {
-  const records = [];
-  await context.exposeBinding('__leadladderAuditRtc', (source, config) => {
-    records.push({ kind: 'WebRTC', method: 'RTCPeerConnection', url: source.frame ? source.frame.url() : '', body: Buffer.from(String(config)), from: 'page' });
-  });
-  await context.addInitScript(() => {
-    for (const name of ['RTCPeerConnection', 'webkitRTCPeerConnection']) {
-      const Original = window[name];
-      if (typeof Original !== 'function') continue;
-      window[name] = new Proxy(Original, {
-        construct(target, args, newTarget) {
-          let config = '';
-          try {
-            config = JSON.stringify(args[0] || {});
-          } catch {
-            config = String(args[0]);
-          }
-          window.__leadladderAuditRtc(config);
-          return Reflect.construct(target, args, newTarget);
-        },
-      });
-    }
-  });
-  context.on('request', (req) => {
-    let body = null;
-    try {
-      body = req.postDataBuffer();
-    } catch {
-      body = null;
-    }
-    // Playwright attributes a dedicated worker's requests to its page.
-    const from = req.serviceWorker() ? 'service worker' : 'page/worker';
-    records.push({ kind: 'request', method: req.method(), url: req.url(), body, headers: req.headers(), navigation: req.isNavigationRequest(), type: req.resourceType(), from });
-  });
-  const watchPage = (page) =>
-    page.on('websocket', (ws) => {
-      const rec = { kind: 'WebSocket', method: 'CONNECT', url: ws.url(), body: Buffer.alloc(0), from: 'page' };
-      records.push(rec);
-      ws.on('framesent', (frame) => {
-        rec.body = Buffer.concat([rec.body, Buffer.from(frame.payload)]);
-      });
-    });
-  context.pages().forEach(watchPage);
-  context.on('page', watchPage);
-  return records;
-}
+/** Chromium with WebGPU on (the suite's default; `{ webgpu: false }` for a plain one). */
+const launch = ({ webgpu = true } = {}) => launchChromium({ webgpu });
 
 /**
  * The network audit: every recorded request must be a GET or HEAD of an allow-listed file of one

@@ -12,12 +12,12 @@
 // target/debug/leadladder), CHROMIUM (default /usr/bin/chromium). Files go to target/browser/train/.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { launch, recordNetwork } from './chromium.mjs';
 import { startServer as serveRepo } from './serve.mjs';
 import { parseCsv, writeCsv } from './csv.mjs';
 
@@ -25,7 +25,6 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '../..');
 const WORK = join(REPO, 'target', 'browser', 'train');
 const BIN = process.env.LEADLADDER_BIN || join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'debug', 'leadladder');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ONLY_ARG = (process.argv.find((a) => a.startsWith('--only=')) || '').slice('--only='.length);
 const ONLY = ONLY_ARG ? new RegExp(ONLY_ARG) : null;
 const BENCH = process.argv.includes('--bench');
@@ -255,33 +254,6 @@ function nativeTrain(f, out, preset = 'tiny', input = f.leads, spec = f.spec, bi
 /** `leadladder serve` of the repository ([`startServer`](./serve.mjs)). */
 const startServer = () => serveRepo(BIN, REPO);
 
-async function launch() {
-  const profile = mkdtempSync(join(tmpdir(), 'leadladder-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1400, height: 1000 },
-    args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
-  return { context, profile };
-}
-
-function recordNetwork(context) {
-  const records = [];
-  context.on('request', (req) => {
-    let body = null;
-    try {
-      body = req.postDataBuffer();
-    } catch {
-      body = null;
-    }
-    records.push({ method: req.method(), url: req.url(), body, headers: req.headers(), navigation: req.isNavigationRequest() });
-  });
-  context.on('page', (page) => page.on('websocket', (ws) => records.push({ method: 'WEBSOCKET', url: ws.url(), body: null, headers: {} })));
-  return records;
-}
-
 /** Every request: GET/HEAD of an allow-listed file of the page's origin, no query, no marker. */
 function auditNetwork(records, serverLog, origin) {
   const problems = [];
@@ -358,7 +330,7 @@ async function main() {
   const f = makeFixtures();
   const server = await startServer();
   const { context, profile } = await launch();
-  const records = recordNetwork(context);
+  const records = await recordNetwork(context);
   const consoleLines = [];
   const results = [];
   const check = async (name, fn) => {

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { launch, recordNetwork } from './chromium.mjs';
 import { build } from 'vite';
 import { TOL, compareRankedCsv, parseCsv, writeCsv } from './csv.mjs';
 
@@ -36,7 +36,6 @@ const REPO = resolve(HERE, '../..');
 const OUT = join(REPO, 'target', 'widget');
 const WORK = join(OUT, 'test');
 const BIN = process.env.LEADLADDER_BIN || join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'debug', 'leadladder');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL = join(REPO, 'web', 'models', 'demo.int8.safetensors');
 const TSC = join(HERE, 'node_modules', '.bin', 'tsc');
 const K_PERCENTS = [1, 5, 10, 20, 30, 50];
@@ -331,26 +330,6 @@ async function serve(dist) {
   return { server, origin, served };
 }
 
-async function launch() {
-  const profile = mkdtempSync(join(tmpdir(), 'leadladder-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
-  const requests = [];
-  context.on('request', (req) => {
-    let body = null;
-    try {
-      body = req.postDataBuffer();
-    } catch {
-      body = null;
-    }
-    requests.push({ method: req.method(), url: req.url(), headers: req.headers(), body });
-  });
-  return { context, profile, requests };
-}
-
 /** Every request a GET or HEAD of a file of `origin` with no query and no body; none carries
  * MARKER; every line the server saw names a file of the build (or the pages of the policies). */
 function auditNetwork(requests, served, origin, dist) {
@@ -419,7 +398,8 @@ async function main() {
   const tarball = packPackage();
   const { app, dist, installBytes, tarballBytes } = await makeApp(tarball);
   const host = await serve(dist);
-  const { context, profile, requests } = await launch();
+  const { context, profile } = await launch();
+  const requests = await recordNetwork(context);
   const consoleLines = [];
   try {
     const page = await context.newPage();
