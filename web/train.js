@@ -169,27 +169,19 @@ export function openTraining({ host, csvFile, useBundle }) {
     select.replaceChildren(...(column ? column.top : []).map(([v, n]) => el('option', { value: v, text: `${v} (${n})` })));
   }
 
-  function renderRungs() {
-    rungList.replaceChildren(...state.rungs.map((r, i) => {
+  /** Shows `items` in `list`, each with a "remove" button; `line(item)` is its text. */
+  function renderList(list, items, key, line) {
+    list.replaceChildren(...items.map((item, i) => {
       const remove = el('button', { type: 'button', class: 'link-button', text: 'remove' });
       remove.addEventListener('click', () => {
-        state.rungs.splice(i, 1);
-        renderRungs();
+        items.splice(i, 1);
+        renderList(list, items, key, line);
       });
-      return el('li', { 'data-rung': r.name }, `${r.name}: ${r.text} (margin ${r.margin}) `, remove);
+      return el('li', { [`data-${key}`]: item.name }, line(item), remove);
     }));
   }
-
-  function renderTiers() {
-    tierList.replaceChildren(...state.tiers.map((t, i) => {
-      const remove = el('button', { type: 'button', class: 'link-button', text: 'remove' });
-      remove.addEventListener('click', () => {
-        state.tiers.splice(i, 1);
-        renderTiers();
-      });
-      return el('li', { 'data-tier': t.name }, `${t.name}: ${t.text} `, remove);
-    }));
-  }
+  const renderRungs = () => renderList(rungList, state.rungs, 'rung', (r) => `${r.name}: ${r.text} (margin ${r.margin}) `);
+  const renderTiers = () => renderList(tierList, state.tiers, 'tier', (t) => `${t.name}: ${t.text} `);
 
   /** One condition of the form (`equals` a value or `gte` a number) in the spec's shape. */
   function condition(what, r) {

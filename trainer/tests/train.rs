@@ -86,18 +86,8 @@ fn exported_bundle_scores_like_the_trained_model() {
             m.metrics_json.contains("leadladder tiny"),
             "the report rides in the bundle"
         );
-        let cfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
+        let (cfg, tensors, head_tensors) = split_bundle(&bundle);
         let dev = Device::Cpu;
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        let mut head_tensors: HashMap<String, Tensor> = HashMap::new();
-        for (name, (shape, values)) in &bundle.tensors.to_f32() {
-            let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
-            if name.starts_with("score.") {
-                head_tensors.insert(name.clone(), t);
-            } else {
-                tensors.insert(name.clone(), t);
-            }
-        }
         let model = Model::from_tensors(&cfg, tensors, &dev, None).unwrap();
         let heads =
             ScoreHeads::from_tensors(cfg.model.hidden_size, head_tensors, &dev, None).unwrap();
@@ -118,6 +108,22 @@ fn exported_bundle_scores_like_the_trained_model() {
             }
         }
     }
+}
+
+/// A one-member bundle's config and tensors on the CPU: the trunk's and the score heads'.
+#[allow(clippy::type_complexity)]
+fn split_bundle(bundle: &Bundle) -> (Config, HashMap<String, Tensor>, HashMap<String, Tensor>) {
+    let cfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
+    let (mut trunk, mut head) = (HashMap::new(), HashMap::new());
+    for (name, (shape, values)) in &bundle.tensors.to_f32() {
+        let t = Tensor::from_vec(values.clone(), shape.as_slice(), &Device::Cpu).unwrap();
+        if name.starts_with("score.") {
+            head.insert(name.clone(), t);
+        } else {
+            trunk.insert(name.clone(), t);
+        }
+    }
+    (cfg, trunk, head)
 }
 
 fn spearman(a: &[f32], b: &[f32]) -> f64 {
@@ -181,17 +187,8 @@ fn ordinal_numeric_embeddings_train_and_export_the_summed_table() {
     // exactly as the trained one, and its block rows are running sums of the raw rows.
     let (test, want_r, _) = score_test_period(&trained, &spec, &data, o.train_fraction, 100);
     let bundle = Bundle::from_bytes(&trained.export(&spec, StoreDtype::F32, "h").unwrap()).unwrap();
-    let cfg: Config = serde_json::from_str(&bundle.meta.config_json).unwrap();
+    let (cfg, trunk, head) = split_bundle(&bundle);
     let dev = Device::Cpu;
-    let (mut trunk, mut head) = (HashMap::new(), HashMap::new());
-    for (name, (shape, values)) in &bundle.tensors.to_f32() {
-        let t = Tensor::from_vec(values.clone(), shape.as_slice(), &dev).unwrap();
-        if name.starts_with("score.") {
-            head.insert(name.clone(), t);
-        } else {
-            trunk.insert(name.clone(), t);
-        }
-    }
     let table: Vec<Vec<f32>> = trunk["model.embed_tokens.weight"].to_vec2().unwrap();
     let raw: Vec<Vec<f32>> = trained.model.embed_tokens.to_vec2().unwrap();
     for &(first, len) in &blocks {
