@@ -652,7 +652,11 @@ pub fn sniff_header_prefix(
 
 /// The header of `bytes`; `None` for a file with no record, or, when `bytes` is a cut prefix
 /// (`complete` false), for a header that runs to the cut.
-fn sniff_decoded(bytes: &[u8], opts: &IngestOptions, complete: bool) -> Result<Option<HeaderSniff>> {
+fn sniff_decoded(
+    bytes: &[u8],
+    opts: &IngestOptions,
+    complete: bool,
+) -> Result<Option<HeaderSniff>> {
     let (text, encoding) = decode(bytes, opts.encoding.as_deref())?;
     if is_blank(&text) {
         return if complete {
@@ -1673,7 +1677,11 @@ equals = "won"
             let whole = sniff_header(bytes, &opts).unwrap();
             assert_eq!(whole.header, vec!["客户", "渠道", "备注"]);
             let header_end = (1..bytes.len())
-                .find(|&n| sniff_header_prefix(&bytes[..n], false, &opts).unwrap().is_some())
+                .find(|&n| {
+                    sniff_header_prefix(&bytes[..n], false, &opts)
+                        .unwrap()
+                        .is_some()
+                })
                 .unwrap();
             // Every cut past the header's line (mid-character and mid-code-unit included)
             // gives the whole file's answer; no shorter cut gives an answer at all.
@@ -1681,13 +1689,24 @@ equals = "won"
                 let got = sniff_header_prefix(&bytes[..n], false, &opts).unwrap();
                 assert_eq!(got.as_ref(), Some(&whole), "cut at {n} of {}", bytes.len());
             }
-            assert!(header_end > bytes.len() / 50, "the header needs its own line");
-            assert_eq!(sniff_header_prefix(bytes, true, &opts).unwrap(), Some(whole));
+            assert!(
+                header_end > bytes.len() / 50,
+                "the header needs its own line"
+            );
+            assert_eq!(
+                sniff_header_prefix(bytes, true, &opts).unwrap(),
+                Some(whole)
+            );
         }
         // A quoted header name with a line break: a cut inside it asks for more.
         let quoted = b"\"a\nb\",c\n1,2\n";
-        assert_eq!(sniff_header_prefix(&quoted[..4], false, &opts).unwrap(), None);
-        let s = sniff_header_prefix(&quoted[..12], false, &opts).unwrap().unwrap();
+        assert_eq!(
+            sniff_header_prefix(&quoted[..4], false, &opts).unwrap(),
+            None
+        );
+        let s = sniff_header_prefix(&quoted[..12], false, &opts)
+            .unwrap()
+            .unwrap();
         assert_eq!(s.header, vec!["a\nb", "c"]);
         assert_eq!(sniff_header_prefix(b"id,name", false, &opts).unwrap(), None);
     }
