@@ -197,7 +197,7 @@ function deviceSummary() {
   const info = scorer ? scorer.deviceInfo() : null;
   let helperInfo = null;
   if (build && build.name === 'cpu' && self.name !== HELPER_NAME) {
-    helperInfo = lastHelperPlan && lastHelperPlan.generation === generation ? lastHelperPlan : helperPlan(wantedWorkers(requestedWorkersGiven) - 1);
+    helperInfo = lastHelperPlan && lastHelperPlan.generation === generation ? lastHelperPlan : helperPlan(requestedWorkersGiven);
   }
   return { build, device: info, speed: lastSpeed, helpers: helperInfo };
 }
@@ -735,44 +735,18 @@ function callHelper(h, op, args = {}) {
   });
 }
 
-// How many helpers the memory allows. Each helper is a whole wasm instance with its own copy of
-// the model and the file, so N workers hold the model N times: a few MB with the demo model, but
-// about the bundle's size again per helper with a real-size one (a 0.5 GB int8 Qwen2.5-0.5B
-// bundle makes each instance's wasm memory a little over 0.5 GB; the device panel shows the
-// measured "Worker memory"). The helpers together may use a quarter of the memory the browser
-// reports (navigator.deviceMemory, which browsers round and cap at 8 GB), at least 512 MB and at
-// most 2 GB (1 GB where it is not reported); one helper costs what this worker's wasm memory
-// holds now (the model, the file and scratch: an upper bound for a fresh instance). So the demo
-// model keeps one worker per core, while a 0.5 GB bundle gets at most two or three helpers and a
-// 1 GB f16 one at most one. Helpers read the model themselves (the Cache API or the picked file),
-// so this worker keeps no copy for them; a model kept nowhere they can read gets none.
-const GIB = 1024 * MB;
-
-function helperBudget() {
-  const gb = Number(navigator.deviceMemory);
-  const reported = Number.isFinite(gb) && gb > 0;
-  const bytes = reported ? (gb * GIB) / 4 : GIB;
-  return { bytes: Math.min(2 * GIB, Math.max(512 * MB, bytes)), deviceBytes: reported ? gb * GIB : null };
-}
-
-/** The helpers `wanted` more workers may become: { allowed, wanted, perWorkerBytes, budgetBytes, reason }. */
-function helperPlan(wanted) {
-  const perWorkerBytes = wasmMemory ? wasmMemory.buffer.byteLength : 0;
-  const budget = helperBudget();
-  const plan = { wanted, allowed: wanted, perWorkerBytes, budgetBytes: budget.bytes, deviceBytes: budget.deviceBytes, reason: '' };
-  if (wanted <= 0) return plan;
-  if (!modelSource) {
-    plan.allowed = 0;
-    plan.reason = 'the model is not kept where helper workers can read it themselves (not in this browser’s storage), and copying it to each would hold it several times over';
-    return plan;
-  }
-  const fit = Math.floor(budget.bytes / Math.max(perWorkerBytes, 1));
-  if (fit < wanted) {
-    plan.allowed = Math.max(0, fit);
-    const device = budget.deviceBytes ? `a quarter of this device’s ${mbText(budget.deviceBytes)}, at most 2 GB` : '1 GB: this browser does not report its memory';
-    plan.reason = `each helper holds its own copy of the model (${mbText(perWorkerBytes)} of wasm memory) and helpers may use ${mbText(budget.bytes)} in all (${device})`;
-  }
-  return plan;
+/** The helpers the memory allows, decided by Rust (`helperPlan`, crates/wasm/src/plan.rs):
+ * { wanted, allowed, perWorkerBytes, budgetBytes, deviceBytes, reason }. Each helper is a whole
+ * wasm instance with its own copy of the model and the file; helpers read the model themselves
+ * (the Cache API or the picked file), so this worker keeps no copy for them. */
+function helperPlan(requested) {
+  return wasm.helperPlan({
+    requested: Number.isInteger(requested) && requested > 0 ? requested : undefined,
+    cores: navigator.hardwareConcurrency || undefined,
+    deviceMemoryGb: Number(navigator.deviceMemory) > 0 ? Number(navigator.deviceMemory) : undefined,
+    perWorkerBytes: wasmMemory ? wasmMemory.buffer.byteLength : 0,
+    modelReadable: Boolean(modelSource),
+  });
 }
 
 function helperLoadArgs() {
@@ -812,18 +786,11 @@ function prepareHelpers(wanted) {
   return helpers;
 }
 
-/** How many workers the CPU build may score on: the `workers` option, else every core (at most 8). */
-function wantedWorkers(requested) {
-  const n = Number.isInteger(requested) && requested > 0 ? requested : navigator.hardwareConcurrency || 1;
-  return Math.max(1, Math.min(8, n));
-}
-
-/** How many workers score this file: one on the WebGPU build or for a short file, else
- * wantedWorkers, less the helpers the memory does not allow (helperPlan). */
+/** How many workers score this file: one on the WebGPU build or for a short file, else the
+ * scoring worker and the helpers Rust's plan allows (helperPlan). */
 function workerCount(requested, total) {
   if (build.name !== 'cpu' || total < MIN_ROWS_FOR_HELPERS || self.name === HELPER_NAME) return 1;
-  const n = wantedWorkers(requested);
-  lastHelperPlan = { ...helperPlan(n - 1), generation };
+  lastHelperPlan = { ...helperPlan(requested), generation };
   return 1 + lastHelperPlan.allowed;
 }
 

@@ -140,6 +140,12 @@ export class Scorer {
 export function hasWebGpuBuild(): boolean;
 
 /**
+ * How many helper workers the CPU build may score on (`crate::plan`): `input` is
+ * `{ requested?, cores?, deviceMemoryGb?, perWorkerBytes, modelReadable }`.
+ */
+export function helperPlan(input: any): any;
+
+/**
  * Checks a bundle with the full loader and describes it. Throws on a bad bundle.
  */
 export function inspectBundle(bytes: Uint8Array | number[]): any;
@@ -178,6 +184,7 @@ export interface InitOutput {
     readonly __wbg_modelbuffer_free: (a: number, b: number) => void;
     readonly __wbg_scorer_free: (a: number, b: number) => void;
     readonly hasWebGpuBuild: () => number;
+    readonly helperPlan: (a: any) => [number, number, number];
     readonly inspectBundle: (a: number, b: number) => [number, number, number];
     readonly lastPanic: () => [number, number];
     readonly modelbuffer_new: (a: number) => [number, number, number];

@@ -4,6 +4,7 @@ export const memory: WebAssembly.Memory;
 export const __wbg_modelbuffer_free: (a: number, b: number) => void;
 export const __wbg_scorer_free: (a: number, b: number) => void;
 export const hasWebGpuBuild: () => number;
+export const helperPlan: (a: any) => [number, number, number];
 export const inspectBundle: (a: number, b: number) => [number, number, number];
 export const lastPanic: () => [number, number];
 export const modelbuffer_new: (a: number) => [number, number, number];

@@ -140,6 +140,12 @@ export class Scorer {
 export function hasWebGpuBuild(): boolean;
 
 /**
+ * How many helper workers the CPU build may score on (`crate::plan`): `input` is
+ * `{ requested?, cores?, deviceMemoryGb?, perWorkerBytes, modelReadable }`.
+ */
+export function helperPlan(input: any): any;
+
+/**
  * Checks a bundle with the full loader and describes it. Throws on a bad bundle.
  */
 export function inspectBundle(bytes: Uint8Array | number[]): any;
@@ -178,6 +184,7 @@ export interface InitOutput {
     readonly __wbg_modelbuffer_free: (a: number, b: number) => void;
     readonly __wbg_scorer_free: (a: number, b: number) => void;
     readonly hasWebGpuBuild: () => number;
+    readonly helperPlan: (a: any) => [number, number, number];
     readonly inspectBundle: (a: number, b: number) => [number, number, number];
     readonly lastPanic: () => [number, number];
     readonly modelbuffer_new: (a: number) => [number, number, number];
@@ -210,12 +217,12 @@ export interface InitOutput {
     readonly start: () => void;
     readonly version: () => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4: (a: number, b: number, c: any) => [number, number];
-    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_37: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_38: (a: number, b: number, c: any) => [number, number];
+    readonly wasm_bindgen__convert__closures_____invoke__h22d66674a5b1f3d4_39: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h430c556b3f8b148a: (a: number, b: number, c: any) => [number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h589cc671db485270: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_36: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h8acb104684761bb0_37: (a: number, b: number, c: any) => void;
     readonly __wbindgen_malloc_command_export: (a: number, b: number) => number;
     readonly __wbindgen_realloc_command_export: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free_command_export: (a: number, b: number, c: number) => void;

@@ -75,6 +75,15 @@ pub fn sniff_header(bytes: &[u8]) -> Result<JsValue, JsError> {
     to_js(&sniff(bytes, &IngestOptions::default())?)
 }
 
+/// How many helper workers the CPU build may score on (`crate::plan`): `input` is
+/// `{ requested?, cores?, deviceMemoryGb?, perWorkerBytes, modelReadable }`.
+#[wasm_bindgen(js_name = helperPlan)]
+pub fn helper_plan(input: JsValue) -> Result<JsValue, JsError> {
+    let input: crate::plan::HelperInput = serde_wasm_bindgen::from_value(input)
+        .map_err(|e| JsError::new(&format!("helperPlan: {e}")))?;
+    to_js(&crate::plan::helper_plan(&input))
+}
+
 /// As [`sniff_header`], from the first bytes of a file (`complete`: they are the whole file):
 /// `null` while the bytes do not yet hold the whole header row, so the caller reads more.
 #[wasm_bindgen(js_name = sniffHeaderPrefix)]
