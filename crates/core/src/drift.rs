@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{Column, Lead, Schema};
 use crate::error::{Error, Result};
 use crate::fields::{FieldCodec, FieldKind, FitOptions, MISSING, OTHER, Range};
+use crate::report::thousands;
 use crate::spec::{CellKind, Role};
 use crate::value::{Value, format_number};
 
@@ -741,18 +742,6 @@ fn percent(x: f64) -> String {
     } else {
         format!("{p:.0}%")
     }
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 const RISK: &str = "the ranking may not hold.";

@@ -142,7 +142,9 @@ impl AuditReport {
                 .filter_map(|m| m.at(k).map(|a| a.k_count))
                 .collect();
             let k_note = match counts.first() {
-                Some(&c) if counts.iter().all(|&x| x == c) => format!(" (k={})", thousands(c)),
+                Some(&c) if counts.iter().all(|&x| x == c) => {
+                    format!(" (k={})", thousands(c as u64))
+                }
                 _ => String::new(),
             };
             header.push(format!("P@{k}%{k_note}"));
@@ -229,8 +231,8 @@ impl AuditReport {
     fn header_line(&self) -> String {
         let mut line = format!(
             "n = {} leads, {} positives (base rate {:.2}%)",
-            thousands(self.n),
-            thousands(self.positives),
+            thousands(self.n as u64),
+            thousands(self.positives as u64),
             100.0 * self.base_rate
         );
         if let Some(s) = &self.split {
@@ -241,9 +243,9 @@ impl AuditReport {
             let _ = write!(
                 line,
                 ", train {} ({:.2}% positive) / test {} ({:.2}% positive)",
-                thousands(s.train_n),
+                thousands(s.train_n as u64),
                 100.0 * s.train_positive_rate,
-                thousands(s.test_n),
+                thousands(s.test_n as u64),
                 100.0 * s.test_positive_rate
             );
         }
@@ -259,7 +261,7 @@ impl AuditReport {
                 legend,
                 " Brackets: {}% percentile bootstrap interval ({} resamples, seed {}).",
                 fmt_trimmed(100.0 * self.config.confidence),
-                thousands(self.config.bootstrap),
+                thousands(self.config.bootstrap as u64),
                 self.config.seed
             );
         }
@@ -271,8 +273,8 @@ fn same_k(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(1.0)
 }
 
-/// `1234567` → `1,234,567`.
-fn thousands(x: usize) -> String {
+/// `1234567` → `1,234,567` (the counts in reports, drift warnings and the page's messages).
+pub fn thousands(x: u64) -> String {
     let digits = x.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -8,6 +8,7 @@
 //! at most one. Helpers read the model themselves (the Cache API or the picked file); a model
 //! kept nowhere they can read gets none.
 
+use leadladder_core::report::thousands;
 use serde::{Deserialize, Serialize};
 
 const MB: f64 = 1024.0 * 1024.0;
@@ -101,16 +102,7 @@ pub fn helper_plan(input: &HelperInput) -> HelperPlan {
 
 /// `1,536 MB`: whole megabytes with thousands separators.
 fn mb_text(bytes: f64) -> String {
-    let n = (bytes / MB).round().max(0.0) as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out} MB")
+    format!("{} MB", thousands((bytes / MB).round().max(0.0) as u64))
 }
 
 #[cfg(test)]
