@@ -298,6 +298,7 @@ export function openTraining({ host, csvFile, useBundle }) {
 
   /** Checks a spec someone brought (a file, or text typed in the box) and shows it in the form. */
   async function adoptSpec(text) {
+    status.textContent = 'Checking the spec…';
     const checked = await checkSpec(text);
     fillFromSpec(JSON.parse(checked.json), checked.info);
     return checked;

@@ -512,14 +512,17 @@ async function main() {
       await page.setInputFiles('#train-spec-input', f.spec);
       await page.waitForFunction(() => /Spec ready/.test(document.querySelector('#train-status').textContent), null, { timeout: 60_000 });
       // The dropped spec fills the form: roles, outcome, every rung and tier as written; writing
-      // the spec from the form gives the same spec back.
+      // the spec from the form gives the same spec back. ("Spec ready" may still be the editor's
+      // own line from before, so wait for the form itself.)
+      const want = await page.evaluate(async (toml) => JSON.parse((await window.__trainer.readSpec(toml)).json), f.specText);
+      await page.waitForFunction((names) => JSON.stringify([...document.querySelectorAll('#train-rungs li')].map((li) => li.dataset.rung)) === names,
+        JSON.stringify(want.rung.map((r) => r.name)), { timeout: 60_000 }).catch(() => {});
       const form = await page.evaluate(() => ({
         rungs: [...document.querySelectorAll('#train-rungs li')].map((li) => li.dataset.rung),
         tiers: [...document.querySelectorAll('#train-tiers li')].map((li) => li.dataset.tier),
         roles: Object.fromEntries([...document.querySelectorAll('#train-roles select')].map((s) => [s.dataset.column, s.value])),
         label: [document.querySelector('#train-label-column').value, document.querySelector('#train-label-value').value],
       }));
-      const want = await page.evaluate(async (toml) => JSON.parse((await window.__trainer.readSpec(toml)).json), f.specText);
       if (JSON.stringify(form.rungs) !== JSON.stringify(want.rung.map((r) => r.name))) throw new Error(`rungs in the form: ${form.rungs}`);
       if (JSON.stringify(form.tiers) !== JSON.stringify(want.tier.map((t) => t.name))) throw new Error(`tiers in the form: ${form.tiers}`);
       for (const [col, role] of [[want.columns.id, 'id'], [want.columns.created_at, 'created_at'], [want.columns.score[0], 'score'], [want.columns.text[0], 'text'], [want.label.column, 'outcome']]) {
